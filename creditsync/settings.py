@@ -1,0 +1,78 @@
+"""Settings: one frozen pydantic-settings class per component, env prefix CREDITSYNC_.
+
+Precedence is argument > environment > default, as pydantic-settings gives it. Defaults run
+everything on one machine (DESIGN.md "Services and how they start").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config() -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix="CREDITSYNC_", frozen=True, extra="ignore")
+
+
+class DataSettings(BaseSettings):
+    """Where local state lives: broker and Redis data, embedded ClickHouse, logs, pids."""
+
+    model_config = _config()
+    data_dir: Path = Path(".creditsync")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _config()
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # When set, payloads use the Confluent wire format with this registry (schemas/codec.py).
+    schema_registry_url: str | None = None
+    # Topic partitions and replication for `creditsync up` (one node: replication 1).
+    topic_partitions: int = 4
+    topic_replication: int = 1
+    # Retention of the system-of-record topics; -1 keeps them forever (DESIGN.md).
+    record_retention_ms: int = -1
+
+
+class RedisSettings(BaseSettings):
+    model_config = _config()
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = _config()
+    # chdb:///<path> embeds ClickHouse in-process; http://host:8123/db talks to a server.
+    clickhouse_dsn: str = ""
+    clickhouse_database: str = "creditsync"
+
+    def dsn(self, data: DataSettings | None = None) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        data_dir = (data or DataSettings()).data_dir
+        return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+
+
+class HttpSettings(BaseSettings):
+    model_config = _config()
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Departments, their hashed tokens and allowed categories (producers/departments.py).
+    departments_file: Path | None = None
+
+
+class PrivacySettings(BaseSettings):
+    model_config = _config()
+    # Key of the HMAC that replaces resident ID numbers in analytics (DOMAIN.md "Privacy").
+    # The default is for local runs only; set a real secret in every shared deployment.
+    pii_hash_key: SecretStr = Field(default=SecretStr("creditsync-local-development-key"))
+
+
+class StreamSettings(BaseSettings):
+    model_config = _config()
+    worker_id: str = "creditsync"
+    # Prefix for topics and consumer groups, so tests and several deployments can share
+    # one broker without seeing each other's data.
+    topic_prefix: str = ""
+    sink_batch_size: int = 5000
+    sink_flush_seconds: float = 1.0

@@ -1,0 +1,1 @@
+"""The data contract: Avro schemas, the codec, identifier parsing, topic names."""

@@ -1,0 +1,280 @@
+"""The record categories and their fields: the one list every adapter, schema and sink reads.
+
+Field names are English snake_case; each carries the Chinese name used in the national
+collection templates (工商企监字〔2016〕70号, DOMAIN.md "Record categories") so spreadsheets and
+JSON in either language map onto the same record. The Avro schemas in `schemas/avro/` are
+written from this list; `tests/unit/test_schemas_match_categories.py` keeps them in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Category = Literal[
+    "registration",
+    "license",
+    "license_change",
+    "penalty",
+    "penalty_change",
+    "inspection",
+    "restriction",
+    "abnormal_operation",
+    "red_list",
+    "objection",
+    "credit_repair",
+    "notice_feedback",
+]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+
+Operation = Literal["upsert", "withdraw"]
+
+# How a field's text is to be read: plain text, a calendar date, money in yuan (2 places),
+# a list of names (template cells separate them with 、 ， ; or |), or a code to normalise.
+FieldKind = Literal["text", "date", "money", "names", "code"]
+
+# The template column that names the subject: 「统一社会信用代码（企业注册号）」 — a USCC or a
+# legacy registration number. It is mandatory in every category (seed 002).
+SUBJECT_CODE_HEADER = "统一社会信用代码（企业注册号）"
+SUBJECT_NAME_HEADER = "企业名称"
+SERIAL_HEADER = "序号"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a category's record, as the template names it."""
+
+    name: str
+    chinese: str
+    kind: FieldKind = "text"
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySpec:
+    """A record category: its fields, its natural key and its publication deadline."""
+
+    category: Category
+    chinese: str
+    fields: tuple[FieldSpec, ...]
+    # The department's natural key for the record: the fields whose values identify it
+    # (a document number, a licence number …). Re-sends of the same key update the record.
+    key_fields: tuple[str, ...]
+    # The field holding the decision date the publication deadline runs from, if any.
+    decision_date_field: str | None = None
+    # Working days allowed from decision to publication (DOMAIN.md "Timeliness").
+    deadline_working_days: int | None = None
+    # Workflow events (objection, repair, feedback) act on other records and are not
+    # themselves published as items of a profile.
+    workflow: bool = False
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"category {self.category!r} has no field {name!r}")
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.fields)
+
+
+F = FieldSpec
+
+CATEGORY_SPECS: dict[Category, CategorySpec] = {
+    spec.category: spec
+    for spec in (
+        CategorySpec(
+            "registration",
+            "登记/赋码",
+            (
+                F("uscc", "统一社会信用代码", "code"),
+                F("registration_number", "注册号", "code"),
+                F("organisation_code", "组织机构代码", "code"),
+                F("name", "名称", required=True),
+                F("registration_authority", "登记机关"),
+                F("entity_type", "类型"),
+                F("established_on", "成立日期", "date"),
+                F("status", "状态"),  # 存续 / 在业 / 注销 / 吊销 / 迁出 …
+                F("legal_representative", "法定代表人"),
+            ),
+            key_fields=("uscc",),
+            decision_date_field="established_on",
+            # Code assignments are reported back within 1 working day (seed 000).
+            deadline_working_days=1,
+        ),
+        CategorySpec(
+            "license",
+            "行政许可",
+            (
+                F("license_number", "许可文件编号", required=True),
+                F("license_name", "许可文件名称", required=True),
+                F("valid_from", "有效期自", "date", required=True),
+                F("valid_to", "有效期至", "date"),
+                F("licensing_authority", "许可机关", required=True),
+                F("license_content", "许可内容"),
+                F("status", "状态"),
+                F("details", "详情"),
+            ),
+            key_fields=("license_number",),
+            decision_date_field="valid_from",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "license_change",
+            "行政许可变更",
+            (
+                F("license_number", "许可文件编号", required=True),
+                F("license_name", "许可文件名称"),
+                F("change_item", "变更事项", required=True),
+                F("content_before", "变更前内容"),
+                F("content_after", "变更后内容", required=True),
+                F("changed_on", "变更日期", "date", required=True),
+            ),
+            key_fields=("license_number", "change_item", "changed_on"),
+            decision_date_field="changed_on",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "penalty",
+            "行政处罚",
+            (
+                F("penalising_authority", "作出行政处罚决定机关名称", required=True),
+                F("decision_number", "行政处罚决定书文号", required=True),
+                F("decided_on", "作出行政处罚决定日期", "date", required=True),
+                F("violation_type", "违法行为类型", required=True),
+                F("fine_amount", "罚款金额", "money"),
+                F("confiscation_amount", "没收金额", "money"),
+                F("penalty_kind", "处罚种类", required=True),
+                F("remarks", "备注"),
+            ),
+            key_fields=("decision_number",),
+            decision_date_field="decided_on",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "penalty_change",
+            "行政处罚变更",
+            (
+                F("decision_number", "行政处罚决定书文号", required=True),
+                F("changing_authority", "作出变更决定机关名称", required=True),
+                F("change_content", "变更内容", required=True),
+                F("changed_on", "变更日期", "date", required=True),
+            ),
+            key_fields=("decision_number", "changed_on"),
+            decision_date_field="changed_on",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "inspection",
+            "抽查检查结果",
+            (
+                F("inspecting_authority", "检查实施机关", required=True),
+                F("inspection_type", "抽查检查类型", required=True),
+                F("inspected_on", "抽查检查日期", "date", required=True),
+                F("inspection_result", "抽查检查结果", required=True),
+            ),
+            key_fields=("inspecting_authority", "inspection_type", "inspected_on"),
+            decision_date_field="inspected_on",
+        ),
+        CategorySpec(
+            "restriction",
+            "黑名单（信用约束）",
+            (
+                F("legal_basis", "限制法律依据", required=True),
+                F("legal_description", "法律描述"),
+                F("restricted_from", "限制期限自", "date", required=True),
+                F("restricted_to", "限制期限至", "date"),
+                F("sending_department", "信息发送部门名称", required=True),
+                F("receiving_departments", "信息接收部门名称", "names"),
+                # e.g. 严重违法失信企业名单, 失信被执行人, 重大税收违法案件当事人
+                F("information_type", "信息类型", required=True),
+                F("person_category", "人员类别"),  # 法定代表人 / 负责人 …
+                F("person_name", "姓名"),
+                F("id_document_type", "证件类型"),
+                # Personal data: masked for the public, keyed hash for analytics (DOMAIN.md
+                # "Privacy"); the raw number never leaves streams/.
+                F("id_document_number", "证件号码"),
+            ),
+            key_fields=("information_type", "legal_basis", "restricted_from"),
+            decision_date_field="restricted_from",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "abnormal_operation",
+            "经营异常名录",
+            (
+                F("list_action", "列入/移出", required=True),  # listed | removed
+                F("reason", "列入（移出）原因", required=True),
+                F("decided_on", "作出决定日期", "date", required=True),
+                F("deciding_authority", "作出决定机关", required=True),
+                F("listing_number", "列入决定书文号"),
+            ),
+            key_fields=("deciding_authority", "reason", "decided_on"),
+            decision_date_field="decided_on",
+            deadline_working_days=7,
+        ),
+        CategorySpec(
+            "red_list",
+            "守信红名单",
+            (
+                F("honour_name", "荣誉名称", required=True),
+                F("awarding_authority", "认定机关", required=True),
+                F("awarded_on", "认定日期", "date", required=True),
+                F("valid_to", "有效期至", "date"),
+                F("details", "详情"),
+            ),
+            key_fields=("honour_name", "awarded_on"),
+            decision_date_field="awarded_on",
+        ),
+        CategorySpec(
+            "objection",
+            "异议",
+            (
+                F("target_category", "异议信息类别", required=True),
+                F("target_record_key", "异议信息编号", required=True),
+                F("objection_status", "异议状态", required=True),  # open | upheld | dismissed
+                F("reason", "异议理由"),
+                F("filed_on", "异议日期", "date", required=True),
+            ),
+            key_fields=("target_category", "target_record_key", "filed_on"),
+            workflow=True,
+        ),
+        CategorySpec(
+            "credit_repair",
+            "信用修复",
+            (
+                F("target_category", "修复信息类别", required=True),
+                F("target_record_key", "修复信息编号", required=True),
+                F("repaired_on", "修复日期", "date", required=True),
+                F("repairing_authority", "修复决定机关", required=True),
+                F("details", "详情"),
+            ),
+            key_fields=("target_category", "target_record_key"),
+            workflow=True,
+        ),
+        CategorySpec(
+            "notice_feedback",
+            "联合惩戒反馈",
+            (
+                F("notice_id", "通知编号", required=True),
+                F("receiving_department", "信息接收部门名称", required=True),
+                F("feedback_stage", "反馈阶段", required=True),  # responded | fed_back
+                F("measures", "惩戒措施"),
+                F("feedback_on", "反馈日期", "date", required=True),
+            ),
+            key_fields=("notice_id", "receiving_department", "feedback_stage"),
+            workflow=True,
+        ),
+    )
+}
+
+
+def category_spec(category: str) -> CategorySpec:
+    """The spec of a category, or a KeyError that lists the known ones."""
+    try:
+        return CATEGORY_SPECS[category]  # type: ignore[index]
+    except KeyError:
+        raise KeyError(
+            f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}"
+        ) from None
