@@ -1,0 +1,71 @@
+"""Shared fixtures: real services started once per session, isolated names per test.
+
+Kafka (KRaft, from the Maven-resolved jars) and redis-server run on free ports in a
+temporary directory and are stopped by pid at the end, also when tests fail. ClickHouse is
+embedded (chdb) in a fresh temporary directory per session. Each test that needs topics gets
+its own prefix and consumer group, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from creditsync import services
+
+
+@pytest.fixture(scope="session")
+def service_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_url(service_root: Path) -> Iterator[str]:
+    port = services.free_port()
+    managed = services.start_redis(service_root / "redis", port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        managed.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(service_root: Path) -> Iterator[str]:
+    port, controller = services.free_port(), services.free_port()
+    managed = services.start_kafka(service_root / "kafka", port, controller)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        managed.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(service_root: Path) -> str:
+    return f"chdb://{service_root / 'clickhouse'}"
+
+
+@pytest.fixture
+def clickhouse_database() -> str:
+    """A fresh database name per test (clickhouse-connect's own isolation habit)."""
+    return f"cs_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A per-test prefix for every topic and consumer group it uses."""
+    return f"t{uuid.uuid4().hex[:10]}."
