@@ -1,0 +1,51 @@
+"""Health checks of the backing services, shared by `creditsync status` and /healthz."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from creditsync import services
+from creditsync.settings import KafkaSettings, RedisSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_kafka(bootstrap: str) -> ServiceCheck:
+    host, _, port = bootstrap.rpartition(":")
+    if not services.port_open(host, int(port)):
+        return ServiceCheck("kafka", False, f"{bootstrap}: no answer (run `creditsync up`)")
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+    except Exception as exc:  # noqa: BLE001 — reported, not swallowed: it is the detail
+        return ServiceCheck("kafka", False, f"{bootstrap}: {exc}")
+    return ServiceCheck("kafka", True, f"{bootstrap}: {len(meta.topics)} topics")
+
+
+def check_redis(url: str) -> ServiceCheck:
+    import redis
+
+    parsed = urlparse(url)
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        try:
+            info = client.info("server")
+            keys = client.dbsize()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return ServiceCheck("redis", False, f"{parsed.hostname}:{parsed.port}: {exc}")
+    return ServiceCheck(
+        "redis", True, f"{parsed.hostname}:{parsed.port}: v{info['redis_version']}, {keys} keys"
+    )
+
+
+def check_services() -> list[ServiceCheck]:
+    return [check_kafka(KafkaSettings().kafka_bootstrap), check_redis(RedisSettings().redis_url)]

@@ -1,0 +1,35 @@
+"""Errors of the data contract: invalid codes, unknown schemas, corrupt records."""
+
+from __future__ import annotations
+
+from creditsync.errors import CreditSyncError
+
+
+class SchemaError(CreditSyncError):
+    """Root of the errors raised by schemas/: the data does not meet the contract."""
+
+
+class UnknownSchema(SchemaError):
+    """The writer schema of a message is not in the catalog (fingerprint or version unknown)."""
+
+    def __init__(self, reason: str, fingerprint: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fingerprint = fingerprint
+
+
+class CorruptRecord(SchemaError):
+    """Bytes that cannot be decoded, or a record that cannot be encoded, with the reason."""
+
+    def __init__(self, record_type: str, reason: str) -> None:
+        super().__init__(f"{record_type}: {reason}")
+        self.record_type = record_type
+        self.reason = reason
+
+
+class IncompatibleSchema(SchemaError):
+    """A kept schema version cannot read data written by an older one (evolution check)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("incompatible schema versions:\n  " + "\n  ".join(problems))
+        self.problems = problems
