@@ -47,8 +47,9 @@ def status() -> None:
     healthy = True
     for check in check_services():
         healthy &= check.ok
-        table.add_row(check.name, "[green]up[/green]" if check.ok else "[red]down[/red]",
-                      check.detail)  # fmt: skip
+        table.add_row(
+            check.name, "[green]up[/green]" if check.ok else "[red]down[/red]", check.detail
+        )
     console.print(table)
     if not healthy:
         raise typer.Exit(1)

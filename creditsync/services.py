@@ -131,11 +131,24 @@ def start_redis(data_dir: Path, port: int, timeout: float = 15.0) -> ManagedProc
     if managed.pid() is not None:
         return managed
     cmd = [
-        exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
         # Append-only file: the publicity index survives a restart; it can also be
         # rebuilt from credit.records at any time (`creditsync replay --target publicity`).
-        "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-    ]  # fmt: skip
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
     proc = _spawn(cmd, managed.log_file, managed.pid_file)
     wait_until(lambda: port_open("127.0.0.1", port), timeout, "redis-server", proc)
     return managed
@@ -150,10 +163,18 @@ def ensure_kafka_jars() -> Path:
         return KAFKA_LIB
     mvn = require("mvn", "install Maven with `apt-get install -y maven`")
     subprocess.run(
-        [mvn, "-q", "-B", "-f", str(KAFKA_INFRA / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={KAFKA_LIB}", "-DincludeScope=runtime"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_INFRA / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={KAFKA_LIB}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return KAFKA_LIB
 
 
@@ -172,11 +193,17 @@ def kafka_properties(data_dir: Path, port: int, controller_port: int) -> str:
 def _java_cmd(main_class: str, data_dir: Path) -> list[str]:
     java = require("java", "install Java 17 with `apt-get install -y openjdk-17-jre-headless`")
     return [
-        java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java,
+        "-Xms256m",
+        "-Xmx1g",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={KAFKA_INFRA / 'log4j2.yaml'}",
         f"-Dkafka.logs.dir={data_dir / 'logs'}",
-        "-cp", f"{ensure_kafka_jars()}/*", main_class,
-    ]  # fmt: skip
+        "-cp",
+        f"{ensure_kafka_jars()}/*",
+        main_class,
+    ]
 
 
 def start_kafka(
@@ -190,7 +217,7 @@ def start_kafka(
     config = data_dir / "server.properties"
     config.write_text(kafka_properties(data_dir, port, controller_port))
     if not (data_dir / "kraft-logs" / "meta.properties").exists():
-        cluster_id = (data_dir / "cluster.id")
+        cluster_id = data_dir / "cluster.id"
         if not cluster_id.exists():
             # Kafka cluster ids are 22-char url-safe base64 of a UUID.
             import base64
@@ -198,12 +225,20 @@ def start_kafka(
             raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             cluster_id.write_text(raw)
         subprocess.run(
-            [*_java_cmd("kafka.tools.StorageTool", data_dir), "format",
-             "-t", cluster_id.read_text().strip(), "-c", str(config)],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    proc = _spawn([*_java_cmd("kafka.Kafka", data_dir), str(config)], managed.log_file,
-                  managed.pid_file)  # fmt: skip
+            [
+                *_java_cmd("kafka.tools.StorageTool", data_dir),
+                "format",
+                "-t",
+                cluster_id.read_text().strip(),
+                "-c",
+                str(config),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    proc = _spawn(
+        [*_java_cmd("kafka.Kafka", data_dir), str(config)], managed.log_file, managed.pid_file
+    )
     wait_until(lambda: _kafka_answers(f"127.0.0.1:{port}"), timeout, "Kafka broker", proc)
     return managed
 
@@ -217,5 +252,5 @@ def _kafka_answers(bootstrap: str) -> bool:
     try:
         AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=1.0)
         return True
-    except Exception:  # noqa: BLE001 — any failure here only means "not up yet"
+    except Exception:
         return False

@@ -6,13 +6,16 @@ the caller (the HTTP intake answers 503, `creditsync ingest` exits 1), never dro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from creditsync.errors import ServiceUnavailable
+from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.identifiers import normalise_code
 from schemas.records import IntakeEvent
 from schemas.topics import intake_topic
 
@@ -128,10 +131,14 @@ class KafkaPublisher:
 
 
 def subject_key(event: IntakeEvent) -> bytes:
-    """The message key: the code the department sent, USCC first (DESIGN.md "Flow")."""
+    """The message key: the code the department sent (DESIGN.md "Flow"), normalised.
+
+    USCC first, then organisation code, then registration number — the order in which
+    streams/ resolves a subject and parks it, so a parked record and the registry alias that
+    releases it share a key and hence a partition."""
     subject = event["subject"]
-    code = subject["uscc"] or subject["registration_number"] or subject["organisation_code"]
-    return (code or "").encode()
+    code = subject["uscc"] or subject["organisation_code"] or subject["registration_number"]
+    return normalise_code(code or "").encode()
 
 
 def intake_record(
@@ -149,4 +156,49 @@ def intake_record(
             ("adapter", event["adapter"].encode()),
             ("event_id", event["event_id"].encode()),
         ],
+    )
+
+
+def rejection_record(
+    rejection: Any,
+    *,
+    category: str,
+    department_code: str,
+    adapter: str,
+    fields: Mapping[str, Any],
+    topic_prefix: str = "",
+) -> OutgoingRecord:
+    """A record an adapter refused, kept on credit.rejected with its reason so that it is
+    counted, visible to operators and can be corrected and re-driven (nothing is lost).
+
+    The value is the record as the department sent it (JSON, by English field names); the
+    headers are the dead-letter headers every stage uses, with stage "validate"."""
+    body = {
+        "category": category,
+        "department": department_code,
+        "adapter": adapter,
+        "fields": fields,
+    }
+    value = json.dumps(body, ensure_ascii=False, default=str).encode()
+    reason = Rejection(
+        reason_code=str(getattr(rejection, "code", "invalid_value")),
+        field=str(getattr(rejection, "field", "") or ""),
+        message=str(rejection),
+        stage="validate",
+        exception_class="producers.RecordRejection",
+    )
+    topic = intake_topic(category, topic_prefix)
+    return OutgoingRecord(
+        topic=rejected_topic(topic_prefix),
+        key=None,
+        value=value,
+        headers=dead_letter_headers(
+            reason,
+            topic=topic,
+            partition=-1,
+            offset=-1,
+            original_headers=[("content-type", b"application/json"), ("adapter", adapter.encode())],
+            department=department_code,
+            category=category,
+        ),
     )

@@ -147,6 +147,9 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
                 F("confiscation_amount", "没收金额", "money"),
                 F("penalty_kind", "处罚种类", required=True),
                 F("remarks", "备注"),
+                # Added in Penalty v2 (schemas/avro/Penalty/v2.avsc): the 双公示 template's
+                # legal basis of the decision; optional, so v1 data still reads.
+                F("penalty_basis", "处罚依据"),
             ),
             key_fields=("decision_number",),
             decision_date_field="decided_on",

@@ -33,3 +33,14 @@ class IncompatibleSchema(SchemaError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("incompatible schema versions:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+class InvalidRecord(SchemaError, ValueError):
+    """A record that does not fit its schema, so it cannot be encoded; says which field."""
+
+    def __init__(self, record_type: str, reason: str, record_id: str | None = None) -> None:
+        where = f"{record_type} {record_id}" if record_id else record_type
+        super().__init__(f"{where}: {reason}")
+        self.record_type = record_type
+        self.record_id = record_id
+        self.reason = reason

@@ -15,6 +15,11 @@ RECORDS = "credit.records"
 REJECTED = "credit.rejected"
 PARKED = "credit.parked"
 QUALITY = "credit.quality"
+# Internal to streams/: registrations re-keyed by each legacy code, so a record keyed by a
+# registration number or organisation code finds its USCC in the same partition; and resolved
+# records keyed by USCC, where per-item state (changes, objections, expiry) is kept.
+REGISTRY_ALIASES = "credit.registry-aliases"
+RESOLVED = "credit.resolved"
 CONTROL_TOTALS = "credit.control-totals"
 NOTICES_PREFIX = "credit.notices."
 # Departments that receive joint-punishment notices get their topic on first use; these are
@@ -54,6 +59,8 @@ def topic_specs(
     ]
     specs += [
         TopicSpec(f"{prefix}{RECORDS}", partitions, record_retention_ms, purpose="records"),
+        TopicSpec(f"{prefix}{REGISTRY_ALIASES}", partitions, FOREVER, purpose="aliases"),
+        TopicSpec(f"{prefix}{RESOLVED}", partitions, record_retention_ms, purpose="resolved"),
         TopicSpec(f"{prefix}{REJECTED}", 1, FOREVER, purpose="dead letters with reasons"),
         TopicSpec(f"{prefix}{PARKED}", partitions, FOREVER, compact=True, purpose="parked"),
         TopicSpec(f"{prefix}{QUALITY}", 1, FOREVER, purpose="data-quality events"),

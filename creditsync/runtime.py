@@ -1,0 +1,108 @@
+"""`creditsync run` and `creditsync worker`: the processes that do the work.
+
+`run` is the main job: the stream stages, both sinks and the HTTP server in one process, which
+also owns the embedded ClickHouse (chdb allows one owner per data directory, so analytics
+reads go through this process). Ctrl-C or SIGTERM stops everything it started, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from creditsync.settings import (
+    ClickHouseSettings,
+    DataSettings,
+    KafkaSettings,
+    PrivacySettings,
+    RedisSettings,
+    StreamSettings,
+)
+from streams.app import WorkerConfig, build_app
+from streams.worker import run_worker
+
+log = logging.getLogger("creditsync")
+
+
+def worker_config(
+    stages: tuple[str, ...] = ("intake", "items", "sinks"), **overrides: object
+) -> WorkerConfig:
+    """The worker's configuration from CREDITSYNC_* settings (argument > env > default)."""
+    data, kafka, stream = DataSettings(), KafkaSettings(), StreamSettings()
+    clickhouse = ClickHouseSettings()
+    data.data_dir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, object] = {
+        "bootstrap": kafka.kafka_bootstrap,
+        "data_dir": data.data_dir.resolve(),
+        "topic_prefix": stream.topic_prefix,
+        "app_id": stream.worker_id,
+        "partitions": kafka.topic_partitions,
+        "pii_key": PrivacySettings().pii_hash_key.get_secret_value().encode(),
+        "redis_url": RedisSettings().redis_url,
+        "clickhouse_dsn": clickhouse.dsn(data),
+        "clickhouse_database": clickhouse.clickhouse_database,
+        "sink_batch_size": stream.sink_batch_size,
+        "sink_flush_seconds": stream.sink_flush_seconds,
+        "stages": stages,
+    }
+    values.update(overrides)
+    return WorkerConfig(**values)  # type: ignore[arg-type]
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_main(
+    config: WorkerConfig,
+    *,
+    serve_http: bool = True,
+    extra_tasks: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the workers (and the HTTP server) until Ctrl-C / SIGTERM."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    streams = build_app(config)
+    tasks: list[asyncio.Task[None]] = []
+    server = None
+    if serve_http:
+        server = _http_server(config)
+        tasks.append(asyncio.create_task(server.serve(), name="http"))
+    for make in extra_tasks or []:
+        tasks.append(asyncio.create_task(make(stop)))
+
+    if on_ready is not None:
+        on_ready()
+    try:
+        await run_worker(streams, stop=stop)
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        # Every task watches `stop`; an error in one is raised here, not swallowed.
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+def _http_server(config: WorkerConfig):
+    import uvicorn
+
+    from creditsync.composition import http_app
+    from creditsync.settings import HttpSettings
+
+    http = HttpSettings()
+    uv_config = uvicorn.Config(
+        http_app(config),
+        host=http.http_host,
+        port=http.http_port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(uv_config)
+    # Signals are ours (install_stop_signals): uvicorn must not replace the handlers.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server

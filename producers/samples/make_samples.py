@@ -1,0 +1,225 @@
+"""Generate the sample spreadsheets (one CSV per category) in the Chinese template layout.
+
+Deterministic (seeded): running it again rewrites the same bytes, so the committed CSVs are
+exactly its output. Codes are generated valid with schemas.identifiers; one row per file is
+sent under a legacy registration number and one under an organisation code, as old agency
+systems do, and penalty.csv carries one deliberately invalid USCC (the rejection demo).
+
+    python producers/samples/make_samples.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.categories import (
+    CATEGORY_SPECS,
+    SERIAL_HEADER,
+    SUBJECT_CODE_HEADER,
+    SUBJECT_NAME_HEADER,
+    Category,
+)
+from schemas.identifiers import (
+    format_organisation_code,
+    make_registration_number,
+    make_resident_id,
+    make_uscc,
+)
+
+SEED = 20180101
+HERE = Path(__file__).resolve().parent
+BASE = dt.date(2018, 3, 1)
+MARKET = "宁夏回族自治区市场监督管理厅"
+_ALNUM = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+INSPECTION_RESULTS = (
+    "未发现问题",
+    "未按规定公示年报信息",
+    "责令整改",
+    "通过登记的住所无法联系",
+    "未发现问题",
+    "未发现问题",
+)
+ABNORMAL_REASONS = ("补报未报年份的年度报告并公示", "未按照规定期限公示年度报告")  # removed, listed
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    name: str
+    region: str
+    entity_type: str  # GB 32100 type under authority 9: 1 企业, 2 个体工商户, 3 合作社
+    uscc: str
+    registration_number: str
+    legal_representative: str
+
+    @property
+    def organisation_code(self) -> str:
+        return self.uscc[8:17]
+
+
+_NAMES = [
+    ("宁夏六盘山商贸有限公司", "640422", "1", "马建国"),
+    ("银川贺兰山建筑工程有限公司", "640104", "1", "王立新"),
+    ("吴忠市利通区清真食品厂", "640302", "1", "杨秀英"),
+    ("固原市原州区张记百货店", "640402", "2", "张志强"),
+    ("中卫市沙坡头区枸杞种植专业合作社", "640502", "3", "李春梅"),
+    ("石嘴山市惠农区星火化工有限公司", "640205", "1", "刘洪涛"),
+    ("宁夏金凤区云端信息技术有限公司", "640106", "1", "赵敏"),
+    ("西夏区塞上物流有限公司", "640105", "1", "周文斌"),
+]
+
+
+def enterprises(rng: random.Random) -> list[Enterprise]:
+    result = []
+    for name, region, entity_type, person in _NAMES:
+        body = "".join(rng.choice(_ALNUM[:10]) for _ in range(8))
+        seq = "".join(rng.choice("0123456789") for _ in range(8))
+        uscc = make_uscc("9", entity_type, region, body)
+        result.append(
+            Enterprise(
+                name, region, entity_type, uscc, make_registration_number(region, seq), person
+            )
+        )
+    return result
+
+
+def subject_codes(pool: list[Enterprise]) -> list[str]:
+    """The subject column as agencies fill it: row 1 a legacy registration number, row 2 an
+    organisation code written XXXXXXXX-X, the rest USCCs."""
+    codes = [e.uscc for e in pool]
+    codes[0] = pool[0].registration_number
+    codes[1] = format_organisation_code(pool[1].organisation_code)
+    return codes
+
+
+def day(offset: int) -> dt.date:
+    return BASE + dt.timedelta(days=offset)
+
+
+def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> list[list]:
+    codes = subject_codes(pool)
+    rows: list[list] = []
+    for i, e in enumerate(pool[:6]):
+        d = day(7 * i)
+        if category == "registration":
+            rows.append(
+                [e.uscc, e.registration_number, format_organisation_code(e.organisation_code),
+                 e.name, MARKET, {"1": "有限责任公司", "2": "个体工商户", "3": "农民专业合作社"}
+                 [e.entity_type], d.replace(year=2009 + i).isoformat(),
+                 "存续" if i != 5 else "吊销", e.legal_representative]
+            )  # fmt: skip
+            continue
+        common = [i + 1, codes[i], e.name]
+        number = f"宁{['市监', '环', '建', '税', '市监', '环'][i]}罚〔2018〕{10 + i * 7}号"
+        match category:
+            case "license":
+                fields = [
+                    f"宁食药许〔2018〕{100 + i}号",
+                    "食品经营许可证",
+                    f"{d.year}/{d.month}/{d.day}",
+                    "长期有效" if i == 2 else f"{d.year + 5}-{d:%m-%d}",
+                    "宁夏回族自治区食品药品监督管理局",
+                    "预包装食品销售",
+                    "有效",
+                    "",
+                ]
+            case "license_change":
+                fields = [
+                    f"宁食药许〔2018〕{100 + i}号",
+                    "食品经营许可证",
+                    "经营场所",
+                    f"银川市兴庆区解放街{i + 1}号",
+                    f"银川市金凤区北京路{i + 20}号",
+                    f"{d.year}年{d.month}月{d.day}日",
+                ]
+            case "penalty":
+                fine = ["5000", "1.5万元", "12,000.00元", "３０００", "0", "20000"][i]
+                dates = [
+                    f"{d:%Y-%m-%d}",
+                    f"{d.year}/{d.month}/{d.day}",
+                    f"{d.year}.{d.month}.{d.day}",
+                    f"{d.year}年{d.month}月{d.day}日",
+                    f"{d:%Y%m%d}",
+                    f"{d:%Y-%m-%d}",
+                ]
+                fields = [f"{MARKET if i % 2 == 0 else '宁夏回族自治区生态环境厅'}", number,
+                          dates[i], ["虚假宣传", "超标排放", "无证经营", "偷税", "未按期年报",
+                                     "销售过期食品"][i], fine,
+                          "" if i % 3 else f"{rng.randint(1, 50) * 100}元", "罚款",
+                          "" if i != 4 else "警告"]  # fmt: skip
+            case "penalty_change":
+                fields = [number, MARKET, "罚款金额由5000元变更为3000元", f"{day(7 * i + 30)}"]
+            case "inspection":
+                fields = ["银川市市场监督管理局", "双随机抽查", f"{d}", INSPECTION_RESULTS[i]]
+            case "restriction":
+                birth = dt.date(1960 + 3 * i, 1 + i, 10 + i)
+                fields = ["《企业信息公示暂行条例》第十八条", "被列入严重违法失信企业名单",
+                          f"{d}", f"{d.replace(year=d.year + 5)}", MARKET,
+                          "国家税务总局宁夏回族自治区税务局、宁夏回族自治区住房和城乡建设厅",
+                          "严重违法失信企业名单", "法定代表人", e.legal_representative,
+                          "居民身份证",
+                          make_resident_id(e.region, birth, f"{101 + i:03d}")]  # fmt: skip
+            case "abnormal_operation":
+                fields = ["listed" if i != 3 else "removed", ABNORMAL_REASONS[i != 3],
+                          f"{d}", "银川市市场监督管理局", f"银市监异〔2018〕{i + 1}号"]  # fmt: skip
+            case "red_list":
+                fields = ["守合同重信用企业", "宁夏回族自治区市场监督管理厅", f"{d}",
+                          f"{d.replace(year=d.year + 2)}", "2016-2017年度"]  # fmt: skip
+            case "objection":
+                fields = ["penalty", number, ["open", "upheld", "dismissed"][i % 3],
+                          "处罚决定已撤销，申请更正", f"{day(7 * i + 20)}"]  # fmt: skip
+            case "credit_repair":
+                fields = ["penalty", number, f"{day(7 * i + 90)}", MARKET, "已履行处罚并完成整改"]
+            case "notice_feedback":
+                fields = [f"restriction:{e.uscc}:{i + 1}", "宁夏回族自治区住房和城乡建设厅",
+                          "responded" if i % 2 else "fed_back",
+                          "限制参与政府投资项目招标" if i % 2 == 0 else "",
+                          f"{day(7 * i + 3)}"]  # fmt: skip
+            case _:  # pragma: no cover — every category is listed above
+                raise AssertionError(category)
+        rows.append(common + fields)
+    if category == "penalty":
+        # A USCC whose check character is wrong: the row the rejection demo expects.
+        bad = pool[6].uscc[:17] + ("0" if pool[6].uscc[17] != "0" else "1")
+        rows.append([7, bad, pool[6].name, MARKET, "宁市监罚〔2018〕99号", f"{day(50)}",
+                     "虚假宣传", "8000", "", "罚款", ""])  # fmt: skip
+    return rows
+
+
+def headers_for(category: Category) -> list[str]:
+    spec = CATEGORY_SPECS[category]
+    own = [f.chinese for f in spec.fields]
+    if category == "registration":
+        return own
+    return [SERIAL_HEADER, SUBJECT_CODE_HEADER, SUBJECT_NAME_HEADER, *own]
+
+
+def write_samples(out: Path) -> list[Path]:
+    """Write one CSV per category into `out` (UTF-8 with BOM, as Excel's "CSV UTF-8")."""
+    rng = random.Random(SEED)
+    pool = enterprises(rng)
+    written = []
+    for category in CATEGORY_SPECS:
+        path = out / f"{category}.csv"
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f, lineterminator="\r\n")
+            writer.writerow(headers_for(category))
+            writer.writerows(rows_for(category, pool, rng))
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+    for path in write_samples(args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""Spreadsheet intake: CSV (UTF-8, UTF-8 with BOM, GB18030) and XLSX files in the template
+layout, read row by row in bounded memory, each row becoming an event or a rejection.
+
+Excel on a Chinese Windows machine saves CSV as GB18030 (code page 936, which GB18030
+extends); "CSV UTF-8" adds a BOM; other systems write plain UTF-8. The encoding is decided on
+the first 64 KiB and every line is then decoded on its own, so one corrupt line rejects one
+row instead of failing the file. Rejected rows go to PATH.rejected.csv with the original
+cells, ready to be corrected and ingested again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from producers.errors import HeaderError, SpreadsheetError
+from producers.events import (
+    FieldProblem,
+    RecordRejection,
+    build_intake_event,
+    spreadsheet_sequence,
+)
+from producers.templates import REJECTION_COLUMNS, infer_category, map_headers
+from producers.values import is_blank
+from schemas.categories import Category
+from schemas.records import Department, IntakeEvent
+
+ADAPTER = "spreadsheet/1"
+SNIFF_BYTES = 64 * 1024
+# The csv module's default field limit (128 KiB) would raise on a long cell; a cell this
+# size is still bounded memory, and the text parser rejects it with a reason.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+
+Row = tuple[int, dict[str, Any]]
+
+
+def detect_encoding(head: bytes) -> str:
+    """utf-8-sig when the first chunk decodes as UTF-8 (with or without BOM), else gb18030."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError("UTF-16 text; save the file as CSV UTF-8 or as XLSX")
+    try:
+        # final=False: the chunk may end inside a multi-byte character.
+        codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def _cell_name(index: int) -> str:
+    return f"<第{index + 1}列>"  # a column without a header; never a template name
+
+
+class Sheet:
+    """An open spreadsheet: its header row and an iterator over its data rows.
+
+    Rows are `(row_number, {header: value})`, numbered as Excel shows them (the header row
+    and blank rows count). `unreadable` holds the numbers of CSV rows with bytes that are
+    not text in the file's encoding; `headerless` the keys given to cells with no header."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.headers: list[str] = []
+        self.header_row = 0
+        self.encoding: str | None = None
+        self.unreadable: set[int] = set()
+        self.headerless: set[str] = set()
+        self._file: IO[bytes] | None = None
+        self._workbook: Any = None
+        self._rows: Iterator[tuple[int, list[Any]]] = iter(())
+
+    def __enter__(self) -> Sheet:
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            self._workbook.close()  # read-only workbooks hold the file open until closed
+            self._workbook = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self) -> None:
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 — closed in close()
+            head = self._file.read(SNIFF_BYTES)
+        except OSError as exc:
+            raise SpreadsheetError(str(self.path), f"cannot read: {exc.strerror}") from exc
+        if head.startswith(_XLS_MAGIC):
+            raise SpreadsheetError(
+                str(self.path), "an old binary .xls workbook; save it as .xlsx or CSV"
+            )
+        if head.startswith(_XLSX_MAGIC) or self.path.suffix.lower() in (".xlsx", ".xlsm"):
+            self._file.close()
+            self._file = None
+            raw_rows = self._xlsx_rows()
+        else:
+            try:
+                self.encoding = detect_encoding(head)
+            except ValueError as exc:
+                raise SpreadsheetError(str(self.path), str(exc)) from exc
+            self._file.seek(0)
+            raw_rows = self._csv_rows(self._file, head)
+        for number, values in raw_rows:
+            # Templates often carry a title row (「行政处罚信息表」) above the header.
+            if sum(1 for v in values if not is_blank(v)) >= 2:
+                self.header_row = number
+                self.headers = [("" if v is None else str(v)).strip() for v in values]
+                break
+        else:
+            raise SpreadsheetError(str(self.path), "no header row (the file has no data)")
+        seen: dict[str, int] = {}
+        for index, header in enumerate(self.headers):
+            if header and header in seen:
+                raise HeaderError(
+                    f"{self.path}: column {header!r} appears twice "
+                    f"(columns {seen[header] + 1} and {index + 1})"
+                )
+            seen[header] = index
+        self._rows = raw_rows
+
+    def __iter__(self) -> Iterator[Row]:
+        keys = [h or _cell_name(i) for i, h in enumerate(self.headers)]
+        self.headerless.update(k for k, h in zip(keys, self.headers, strict=True) if not h)
+        for number, values in self._rows:
+            if len(values) > len(keys):
+                extra = [_cell_name(i) for i in range(len(keys), len(values))]
+                self.headerless.update(extra)
+                keys = keys + extra
+            cells = dict(zip(keys, values, strict=False))
+            for key in keys[len(values) :]:
+                cells[key] = None  # a short row: the missing cells are empty
+            yield number, cells
+
+    def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
+        from openpyxl import load_workbook
+
+        try:
+            self._workbook = load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises zipfile, KeyError, ValueError … alike
+            raise SpreadsheetError(str(self.path), f"not a readable XLSX workbook: {exc}") from exc
+        sheet = self._workbook.worksheets[0]
+        # Some generators write a wrong <dimension>; read_only mode would stop at it.
+        sheet.reset_dimensions()
+        return ((n, list(values)) for n, values in enumerate(sheet.iter_rows(values_only=True), 1))
+
+    def _csv_rows(self, file: IO[bytes], head: bytes) -> Iterator[tuple[int, list[Any]]]:
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        first_line = head.split(b"\n", 1)[0]
+        delimiter = "\t" if b"\t" in first_line and b"," not in first_line else ","
+        bad_lines: set[int] = set()
+        encoding = self.encoding or "utf-8-sig"
+
+        def lines() -> Iterator[str]:
+            # Newline (0x0A) never occurs inside a UTF-8 or GB18030 multi-byte character,
+            # so splitting the bytes first and decoding each line is safe.
+            for number, line in enumerate(file, 1):
+                try:
+                    yield line.decode(encoding)
+                except UnicodeDecodeError:
+                    bad_lines.add(number)
+                    yield line.decode(encoding, errors="replace")
+
+        reader = csv.reader(lines(), delimiter=delimiter)
+        number, previous_line = 0, 0
+        while True:
+            number += 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self.unreadable.add(number)
+                values = [f"<unreadable CSV row: {exc}>"]
+            if any(previous_line < n <= reader.line_num for n in bad_lines):
+                self.unreadable.add(number)
+            previous_line = reader.line_num
+            yield number, list(values)
+
+
+def read_rows(path: str | Path) -> Iterator[Row]:
+    """The data rows of a CSV or XLSX file as `(row_number, {header: value})`, streaming."""
+    with Sheet(path) as sheet:
+        yield from sheet
+
+
+def parse_spreadsheet(
+    path: str | Path,
+    department: Department,
+    category: Category | None = None,
+    *,
+    adapter: str = ADAPTER,
+    emitted_at: dt.datetime | None = None,
+    allow_unknown_columns: bool = False,
+) -> Iterator[IntakeEvent | RecordRejection]:
+    """Every non-blank row of the file as an IntakeEvent or a RecordRejection, in order.
+
+    The category is inferred from the headers when not given. A file whose headers fit no
+    template raises HeaderError before any row is read; row problems never raise."""
+    emitted = emitted_at or dt.datetime.now(dt.UTC)
+    with Sheet(path) as sheet:
+        chosen = category or infer_category(sheet.headers)
+        header_map = map_headers(sheet.headers, chosen, allow_unknown=allow_unknown_columns)
+        for number, cells in sheet:
+            if all(is_blank(v) for v in cells.values()):
+                continue
+            ref = f"row {number}"
+            problem = _row_problem(sheet, number, cells)
+            if problem is not None:
+                yield RecordRejection.of(ref, [problem], cells, number)
+                continue
+            yield build_intake_event(
+                chosen,
+                header_map.apply(cells),
+                department,
+                adapter,
+                spreadsheet_sequence(emitted, number),
+                emitted,
+                record_ref=ref,
+                scales=header_map.scales,
+                row=cells,
+                row_number=number,
+            )
+
+
+def _row_problem(sheet: Sheet, number: int, cells: dict[str, Any]) -> FieldProblem | None:
+    if number in sheet.unreadable:
+        what = f"{sheet.encoding} text" if sheet.encoding else "a CSV row"
+        return FieldProblem(
+            "(row)", "（整行）", None, f"the row is not readable as {what}", "malformed_row"
+        )
+    stray = [k for k in sheet.headerless if not is_blank(cells.get(k))]
+    if stray:
+        return FieldProblem(
+            "(row)",
+            "（整行）",
+            cells[stray[0]],
+            f"value in a column without a header ({', '.join(sorted(stray))})",
+            "malformed_row",
+        )
+    return None
+
+
+def rejections_path(path: str | Path) -> Path:
+    """Where the rejections of a file go: PATH.rejected.csv beside it."""
+    return Path(f"{path}.rejected.csv")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_rejections_csv(path: str | Path, rejections: Iterable[RecordRejection]) -> Path | None:
+    """Write the rejections of file `path` to PATH.rejected.csv: row number, field, value and
+    reason, then the original cells, in UTF-8 with BOM so Excel opens it. The file can be
+    corrected and ingested again as it is (the four leading columns are ignored).
+
+    Returns the path written, or None (and removes a stale file) when nothing was rejected."""
+    target = rejections_path(path)
+    out: IO[str] | None = None
+    writer: Any = None
+    columns: list[str] = []
+    try:
+        for rejection in rejections:
+            row = dict(rejection.row or {})
+            if out is None:
+                columns = list(row)
+                out = open(target, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+                writer = csv.writer(out)
+                writer.writerow([*REJECTION_COLUMNS, *columns])
+            field = rejection.field
+            if rejection.field_chinese and rejection.field_chinese != field:
+                field = f"{rejection.field_chinese} ({field})"
+            reasons = "; ".join(
+                f"{p.field_chinese or p.field}: {p.reason}" for p in rejection.problems
+            )
+            writer.writerow(
+                [
+                    rejection.row_number or rejection.record_ref,
+                    field,
+                    _cell_text(rejection.value),
+                    reasons or rejection.reason,
+                    *(_cell_text(row.get(column)) for column in columns),
+                ]
+            )
+    finally:
+        if out is not None:
+            out.close()
+    if out is None:
+        target.unlink(missing_ok=True)
+        return None
+    return target

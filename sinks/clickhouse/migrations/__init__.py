@@ -1,0 +1,58 @@
+"""Versioned ClickHouse migrations: numbered statement lists, each applied once.
+
+`schema_migrations` records what ran. Statements are idempotent (IF NOT EXISTS, OR REPLACE)
+because ClickHouse DDL is not transactional: a migration that stopped halfway is re-run
+whole, and only recorded once every statement has succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.clickhouse.migrations import m0001_tables, m0002_views
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "tables", tuple(m0001_tables.STATEMENTS)),
+    Migration(2, "dashboard views", tuple(m0002_views.STATEMENTS)),
+)
+
+_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+def applied_versions(client: Client) -> set[int]:
+    """The migration versions recorded in `schema_migrations` of the client's database."""
+    client.command(_LEDGER)
+    return {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+
+
+def apply_migrations(client: Client, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply what is not yet applied, in order; the versions applied now."""
+    done = applied_versions(client)
+    applied: list[int] = []
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name, dt.datetime.now(dt.UTC)]],
+            column_names=["version", "name", "applied_at"],
+        )
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,127 @@
+"""The Faust app: topics, tables and agents of the stream processors, built per configuration.
+
+Three stages, each a thin agent over plain functions:
+
+1. intake (`credit.intake.*`, keyed by the code the department sent) — decode, validate,
+   resolve the subject to its USCC, enrich; registrations maintain the code registry and are
+   re-keyed by each legacy code onto `credit.registry-aliases`; records whose legacy code is
+   not known yet are parked in a table under that code and re-driven when it arrives.
+2. items (`credit.resolved`, keyed by USCC) — per-item state: changes applied to their
+   originals (also when they come first), objections, credit repair, withdrawals, expiry
+   timers, joint-punishment notices; emits `credit.records`.
+3. sinks (`credit.records`) — ClickHouse and the Redis publicity index, one batch each.
+
+Faust is treated as at-least-once (faust-streaming #517, #323: exactly_once duplicates and
+fencing crashes); every output is idempotent by event id and version instead. Agents run with
+concurrency 1 (#606: concurrency > 1 commits past unprocessed messages). No GlobalTable
+(#212, #283): tables are co-partitioned with the topics that read them, and every table write
+is made with the current event set, so its changelog partition is the event's partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faust
+
+from schemas.categories import CATEGORIES
+from schemas.topics import RECORDS, REGISTRY_ALIASES, RESOLVED, intake_topic
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything one worker process needs; built from settings by the CLI, or by tests."""
+
+    bootstrap: str
+    data_dir: Path
+    topic_prefix: str = ""
+    app_id: str = "creditsync"
+    partitions: int = 4
+    pii_key: bytes = b"creditsync-local-development-key"
+    redis_url: str | None = None  # None: no publicity sink in this worker
+    clickhouse_dsn: str | None = None  # None: no ClickHouse sink in this worker
+    clickhouse_database: str = "creditsync"
+    sink_batch_size: int = 5000
+    sink_flush_seconds: float = 1.0
+    intake_batch_size: int = 1000
+    parked_retry_seconds: float = 60.0
+    expiry_check_seconds: float = 30.0
+    stages: tuple[str, ...] = ("intake", "items", "sinks")
+    clock: Clock = field(default=utc_now)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@dataclass
+class CreditStreams:
+    """The built app with its channels, so the CLI and tests can start, feed and stop it."""
+
+    config: WorkerConfig
+    app: faust.App
+    intake: faust.TopicT
+    aliases: faust.TopicT
+    resolved: faust.TopicT
+    records: faust.TopicT
+    tables: dict[str, faust.Table]
+
+
+def build_app(config: WorkerConfig) -> CreditStreams:
+    app = faust.App(
+        f"{config.topic_prefix}{config.app_id}",
+        broker=f"kafka://{config.bootstrap}",
+        store="memory://",
+        datadir=str(config.data_dir / "faust"),
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        web_enabled=False,
+        # Our own topics are created by `creditsync up` from schemas/topics.py; Faust only
+        # declares its internal changelog topics.
+        topic_allow_declare=True,
+        stream_wait_empty=False,
+    )
+
+    def raw_topic(*names: str) -> faust.TopicT:
+        return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    streams = CreditStreams(
+        config=config,
+        app=app,
+        intake=raw_topic(*(config.topic(intake_topic(c)) for c in CATEGORIES)),
+        aliases=raw_topic(config.topic(REGISTRY_ALIASES)),
+        resolved=raw_topic(config.topic(RESOLVED)),
+        records=raw_topic(config.topic(RECORDS)),
+        tables={},
+    )
+
+    def table(name: str) -> faust.Table:
+        # Values are JSON-able dicts; partitions match the topics that read them.
+        t = app.Table(name, default=None, partitions=config.partitions, value_serializer="json")
+        streams.tables[name] = t
+        return t
+
+    # Imported here so that `import streams` (pure domain logic) never needs Faust.
+    from streams import intake_stage, items_stage, sink_stage
+
+    if "intake" in config.stages:
+        intake_stage.install(
+            streams, registry=table("registry"), aliases=table("aliases"), parked=table("parked")
+        )
+    if "items" in config.stages:
+        items_stage.install(streams, items=table("items"), notices=table("notices"))
+    if "sinks" in config.stages:
+        sink_stage.install(streams)
+    return streams

@@ -1,0 +1,41 @@
+"""Errors of the stream logic: each names the record, the field and what was expected."""
+
+from __future__ import annotations
+
+from creditsync.errors import CreditSyncError
+
+
+class StreamsError(CreditSyncError):
+    """Root of the errors raised by streams/ on purpose."""
+
+
+class VersionError(StreamsError, ValueError):
+    """The parts of a record version are out of the range the fixed-width form can hold."""
+
+
+class TimelinessError(StreamsError, ValueError):
+    """A date or instant that a deadline cannot be computed from (e.g. a naive datetime)."""
+
+
+class RegistrationError(StreamsError, ValueError):
+    """A registration event that cannot update the code registry (no or a bad USCC …)."""
+
+
+class ChangeError(StreamsError, ValueError):
+    """A licence or penalty change that cannot be applied to the record it names."""
+
+
+class PublicationError(StreamsError, ValueError):
+    """A workflow event (objection, repair) whose content the publication rules cannot read."""
+
+
+class NoticeError(StreamsError, ValueError):
+    """Feedback that does not fit the joint-punishment notice it names."""
+
+
+class EnrichmentError(StreamsError, ValueError):
+    """A record that cannot be published as it is, e.g. personal data would leak."""
+
+
+class PrivacyError(StreamsError, ValueError):
+    """Personal data cannot be protected as the rules require (e.g. no hash key)."""

@@ -1,0 +1,214 @@
+"""Stage 2 as plain functions: the state of each public item and what it publishes.
+
+An item is one licence, penalty, inspection, listing or honour of one enterprise
+(`schemas.records.item_id`). Its state keeps the original record as sent, every change that
+names it (also those that came first), and its workflow (objection, repair, withdrawal); the
+published version is always recomputed from that state, so any arrival order and any replay
+give the same result. State values are JSON-able (they live in a Faust table).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.codec import decode_enriched, encode_enriched
+from schemas.records import EnrichedRecord, PublicationStatus, item_id
+from streams.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
+from streams.notices import JointPunishmentNotice, apply_feedback, notices_for
+from streams.publication import (
+    WorkflowState,
+    apply_workflow_event,
+    next_expiry,
+    publication_status,
+)
+from streams.versioning import is_newer, parse_version, record_version
+
+ITEM_CATEGORIES = frozenset(
+    {"license", "penalty", "inspection", "restriction", "abnormal_operation", "red_list"}
+)
+WORKFLOW_TARGETING = frozenset({"objection", "credit_repair"})
+
+StateGet = Callable[[str], dict[str, Any] | None]
+
+
+def item_key(uscc: str, category: str, record_key: str) -> str:
+    return f"{uscc}|{item_id(category, record_key)}"
+
+
+@dataclass
+class ItemOutcome:
+    """Table updates and records to publish for one input."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: list[EnrichedRecord] = field(default_factory=list)
+    notices: list[JointPunishmentNotice] = field(default_factory=list)
+
+
+def _pack(record: EnrichedRecord) -> str:
+    return base64.b64encode(encode_enriched(record)).decode()
+
+
+def _unpack(packed: str) -> EnrichedRecord:
+    return decode_enriched(base64.b64decode(packed))
+
+
+def _empty_state() -> dict[str, Any]:
+    return {
+        "original": None,
+        "version": None,
+        "changes": [],
+        "workflow": None,
+        "seen": [],
+        "withdrawn": False,
+        "status": None,
+        "expires_on": None,
+        "notices_sent": False,
+    }
+
+
+def reduce_record(record: EnrichedRecord, get_state: StateGet, today: dt.date) -> ItemOutcome:
+    """Apply one resolved record to the items it concerns."""
+    category = record["category"]
+    out = ItemOutcome()
+    if category in ITEM_CATEGORIES:
+        key = item_key(record["uscc"], category, record["record_key"])
+        state = get_state(key) or _empty_state()
+        current = state["original"] and _unpack(state["original"])
+        if current and not is_newer(record["version"], current["version"]):
+            return out  # a duplicate or an older version: the item already has better
+        state = {**state, "original": _pack(record), "withdrawn": record["operation"] == "withdraw"}
+        _publish(key, state, record, today, out)
+        return out
+    # Changes and workflow events are history of their own (ClickHouse keeps them) and act
+    # on the item they name.
+    out.records.append(record)
+    if category in CHANGE_TARGETS:
+        target_category, number = change_target(category, record["payload"])
+        key = item_key(record["uscc"], target_category, number)
+        state = get_state(key) or _empty_state()
+        if record["event_id"] in state["seen"]:
+            return out
+        change = PendingChange(record["version"], category, dict(record["payload"]))
+        state = {
+            **state,
+            "changes": [*state["changes"], change.to_dict()],
+            "seen": [*state["seen"], record["event_id"]],
+        }
+        _publish(key, state, record, today, out)
+    elif category in WORKFLOW_TARGETING:
+        payload = record["payload"]
+        key = item_key(record["uscc"], payload["target_category"], payload["target_record_key"])
+        state = get_state(key) or _empty_state()
+        if record["event_id"] in state["seen"]:
+            return out
+        workflow = state["workflow"] and WorkflowState.from_dict(state["workflow"])
+        workflow = apply_workflow_event(workflow, category, payload)
+        state = {
+            **state,
+            "workflow": workflow.to_dict(),
+            "seen": [*state["seen"], record["event_id"]],
+        }
+        _publish(key, state, record, today, out)
+    return out
+
+
+def notice_key(uscc: str, notice_id: str) -> str:
+    return f"{uscc}|notice:{notice_id}"
+
+
+def reduce_feedback(
+    record: EnrichedRecord, get_notice: StateGet
+) -> tuple[str, JointPunishmentNotice] | None:
+    """A department's feedback on a joint-punishment notice (发起 → 响应 → 反馈); None when
+    the notice is not known here (it is kept in ClickHouse as history all the same)."""
+    key = notice_key(record["uscc"], str(record["payload"].get("notice_id")))
+    notice = get_notice(key)
+    if notice is None:
+        return None
+    return key, apply_feedback(notice, record["payload"])  # type: ignore[arg-type]
+
+
+def reduce_expiry_check(key: str, state: dict[str, Any], today: dt.date) -> ItemOutcome:
+    """Re-evaluate an item's publication period on a timer, without a new event."""
+    out = ItemOutcome()
+    if state.get("original"):
+        _publish(key, state, None, today, out)
+    return out
+
+
+def _publish(
+    key: str,
+    state: dict[str, Any],
+    trigger: EnrichedRecord | None,
+    today: dt.date,
+    out: ItemOutcome,
+) -> None:
+    """Recompute the item's published version from its state; publish it if it changed."""
+    out.states[key] = state
+    if not state["original"]:
+        return  # the original has not arrived: held until it does
+    original = _unpack(state["original"])
+    changes = [PendingChange.from_dict(c) for c in state["changes"]]
+    payload = merge_pending(original["payload"], changes) if changes else original["payload"]
+    workflow = WorkflowState.from_dict(state["workflow"]) if state["workflow"] else None
+    status: PublicationStatus = publication_status(
+        original["category"],
+        payload,
+        today,
+        workflow,
+        "withdraw" if state["withdrawn"] else "upsert",
+    )
+    expires = next_expiry(original["category"], payload)
+    state["expires_on"] = expires.isoformat() if expires else None
+    if trigger is None and status == state["status"]:
+        return  # a timer found nothing to change
+    version = _derived_version(original, trigger, state, status)
+    if state["version"] == version and state["status"] == status:
+        return
+    state["version"], state["status"] = version, status
+    published: EnrichedRecord = {
+        **original,
+        "payload": payload,
+        "publication_status": status,
+        "version": version,
+        "event_id": _derived_event_id(original, version),
+    }
+    out.records.append(published)
+    if not state["notices_sent"]:
+        notices = notices_for(published)
+        if notices:
+            out.notices += notices
+            state["notices_sent"] = True
+
+
+def _derived_version(
+    original: EnrichedRecord,
+    trigger: EnrichedRecord | None,
+    state: dict[str, Any],
+    status: str,
+) -> str:
+    """The version of a recomputed item: newer than every input that shaped it, and the
+    same whenever the same inputs are replayed."""
+    version = original["version"]
+    if trigger is not None and trigger is not original and is_newer(trigger["version"], version):
+        version = trigger["version"]
+    if state["version"] and not is_newer(version, state["version"]):
+        # A change or workflow event older than what was published last: step past it.
+        seq, emitted, _ = parse_version(state["version"])
+        version = record_version(
+            seq,
+            emitted + dt.timedelta(milliseconds=1),
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"{version}|{status}")),
+        )
+    return version
+
+
+def _derived_event_id(original: EnrichedRecord, version: str) -> str:
+    if version == original["version"]:
+        return original["event_id"]
+    return str(uuid.uuid5(uuid.UUID(original["event_id"]), version))

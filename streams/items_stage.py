@@ -1,0 +1,112 @@
+"""Stage 2 agents: resolved -> credit.records, per-item state, notices and expiry timers.
+
+Thin: decisions come from `streams.items`; this module reads and writes the `items` and
+`notices` tables (keyed by USCC-prefixed keys, co-partitioned with `credit.resolved`) and
+sends what they say to send, awaiting every delivery before the batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+
+from schemas.codec import decode_enriched, encode_enriched
+from schemas.topics import notices_topic
+from streams.app import CreditStreams
+from streams.faust_support import as_current_event, message_headers
+from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
+from streams.items import reduce_record as reduce_item_record
+from streams.timeliness import china_date
+
+CONTROL_HEADER = "creditsync.control"
+EXPIRY_CHECK = b"expiry-check"
+
+
+def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table) -> None:
+    app, cfg = streams.app, streams.config
+    notice_topics: dict[str, faust.TopicT] = {}
+
+    async def notice_topic(department: str) -> faust.TopicT:
+        # Receiving departments are open-ended: a department's topic is made on first use.
+        if department not in notice_topics:
+            topic = app.topic(
+                notices_topic(department, cfg.topic_prefix),
+                partitions=1,
+                key_serializer="raw",
+                value_serializer="raw",
+                internal=True,
+            )
+            await topic.maybe_declare()
+            notice_topics[department] = topic
+        return notice_topics[department]
+
+    async def carry_out(outcome: ItemOutcome, pending: list[Awaitable[Any]]) -> None:
+        for key, state in outcome.states.items():
+            items[key] = state
+        for record in outcome.records:
+            pending.append(
+                await streams.records.send(
+                    key=record["uscc"].encode(), value=encode_enriched(record)
+                )
+            )
+        for notice in outcome.notices:
+            notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
+            topic = await notice_topic(notice["department_code"])
+            pending.append(
+                await topic.send(
+                    key=notice["notice_id"].encode(), value=json.dumps(notice).encode()
+                )
+            )
+
+    async def handle(message: Any, pending: list[Awaitable[Any]]) -> None:
+        today = china_date(cfg.clock())
+        if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
+            key = message.value.decode()
+            state = items.get(key)
+            if state:
+                await carry_out(reduce_expiry_check(key, state, today), pending)
+            return
+        record = decode_enriched(message.value)
+        if record["category"] == "notice_feedback":
+            found = reduce_feedback(record, notices.get)
+            if found is not None:
+                key, notice = found
+                notices[key] = dict(notice)
+                topic = await notice_topic(notice["department_code"])
+                pending.append(
+                    await topic.send(
+                        key=notice["notice_id"].encode(), value=json.dumps(notice).encode()
+                    )
+                )
+        await carry_out(reduce_item_record(record, items.get, today), pending)
+
+    @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)
+    async def maintain_items(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
+            pending: list[Awaitable[Any]] = []
+            for event in events:
+                with as_current_event(event):
+                    await handle(event.message, pending)
+            await asyncio.gather(*pending)
+
+    @app.timer(cfg.expiry_check_seconds)
+    async def check_expiry() -> None:
+        # Timers may not write tables (no current event): each due item gets a check
+        # message on its own partition of credit.resolved, handled by the agent above.
+        today = china_date(cfg.clock()).isoformat()
+        for key, state in list(items.items()):
+            expires_on = state.get("expires_on")
+            if (
+                expires_on
+                and expires_on <= today
+                and state.get("status") in ("public", "under_review")
+            ):
+                await streams.resolved.send(
+                    key=key.split("|", 1)[0].encode(),
+                    value=key.encode(),
+                    headers=[(CONTROL_HEADER, EXPIRY_CHECK)],
+                )

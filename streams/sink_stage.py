@@ -1,0 +1,109 @@
+"""Stage 3 agent: credit.records -> ClickHouse and the Redis publicity index.
+
+One batch per `take_events` round, written to both sinks (each one round trip); the batch is
+acknowledged — so its offsets can be committed — only after both writes succeeded. A sink
+that is unavailable or overloaded is retried with the same batch (nothing moves past it);
+records a sink refuses one by one go to credit.rejected with the sink's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from schemas.codec import decode_enriched
+from sinks.errors import Backpressure, SinkUnavailable
+from streams.app import CreditStreams, WorkerConfig
+from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from streams.faust_support import message_headers
+from streams.metrics import observe_batch
+
+log = logging.getLogger(__name__)
+MAX_RETRY_DELAY = 30.0
+
+
+def open_sinks(cfg: WorkerConfig) -> list[Any]:
+    """The sinks this worker writes to, set up (schema created, scripts loaded)."""
+    sinks: list[Any] = []
+    if cfg.clickhouse_dsn:
+        from sinks.clickhouse import ClickHouseSink, connect_clickhouse
+
+        sinks.append(
+            ClickHouseSink(connect_clickhouse(cfg.clickhouse_dsn, cfg.clickhouse_database))
+        )
+    if cfg.redis_url:
+        import redis
+
+        from sinks.publicity import PublicityIndex
+
+        sinks.append(PublicityIndex(redis.Redis.from_url(cfg.redis_url)))
+    for sink in sinks:
+        sink.setup()
+    return sinks
+
+
+async def write_with_retry(sink: Any, records: list[Any]) -> Any:
+    """Write one batch, retrying operational failures and overload with backoff."""
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(sink.write_batch, records)
+        except Backpressure as exc:
+            log.warning("%s; retrying the same batch", exc)
+            await asyncio.sleep(exc.retry_after)
+        except SinkUnavailable as exc:
+            log.warning("%s; retrying the same batch in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def install(streams: CreditStreams) -> None:
+    app, cfg = streams.app, streams.config
+    rejected = app.topic(
+        rejected_topic(cfg.topic_prefix), key_serializer="raw", value_serializer="raw"
+    )
+    sinks: list[Any] = []
+
+    @app.task
+    async def set_up_sinks() -> None:
+        sinks.extend(await asyncio.to_thread(open_sinks, cfg))
+
+    @app.agent(streams.records, name=f"{cfg.topic_prefix}sinks", concurrency=1)
+    async def apply_to_sinks(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
+            while len(sinks) < (bool(cfg.clickhouse_dsn) + bool(cfg.redis_url)):
+                await asyncio.sleep(0.1)  # set_up_sinks has not finished yet
+            messages = [e.message for e in events]
+            records = [decode_enriched(m.value) for m in messages]
+            by_event = {r["event_id"]: m for r, m in zip(records, messages, strict=True)}
+            results = await asyncio.gather(*(write_with_retry(s, records) for s in sinks))
+            pending = []
+            for sink, result in zip(sinks, results, strict=True):
+                observe_batch(type(sink).__name__, result, records, cfg.clock())
+                for refused in result.rejected:
+                    message = by_event[refused.event_id]
+                    rejection = Rejection(
+                        refused.reason_code,
+                        None,
+                        refused.reason,
+                        "sink",
+                        f"sinks.{type(sink).__name__}",
+                    )
+                    pending.append(
+                        await rejected.send(
+                            key=message.key,
+                            value=message.value,
+                            headers=dead_letter_headers(
+                                rejection,
+                                topic=message.topic,
+                                partition=message.partition,
+                                offset=message.offset,
+                                original_headers=message_headers(message),
+                                event_id=refused.event_id,
+                            ),
+                        )
+                    )
+            await asyncio.gather(*pending)

@@ -1,0 +1,145 @@
+"""Stage 1 as a plain function: what happens to one intake event, decided without Kafka.
+
+`triage_intake` takes a decoded event and the two registry look-ups the agent offers (both
+local to the event's partition) and says what to emit, park, reject or record. The agent in
+intake_stage.py only carries the decision out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.records import EnrichedRecord, IntakeEvent, Lineage
+from schemas.dead_letters import Rejection
+from streams.enrich import enrich
+from streams.registry import RegistryEntry, apply_registration
+from streams.resolution import Invalid, Resolved, Unresolved, resolve_subject
+
+RegistryGet = Callable[[str], dict[str, Any] | None]  # USCC -> registry entry dict
+AliasGet = Callable[[str], dict[str, Any] | None]  # legacy code -> alias dict (has "uscc")
+
+
+@dataclass
+class IntakeDecision:
+    """Everything one intake event leads to; at most one of emit / park / reject is set."""
+
+    emit: EnrichedRecord | None = None
+    park_code: str | None = None
+    park_kind: str | None = None
+    reject: Rejection | None = None
+    registry_entry: RegistryEntry | None = None
+    alias_updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    quality_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def alias_snapshot(entry: RegistryEntry) -> dict[str, Any]:
+    """What a legacy-code alias carries: enough to enrich without the USCC's partition."""
+    return entry.to_dict()
+
+
+def triage_intake(
+    event: IntakeEvent,
+    *,
+    lineage: Lineage,
+    registry_get: RegistryGet,
+    alias_get: AliasGet,
+    processed_at: dt.datetime,
+    pii_key: bytes,
+) -> IntakeDecision:
+    if event["category"] == "registration":
+        return _triage_registration(event, lineage, registry_get, processed_at, pii_key)
+
+    found: dict[str, dict[str, Any]] = {}
+
+    def lookup_legacy(kind: str, code: str) -> str | None:
+        alias = alias_get(code)
+        if alias:
+            found[kind] = alias
+        return alias["uscc"] if alias else None
+
+    resolution = resolve_subject(event["subject"], lookup_legacy)
+    decision = IntakeDecision()
+    if isinstance(resolution, Invalid):
+        decision.reject = Rejection(
+            reason_code="invalid_code",
+            field=resolution.field,
+            message=(
+                f"record {event['record_key']!r} (event {event['event_id']}) from "
+                f"{event['department']['code']}: {resolution.reason}"
+            ),
+            stage="resolve",
+        )
+        return decision
+    if isinstance(resolution, Unresolved):
+        decision.park_code, decision.park_kind = resolution.code, resolution.kind
+        return decision
+    assert isinstance(resolution, Resolved)
+    for conflict in getattr(resolution, "conflicts", ()) or ():
+        decision.quality_events.append(quality_event(conflict, event, processed_at))
+    raw = registry_get(resolution.uscc) if resolution.via == "uscc" else found[resolution.via]
+    entry = RegistryEntry.from_dict(raw) if raw else None
+    decision.emit = enrich(
+        event,
+        resolution.uscc,
+        entry,
+        lineage,
+        processed_at,
+        pii_key,
+        "withdrawn" if event["operation"] == "withdraw" else "public",
+    )
+    return decision
+
+
+def _triage_registration(
+    event: IntakeEvent,
+    lineage: Lineage,
+    registry_get: RegistryGet,
+    processed_at: dt.datetime,
+    pii_key: bytes,
+) -> IntakeDecision:
+    from schemas.identifiers import InvalidCode, parse_uscc
+
+    decision = IntakeDecision()
+    raw_uscc = event["subject"]["uscc"] or event["payload"].get("uscc")
+    try:
+        uscc = parse_uscc(raw_uscc or "").code
+    except InvalidCode as exc:
+        decision.reject = Rejection(
+            reason_code="invalid_code" if raw_uscc else "missing_field",
+            field="uscc/统一社会信用代码",
+            message=(
+                f"registration {event['record_key']!r} (event {event['event_id']}) from "
+                f"{event['department']['code']}: a registration must carry a valid USCC; "
+                f"{exc}"
+            ),
+            stage="validate",
+        )
+        return decision
+    existing = registry_get(uscc)
+    entry, conflicts = apply_registration(
+        RegistryEntry.from_dict(existing) if existing else None, event
+    )
+    decision.registry_entry = entry
+    decision.quality_events += [quality_event(c, event, processed_at) for c in conflicts]
+    snapshot = alias_snapshot(entry)
+    decision.alias_updates = [
+        (code, snapshot) for code in (entry.registration_number, entry.organisation_code) if code
+    ]
+    decision.emit = enrich(event, uscc, entry, lineage, processed_at, pii_key, "public")
+    return decision
+
+
+def quality_event(conflict: Any, event: IntakeEvent, detected_at: dt.datetime) -> dict[str, Any]:
+    """A data-quality finding (查错查重) for `credit.quality` and the analysts."""
+    details = conflict.to_dict() if hasattr(conflict, "to_dict") else dict(vars(conflict))
+    return {
+        **details,
+        "event_id": event["event_id"],
+        "category": event["category"],
+        "department": event["department"]["code"],
+        "record_key": event["record_key"],
+        "detected_at": detected_at.isoformat(),
+    }

@@ -1,0 +1,57 @@
+"""Running the Faust app inside our own event loop, with a clean, deterministic stop.
+
+`creditsync run` and `creditsync worker` use it with a stop signal (Ctrl-C / SIGTERM); tests
+use it with a completion condition plus a hard timeout, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from streams.app import CreditStreams
+
+Condition = Callable[[], bool | Awaitable[bool]]
+
+
+async def run_worker(
+    streams: CreditStreams,
+    *,
+    stop: asyncio.Event | None = None,
+    until: Condition | None = None,
+    timeout: float | None = None,
+    poll_seconds: float = 0.2,
+) -> bool:
+    """Run until `stop` is set, `until()` is true, or `timeout` passes; always stop the app.
+
+    Returns True when it ended by `stop` or `until`, False on timeout."""
+    app = streams.app
+    await app.start()
+    try:
+        return await _wait(stop, until, timeout, poll_seconds)
+    finally:
+        await app.stop()
+
+
+async def _wait(
+    stop: asyncio.Event | None, until: Condition | None, timeout: float | None, poll: float
+) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while deadline is None or loop.time() < deadline:
+        if stop is not None and stop.is_set():
+            return True
+        if until is not None:
+            result = until()
+            if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+                result = await result
+            if result:
+                return True
+        wait = poll if deadline is None else min(poll, max(0.0, deadline - loop.time()))
+        if stop is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+        else:
+            await asyncio.sleep(wait)
+    return False
