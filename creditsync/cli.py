@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -53,6 +55,59 @@ def status() -> None:
     console.print(table)
     if not healthy:
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    demo: bool = typer.Option(False, "--demo", help="Add a synthetic agency feed."),
+    demo_rate: float = typer.Option(20.0, help="Demo events per second."),
+    no_local_services: bool = typer.Option(
+        False, help="Do not start Kafka/Redis here; use those the settings name."
+    ),
+) -> None:
+    """The main job: stream workers, both sinks and the HTTP server in one process."""
+    from creditsync.runtime import run_main_job
+
+    try:
+        raise typer.Exit(
+            run_main_job(
+                demo=demo, demo_rate=demo_rate, start_local=not no_local_services, console=console
+            )
+        )
+    except CreditSyncError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def worker(
+    stages: str = typer.Option("intake,items,sinks", help="Comma-separated stages to run."),
+) -> None:
+    """Only the stream workers (no HTTP server); run several for more throughput."""
+    import asyncio
+
+    from creditsync.runtime import run_main, worker_config
+
+    config = worker_config(tuple(s.strip() for s in stages.split(",") if s.strip()))
+    asyncio.run(run_main(config, serve_http=False))
+
+
+@app.command()
+def ingest(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX file"),
+    department: str = typer.Option(..., "--department", help="The sending department's code"),
+    category: str | None = typer.Option(
+        None, "--category", help="Inferred from headers if omitted"
+    ),
+) -> None:
+    """Load a CSV/XLSX in the template layout; rejected rows go to PATH.rejected.csv.
+
+    Exit 0: all sent; 3: some rejected; 1: failed."""
+    from creditsync.ingest_command import ingest_command
+
+    try:
+        raise typer.Exit(ingest_command(path, department, category, console))
+    except CreditSyncError as exc:
+        fail(str(exc))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -8,9 +8,11 @@ reads go through this process). Ctrl-C or SIGTERM stops everything it started, i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from creditsync.settings import (
     ClickHouseSettings,
@@ -106,3 +108,82 @@ def _http_server(config: WorkerConfig):
     # Signals are ours (install_stop_signals): uvicorn must not replace the handlers.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     return server
+
+
+def demo_feed_task(config: WorkerConfig, rate: float) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """The synthetic agency feed, publishing `rate` events per second until stopped."""
+
+    async def feed(stop: asyncio.Event) -> None:
+        from producers.demo import DemoFeed
+        from producers.publisher import KafkaPublisher, intake_record, rejection_record
+        from schemas.codec import encode_intake, fingerprint_of
+
+        demo = DemoFeed()
+        publisher = KafkaPublisher(config.bootstrap, client_id="creditsync-demo")
+        per_tick = max(1, int(rate))
+        try:
+            while not stop.is_set():
+                records = []
+                for event in demo.events(per_tick):
+                    if isinstance(event, dict):
+                        value = encode_intake(event)
+                        records.append(
+                            intake_record(event, value, fingerprint_of(value), config.topic_prefix)
+                        )
+                    else:
+                        records.append(
+                            rejection_record(
+                                event,
+                                category="penalty",
+                                department_code="scjg-640000",
+                                adapter="demo/1",
+                                fields=dict(event.row or {}),
+                                topic_prefix=config.topic_prefix,
+                            )
+                        )
+                await asyncio.to_thread(publisher.publish, records)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            await asyncio.to_thread(publisher.close)
+
+    return feed
+
+
+def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: Any) -> int:
+    """`creditsync run`: bring up what is missing, run until Ctrl-C, stop what it started."""
+    from creditsync.health import check_kafka, check_redis
+    from creditsync.local import LocalStack, create_topics
+    from creditsync.settings import HttpSettings
+    from schemas.topics import topic_specs
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    stack = LocalStack.from_settings()
+    started: list[str] = []
+    services_down = (
+        not check_kafka(stack.kafka.kafka_bootstrap).ok or not check_redis(stack.redis.redis_url).ok
+    )
+    if start_local and services_down:
+        console.print("starting the local Kafka and Redis (first start formats storage) …")
+        started = stack.up()
+    config = worker_config()
+    create_topics(config.bootstrap, topic_specs(config.topic_prefix, config.partitions))
+    http = HttpSettings()
+
+    def ready() -> None:
+        base = f"http://{http.http_host}:{http.http_port}"
+        console.print("[bold green]creditsync is running[/bold green] (Ctrl-C stops it)")
+        console.print(f"  public query page   {base}/")
+        console.print(f"  analysts' dashboard {base}/dashboard")
+        console.print(f"  API docs            {base}/docs")
+        if demo:
+            console.print(f"  demo feed           {demo_rate:g} events/s")
+
+    tasks = [demo_feed_task(config, demo_rate)] if demo else []
+    try:
+        asyncio.run(run_main(config, extra_tasks=tasks, on_ready=ready))
+    finally:
+        if started:
+            for line in stack.down():
+                console.print(line)
+    return 0

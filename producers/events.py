@@ -38,7 +38,7 @@ from schemas.categories import SUBJECT_CODE_HEADER, Category, FieldSpec, Operati
 from schemas.records import Department, IntakeEvent, SubjectAsSent
 
 # Fixed forever: changing it would give every record ever sent a new event id.
-EVENT_ID_NAMESPACE = uuid.UUID("5d0c7a52-7f2e-5b0a-9c1e-63726564697473")
+EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:creditsync:intake-event")
 
 ReasonCode = Literal[
     "required",  # a required field is empty

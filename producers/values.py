@@ -53,7 +53,8 @@ _DATE_SEPARATED = re.compile(
 _DATE_CHINESE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?")
 _DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _EXCEL_SERIAL_TEXT = re.compile(r"\d{5}(?:\.\d+)?")
-_AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+")
+# A minus sign is matched so that a negative amount is refused as negative, not as garbage.
+_AMOUNT = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
 _CURRENCY_PREFIX = re.compile(r"^(?:¥|￥|rmb|cny|人民币)\s*", re.IGNORECASE)
 
 
@@ -244,8 +245,19 @@ def mask_personal(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+_CODE_NAMES = {
+    "uscc": "USCC (统一社会信用代码)",
+    "registration_number": "registration number (注册号)",
+    "organisation_code": "organisation code (组织机构代码)",
+}
+
+
 def _code_expectation(exc: InvalidCode) -> str:
-    return (
-        "a USCC (18 characters), a registration number (15 digits) or an organisation code "
-        f"(9 characters) — {exc.reason}"
-    )
+    # The length decided which kind was meant; when it fits none, list what would fit.
+    name = _CODE_NAMES.get(exc.kind)
+    if name is None:
+        return (
+            "a USCC (18 characters), a registration number (15 digits) or an organisation "
+            f"code (9 characters): {exc.reason}"
+        )
+    return f"a valid {name}: {exc.reason}"

@@ -1,6 +1,23 @@
 """The data contract: Avro schemas, the codec, identifier parsing, topic names."""
 
-from schemas.errors import SchemaError
+from schemas.catalog import Catalog, SchemaVersion, default_catalog
+from schemas.codec import (
+    AvroCodec,
+    codec_for,
+    decode_enriched,
+    decode_intake,
+    encode_enriched,
+    encode_intake,
+    fingerprint_of,
+)
+from schemas.errors import (
+    CorruptRecord,
+    IncompatibleSchema,
+    InvalidRecord,
+    SchemaError,
+    UnknownSchema,
+)
+from schemas.evolution import check_evolution, evolution_problems
 from schemas.identifiers import (
     CodeKind,
     InvalidCode,
@@ -18,10 +35,26 @@ from schemas.identifiers import (
 )
 
 __all__ = [
+    "AvroCodec",
+    "Catalog",
     "CodeKind",
+    "CorruptRecord",
+    "IncompatibleSchema",
     "InvalidCode",
+    "InvalidRecord",
     "SchemaError",
+    "SchemaVersion",
+    "UnknownSchema",
     "Uscc",
+    "check_evolution",
+    "codec_for",
+    "decode_enriched",
+    "decode_intake",
+    "default_catalog",
+    "encode_enriched",
+    "encode_intake",
+    "evolution_problems",
+    "fingerprint_of",
     "format_organisation_code",
     "identify_code",
     "make_registration_number",

@@ -44,6 +44,14 @@ INSPECTION_RESULTS = (
     "未发现问题",
     "未发现问题",
 )
+PENALTY_BASES = (
+    "《中华人民共和国广告法》第五十五条",
+    "《中华人民共和国大气污染防治法》第九十九条",
+    "《中华人民共和国食品安全法》第一百二十二条",
+    "《中华人民共和国税收征收管理法》第六十三条",
+    "",
+    "《中华人民共和国食品安全法》第一百二十四条",
+)
 ABNORMAL_REASONS = ("补报未报年份的年度报告并公示", "未按照规定期限公示年度报告")  # removed, listed
 
 
@@ -150,7 +158,7 @@ def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> 
                           dates[i], ["虚假宣传", "超标排放", "无证经营", "偷税", "未按期年报",
                                      "销售过期食品"][i], fine,
                           "" if i % 3 else f"{rng.randint(1, 50) * 100}元", "罚款",
-                          "" if i != 4 else "警告"]  # fmt: skip
+                          "" if i != 4 else "警告", PENALTY_BASES[i]]  # fmt: skip
             case "penalty_change":
                 fields = [number, MARKET, "罚款金额由5000元变更为3000元", f"{day(7 * i + 30)}"]
             case "inspection":
@@ -181,12 +189,14 @@ def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> 
                           f"{day(7 * i + 3)}"]  # fmt: skip
             case _:  # pragma: no cover — every category is listed above
                 raise AssertionError(category)
-        rows.append(common + fields)
+        # Fields added to the templates later are optional: left empty unless given above.
+        width = len(CATEGORY_SPECS[category].fields)
+        rows.append(common + fields + [""] * (width - len(fields)))
     if category == "penalty":
         # A USCC whose check character is wrong: the row the rejection demo expects.
         bad = pool[6].uscc[:17] + ("0" if pool[6].uscc[17] != "0" else "1")
         rows.append([7, bad, pool[6].name, MARKET, "宁市监罚〔2018〕99号", f"{day(50)}",
-                     "虚假宣传", "8000", "", "罚款", ""])  # fmt: skip
+                     "虚假宣传", "8000", "", "罚款", "", ""])  # fmt: skip
     return rows
 
 

@@ -1,0 +1,85 @@
+"""`creditsync ingest`: wiring settings, the publisher and the ledger around producers.ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from creditsync.settings import HttpSettings, KafkaSettings, RedisSettings, StreamSettings
+from producers.departments import load_departments
+from producers.errors import ProducerError
+from producers.ingest import ingest_file
+from producers.ledger import PublishedLedger
+from producers.publisher import KafkaPublisher, PublishFailed
+from schemas.categories import category_spec
+from schemas.records import Department
+
+
+def resolve_department(code: str) -> Department:
+    """The department's name from the access configuration when there is one."""
+    path = HttpSettings().departments_file
+    if path is not None and Path(path).exists():
+        access = load_departments(path).get(code)
+        return access.department
+    return Department(code=code, name=code)
+
+
+def _count_lines(path: Path) -> int | None:
+    if path.suffix.lower() != ".csv":
+        return None
+    with open(path, "rb") as f:
+        return max(0, sum(1 for _ in f) - 1)
+
+
+def ingest_command(path: Path, department_code: str, category: str | None, console: Console) -> int:
+    if category is not None:
+        category_spec(category)  # an unknown category fails here, naming the known ones
+    department = resolve_department(department_code)
+    kafka, stream = KafkaSettings(), StreamSettings()
+    client = redis.Redis.from_url(RedisSettings().redis_url)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    try:
+        with (
+            KafkaPublisher(kafka.kafka_bootstrap, client_id="creditsync-ingest") as publisher,
+            progress,
+        ):
+            task = progress.add_task(f"ingest {path.name}", total=_count_lines(path))
+            summary = ingest_file(
+                path,
+                department,
+                publisher=publisher,
+                ledger=PublishedLedger(client, stream.topic_prefix),
+                category=category,  # type: ignore[arg-type]
+                topic_prefix=stream.topic_prefix,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except PublishFailed as exc:
+        console.print(f"[red]failed:[/red] {exc}; rows not acknowledged were not published")
+        return 1
+    except ProducerError as exc:
+        console.print(f"[red]failed:[/red] {exc}")
+        return 1
+    finally:
+        client.close()
+    table = Table("", "rows", title=f"{path.name} → {summary.category or '?'}")
+    table.add_row("read", str(summary.read))
+    table.add_row("published", str(summary.published))
+    table.add_row("already published", str(summary.already_published))
+    for reason, count in sorted(summary.rejected_by_reason.items()):
+        table.add_row(f"rejected: {reason}", str(count))
+    console.print(table)
+    if summary.already_published and not summary.published:
+        console.print("nothing new: every row was published before")
+    if summary.rejections_file:
+        console.print(f"rejected rows with reasons: {summary.rejections_file}")
+    return summary.exit_code

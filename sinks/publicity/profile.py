@@ -1,0 +1,145 @@
+"""What of a record the public may see: items, identity fields, names, codes (pure).
+
+An item is shown while its publication_status is public or under_review and it was not
+withdrawn; otherwise its item is removed from the profile (history lives in ClickHouse).
+Personal data: a restriction shows the person's name as the rules require and the masked ID
+number, never the number or its keyed hash (DOMAIN.md "Privacy").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from schemas.records import PUBLIC_STATUSES, EnrichedRecord, item_id
+
+# Never in the public view: the raw number (refused earlier, sinks.base.privacy_violation)
+# and the analytics hash, which would let anyone holding a number test for a person.
+_NOT_PUBLIC = frozenset({"id_document_number", "id_document_number_hash"})
+
+# The date a list is ordered by, and what puts an enterprise on it.
+_LIST_DATE_FIELD = {
+    "restriction": "restricted_from",
+    "abnormal_operation": "decided_on",
+    "red_list": "awarded_on",
+}
+_LISTED_ACTIONS = frozenset({"listed", "列入"})
+
+IDENTITY_FIELDS = (
+    "uscc", "registration_number", "organisation_code", "name", "registration_authority",
+    "registered_type", "established_on", "status", "legal_representative",
+)  # fmt: skip
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with Chinese kept readable; dates ISO, money as decimal strings."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def is_public(record: EnrichedRecord) -> bool:
+    """Whether the record's item is shown in the public profile."""
+    return record["operation"] != "withdraw" and record["publication_status"] in PUBLIC_STATUSES
+
+
+def list_score(record: EnrichedRecord) -> int | None:
+    """yyyymmdd of the date that puts the enterprise on a list, if this item does."""
+    field = _LIST_DATE_FIELD.get(record["category"])
+    if field is None or not is_public(record):
+        return None
+    payload = record["payload"]
+    if record["category"] == "abnormal_operation" and payload.get("list_action") not in (
+        _LISTED_ACTIONS
+    ):
+        return None  # a 移出 (removal) record is shown, but does not list anyone
+    value = payload.get(field) or record.get("occurred_at")
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    if not isinstance(value, dt.date):
+        return 19700101  # listed, date unknown: sorts last
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def public_item(record: EnrichedRecord) -> dict[str, Any] | None:
+    """The item as the profile shows it, or None if it must not be shown."""
+    if not is_public(record):
+        return None
+    payload = {k: v for k, v in record["payload"].items() if k not in _NOT_PUBLIC}
+    item: dict[str, Any] = {
+        "item_id": item_id(record["category"], record["record_key"]),
+        "category": record["category"],
+        "record_key": record["record_key"],
+        "status": record["publication_status"],
+        "department": record["department"],
+        "occurred_at": record.get("occurred_at"),
+        "version": record["version"],
+        "payload": payload,
+    }
+    score = list_score(record)
+    if score is not None:
+        item["list_score"] = score
+    return item
+
+
+def identity_fields(record: EnrichedRecord) -> dict[str, Any]:
+    """A registration record's identity: every code, name, type, status, representative."""
+    payload = record["payload"]
+    fields = identity_defaults(record)
+    fields.update(
+        {
+            "uscc": record["uscc"],
+            "registration_number": payload.get("registration_number"),
+            "organisation_code": payload.get("organisation_code"),
+            "name": payload.get("name") or record.get("canonical_name"),
+            "registration_authority": payload.get("registration_authority"),
+            "registered_type": payload.get("entity_type"),
+            "established_on": payload.get("established_on"),
+            "status": payload.get("status"),
+            "legal_representative": payload.get("legal_representative"),
+        }
+    )
+    return fields
+
+
+def identity_defaults(record: EnrichedRecord) -> dict[str, Any]:
+    """What any record says about its enterprise: used only where nothing is set yet."""
+    region = record.get("region") or {}
+    return {
+        "uscc": record["uscc"],
+        "name": record.get("canonical_name"),
+        "entity_type": record.get("entity_type"),
+        "region_code": region.get("code"),
+        "province": region.get("province"),
+        "prefecture": region.get("prefecture"),
+        "county": region.get("county"),
+    }
+
+
+def record_name(record: EnrichedRecord) -> str:
+    """The enterprise name this record carries: registered name, else the canonical one."""
+    if record["category"] == "registration":
+        return record["payload"].get("name") or record.get("canonical_name") or ""
+    return record.get("canonical_name") or ""
+
+
+def record_codes(record: EnrichedRecord) -> set[str]:
+    """Every code that should lead to this enterprise: its USCC, the codes a registration
+    names, and the codes the department sent (resolved to this USCC by streams/)."""
+    codes = {record["uscc"]}
+    subject = record.get("subject") or {}
+    payload = record["payload"] if record["category"] == "registration" else {}
+    for source in (subject, payload):
+        for name in ("uscc", "registration_number", "organisation_code"):
+            value = source.get(name)
+            if value:
+                codes.add(value)
+    return codes
