@@ -16,11 +16,11 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_intake, encode_enriched, fingerprint_of
+from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.errors import SchemaError
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY
 from streams.app import CreditStreams
-from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from streams.faust_support import as_current_event, message_headers
 from streams.triage import IntakeDecision, quality_event, triage_intake
 

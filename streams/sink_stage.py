@@ -15,9 +15,9 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_enriched
+from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from sinks.errors import Backpressure, SinkUnavailable
 from streams.app import CreditStreams, WorkerConfig
-from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from streams.faust_support import message_headers
 from streams.metrics import observe_batch
 
@@ -66,10 +66,18 @@ def install(streams: CreditStreams) -> None:
         rejected_topic(cfg.topic_prefix), key_serializer="raw", value_serializer="raw"
     )
     sinks: list[Any] = []
+    clickhouse: list[Any] = []  # the ClickHouse sink, shared with the operations stage
 
     @app.task
     async def set_up_sinks() -> None:
-        sinks.extend(await asyncio.to_thread(open_sinks, cfg))
+        opened = await asyncio.to_thread(open_sinks, cfg)
+        clickhouse.extend(s for s in opened if type(s).__name__ == "ClickHouseSink")
+        sinks.extend(opened)
+
+    if cfg.clickhouse_dsn:
+        from streams import operations_stage
+
+        operations_stage.install(streams, clickhouse)
 
     @app.agent(streams.records, name=f"{cfg.topic_prefix}sinks", concurrency=1)
     async def apply_to_sinks(stream: faust.StreamT) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.records import EnrichedRecord, IntakeEvent, Lineage
 from schemas.dead_letters import Rejection
+from schemas.records import EnrichedRecord, IntakeEvent, Lineage
 from streams.enrich import enrich
 from streams.registry import RegistryEntry, apply_registration
 from streams.resolution import Invalid, Resolved, Unresolved, resolve_subject

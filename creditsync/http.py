@@ -1,0 +1,350 @@
+"""The HTTP server: one FastAPI app for the public API and page, analytics, intake and health.
+
+`create_http_app(HttpDeps(...))` builds it from what it needs — the publicity reader, an
+analytics query callable, the intake handler and a health callable — so tests build it over
+real Redis and chdb, and `creditsync run` composes it from the settings.
+
+Every JSON or text response passes through `PersonalIdGuard`, which masks any full resident
+ID number that slipped through (DOMAIN.md "Privacy": ID numbers never in full). The stores
+should never hold one; the guard is the last line, and it counts what it had to mask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from clickhouse_connect.driver import exceptions as ch_errors
+from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from creditsync.health import ServiceCheck
+from sinks.errors import ReadOnlyQueryRefused, clickhouse_error_code
+from sinks.publicity.api import PublicityReaderLike, api_error, public_router
+from streams.privacy import contains_resident_id
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "sinks" / "publicity" / "static"
+
+# The dashboard views of sinks/clickhouse (migration m0002_views); only these may be read by
+# name, so a view name in a URL never becomes SQL of the caller's choosing.
+DASHBOARD_VIEWS: tuple[str, ...] = (
+    "v_daily_volume",
+    "v_timeliness",
+    "v_control_totals",
+    "v_rejections_by_reason",
+    "v_parked_by_reason",
+    "v_restrictions_by_region",
+    "v_open_notices_by_age",
+)
+MAX_ANALYTICS_ROWS = 10_000
+CH_READONLY = 164  # ClickHouse error READONLY: the server refused a write under readonly=1
+
+
+class QueryResultLike(Protocol):
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+# Runs one read-only SQL statement (sinks.clickhouse.run_readonly_query over a client).
+AnalyticsQuery = Callable[[str], QueryResultLike]
+HealthCheck = Callable[[], Sequence[ServiceCheck]]
+
+
+@dataclass(frozen=True)
+class HttpDeps:
+    """What the HTTP server needs; each part optional but the reader."""
+
+    reader: PublicityReaderLike
+    analytics: AnalyticsQuery | None = None
+    # producers.http_intake.HttpIntake; typed loosely so the public API needs no Kafka.
+    intake: Any | None = None
+    health: HealthCheck = field(default=lambda: ())
+    title: str = "creditsync — 信用信息公示查询"
+
+
+HTTP_REQUESTS = Counter(
+    "creditsync_http_requests_total", "HTTP requests by route and status", ["route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "creditsync_http_request_seconds", "HTTP request duration by route", ["route"]
+)
+PERSONAL_IDS_MASKED = Counter(
+    "creditsync_http_personal_ids_masked_total",
+    "Responses in which the guard had to mask a full resident ID number (an upstream bug)",
+)
+
+# --- the personal-data guard ------------------------------------------------------------------
+
+# Every 18-character window that could be a resident ID; the lookahead finds overlapping ones.
+_ID_CANDIDATE = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
+
+
+def mask_resident_ids(text: str) -> str:
+    """`text` with every full resident ID number masked as 640422********1234."""
+    if not contains_resident_id(text):
+        return text
+    chars = list(text)
+    for match in _ID_CANDIDATE.finditer(text):
+        if contains_resident_id(match.group(1)):
+            start = match.start()
+            # Keep the division (6) and the last 4, as streams.privacy.mask_resident_id does.
+            chars[start + 6 : start + 14] = "*" * 8
+    return "".join(chars)
+
+
+def guard_personal_ids(value: Any) -> Any:
+    """A JSON value with every full resident ID masked, in keys, strings and numbers."""
+    if isinstance(value, str):
+        return mask_resident_ids(value)
+    if isinstance(value, dict):
+        return {guard_personal_ids(k): guard_personal_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [guard_personal_ids(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        # An ID sent as a JSON number cannot be masked in place: it becomes a masked string.
+        masked = mask_resident_ids(str(value))
+        return value if masked == str(value) else masked
+    return value
+
+
+def guard_body(body: bytes, content_type: str) -> bytes:
+    """A response body with full resident IDs masked; unchanged (same object) when clean."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    if not contains_resident_id(text):
+        return body
+    PERSONAL_IDS_MASKED.inc()
+    log.error("a response carried a full resident ID number; masked by the guard")
+    if content_type.startswith("application/json"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return mask_resident_ids(text).encode("utf-8")
+        return json.dumps(
+            guard_personal_ids(value), ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+    return mask_resident_ids(text).encode("utf-8")
+
+
+class PersonalIdGuard:
+    """ASGI middleware: buffers JSON and text responses and passes them through guard_body.
+
+    Pure ASGI rather than BaseHTTPMiddleware, so it wraps error responses and exception
+    handlers too, and fixes Content-Length when masking changed the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+        content_type = ""
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal start, content_type
+            if message["type"] == "http.response.start":
+                headers = {k.lower(): v for k, v in message.get("headers", [])}
+                content_type = headers.get(b"content-type", b"").decode("latin-1")
+                if content_type.startswith(("application/json", "text/")):
+                    start = message
+                    return
+                await send(message)
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                body = guard_body(b"".join(chunks), content_type)
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+
+class RequestMetrics:
+    """ASGI middleware: request count and duration by route template (not raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(route, str(status)).inc()
+            HTTP_SECONDS.labels(route).observe(time.perf_counter() - began)
+
+
+# --- analytics --------------------------------------------------------------------------------
+
+
+def view_name(name: str) -> str:
+    """The dashboard view a URL names (with or without its `v_`), or a 404 listing them."""
+    candidate = name if name.startswith("v_") else f"v_{name}"
+    if candidate not in DASHBOARD_VIEWS:
+        raise api_error(
+            404,
+            "unknown_view",
+            f"no dashboard view {name!r}; the views are {', '.join(DASHBOARD_VIEWS)}",
+        )
+    return candidate
+
+
+def _run_analytics(deps: HttpDeps, lock: threading.Lock, sql: str) -> dict[str, Any]:
+    if deps.analytics is None:
+        raise api_error(
+            503,
+            "analytics_unavailable",
+            "this server has no ClickHouse connection; query the process that owns it",
+        )
+    try:
+        # Embedded chdb runs one query at a time per process; the lock keeps the thread
+        # pool's concurrent requests from meeting inside it.
+        with lock:
+            result = deps.analytics(sql)
+    except ReadOnlyQueryRefused as exc:
+        raise api_error(403, "not_read_only", str(exc)) from None
+    except ch_errors.OperationalError as exc:
+        raise api_error(503, "clickhouse_unavailable", f"ClickHouse did not answer: {exc}") from None
+    except ch_errors.DatabaseError as exc:
+        if clickhouse_error_code(exc) == CH_READONLY:
+            raise api_error(403, "not_read_only", f"refused by ClickHouse: {exc}") from None
+        raise api_error(400, "query_failed", f"ClickHouse refused the query: {exc}") from None
+    rows = jsonable_encoder([list(row) for row in result.rows])
+    return {"columns": list(result.columns), "rows": rows, "row_count": len(rows)}
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+def _error_body(exc: HTTPException) -> dict[str, Any]:
+    if isinstance(exc.detail, dict):
+        return exc.detail
+    return {"error": f"http_{exc.status_code}", "message": str(exc.detail)}
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        problems.append({"where": where, "problem": error.get("msg", "invalid")})
+    text = "; ".join(f"{p['where']}: {p['problem']}" for p in problems)
+    return text or "the request is not valid", problems
+
+
+def create_http_app(deps: HttpDeps) -> FastAPI:
+    """The FastAPI app: public API and pages, analytics, intake (when given), health, metrics."""
+    app = FastAPI(
+        title=deps.title,
+        description="Public credit profiles of enterprises by USCC, registration number or "
+        "organisation code; the public lists; analytics views; department intake.",
+        version="1",
+    )
+    analytics_lock = threading.Lock()
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(_error_body(exc), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, problems = _validation_message(exc)
+        return JSONResponse(
+            {"error": "invalid_request", "message": message, "problems": problems},
+            status_code=400,
+        )
+
+    app.include_router(public_router(deps.reader))
+    if deps.intake is not None:
+        from producers.http_intake import intake_router
+
+        app.include_router(intake_router(deps.intake))
+
+    @app.get("/v1/analytics/views/{view}", tags=["analytics"], summary="Rows of a dashboard view")
+    def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:
+        name = view_name(view)
+        limit = max(1, min(limit, MAX_ANALYTICS_ROWS))
+        return {"view": name, **_run_analytics(deps, analytics_lock, f"SELECT * FROM {name} LIMIT {limit}")}
+
+    @app.post("/v1/analytics/sql", tags=["analytics"], summary="One read-only SQL query")
+    def analytics_sql(
+        sql: Annotated[str, Body(embed=True, description="SELECT / WITH / SHOW / DESCRIBE")],
+    ) -> dict[str, Any]:
+        return _run_analytics(deps, analytics_lock, sql)
+
+    @app.get("/healthz", tags=["operations"], summary="Kafka, Redis and ClickHouse checks")
+    def healthz() -> JSONResponse:
+        checks = list(deps.health())
+        healthy = all(check.ok for check in checks)
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def index_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added last = outermost: the guard sees every response, error handlers' included.
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(PersonalIdGuard)
+    return app
+
+
+__all__ = [
+    "DASHBOARD_VIEWS",
+    "AnalyticsQuery",
+    "HealthCheck",
+    "HttpDeps",
+    "PersonalIdGuard",
+    "create_http_app",
+    "guard_body",
+    "guard_personal_ids",
+    "mask_resident_ids",
+]

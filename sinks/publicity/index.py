@@ -1,0 +1,182 @@
+"""The publicity index writer: each enterprise's current public profile in Redis.
+
+One pipeline per batch (one round trip): per record one EVALSHA of apply_record.lua — the
+versioned compare-and-set of its item, or of the identity for a registration — plus the
+search index entries, which only ever grow (a name once seen stays findable as a former
+name), so they are written unconditionally and are idempotent.
+
+Name search, the choice and why: character-bigram inverted sets (`pub:bg:<bigram>`) give
+any-substring search for Chinese names, which have no word boundaries; a lexicographic
+sorted set of normalised names (`pub:names`) gives exact and prefix matches in O(log n),
+and one of codes gives code-prefix search. A query's bigram sets are intersected by a Lua
+scan over the smallest set with a work budget, so even the commonest bigrams (有限, 公司)
+have a bounded cost at 1,000,000 enterprises; candidates are then verified against the
+real names (a bigram hit is not yet a substring) and ranked in Python (ranking.py).
+RediSearch would do this too, but it is not in Debian's redis-server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from importlib import resources
+from typing import Any
+
+from redis import Redis
+
+from schemas.records import EnrichedRecord
+from sinks.base import WORKFLOW_CATEGORIES, RecordRejection, SinkResult, privacy_violation
+from sinks.errors import IndexLost, downstream_errors
+from sinks.publicity import profile
+from sinks.publicity.keys import LISTS, Keys, bigrams, normalise_code, normalise_name
+
+SINK_NAME = "publicity"
+IDENTITY_FIELD = "@identity"
+INDEX_FORMAT = "1"
+
+
+def load_script(name: str) -> str:
+    """A Lua script shipped beside this module."""
+    return resources.files("sinks.publicity").joinpath(name).read_text(encoding="utf-8")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class PublicityIndex:
+    """Applies `EnrichedRecord` batches to the public profiles, lists and search index."""
+
+    def __init__(self, redis: Redis, prefix: str = "pub:") -> None:
+        # No network calls here: `setup()` loads the scripts and reads the marker.
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self._apply_source = load_script("apply_record.lua")
+        self._apply_sha: str | None = None
+        self.marker: dict[str, str] | None = None
+
+    def setup(self) -> dict[str, str]:
+        """Register the Lua script and make sure the index has its rebuild marker.
+
+        The marker (an id and a creation time) is created once per index; the returned
+        dict says `"created": "1"` when it was created now, i.e. the index is new or Redis
+        lost its data — the caller then replays credit.records (`creditsync replay`)."""
+        self._apply_sha = self.redis.script_load(self._apply_source)
+        candidate = uuid.uuid4().hex
+        now = dt.datetime.now(dt.UTC).isoformat()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(self.keys.meta, "marker", candidate)
+        pipe.hsetnx(self.keys.meta, "created_at", now)
+        pipe.hsetnx(self.keys.meta, "format", INDEX_FORMAT)
+        pipe.hmget(self.keys.meta, "marker", "created_at")
+        created, _, _, (marker, created_at) = pipe.execute()
+        self.marker = {
+            "marker": _text(marker),
+            "created_at": _text(created_at),
+            "created": "1" if created else "0",
+        }
+        return self.marker
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def _reset(self) -> None:
+        before = self.marker
+        after = self.setup()
+        if before is not None and after["marker"] != before["marker"]:
+            raise IndexLost(
+                SINK_NAME,
+                f"the index was recreated (marker {before['marker']} → {after['marker']}): "
+                "Redis lost its data; replay credit.records into the publicity index",
+            )
+
+    def write_batch(self, records: list[EnrichedRecord]) -> SinkResult:
+        """Apply a batch in one pipeline; counts of applied and not-newer records."""
+        if self._apply_sha is None:
+            raise RuntimeError("PublicityIndex.setup() must run before write_batch()")
+        rejected: list[RecordRejection] = []
+        not_applicable = 0
+        pipe = self.redis.pipeline(transaction=False)
+        script_results: list[int] = []  # positions of the EVALSHA replies in the pipeline
+        seen: set[tuple[str, ...]] = set()  # index entries already queued in this batch
+        position = 0
+        try:
+            for record in records:
+                if record["category"] in WORKFLOW_CATEGORIES:
+                    not_applicable += 1  # streams sends the updated target item instead
+                    continue
+                violation = privacy_violation(record)
+                if violation is not None:
+                    rejected.append(violation)
+                    continue
+                try:
+                    keys, args = self._script_call(record)
+                    index_commands = self._index_commands(record, seen)
+                except (KeyError, TypeError, ValueError) as exc:
+                    rejected.append(
+                        RecordRejection(
+                            record.get("event_id", "?"),
+                            "schema_mismatch",
+                            f"record {record.get('event_id', '?')}: cannot index: "
+                            f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+                    continue
+                pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
+                script_results.append(position)
+                position += 1
+                for command, *command_args in index_commands:
+                    getattr(pipe, command)(*command_args)
+                    position += 1
+            with downstream_errors(SINK_NAME, reset=self._reset):
+                replies = pipe.execute() if position else []
+        finally:
+            pipe.reset()
+        applied = sum(1 for i in script_results if int(replies[i]) == 1)
+        return SinkResult(
+            applied=applied,
+            skipped_not_newer=len(script_results) - applied,
+            not_applicable=not_applicable,
+            rejected=tuple(rejected),
+        )
+
+    def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[str]]:
+        k, uscc, category = self.keys, record["uscc"], record["category"]
+        if not uscc:
+            raise ValueError("uscc is empty")
+        keys = [k.entity(uscc), k.former_names(uscc), k.versions(uscc), k.items(uscc, category),
+                k.meta]  # fmt: skip
+        if category == "registration":
+            mode, field, item_json = "identity", IDENTITY_FIELD, ""
+            identity = profile.identity_fields(record)
+        else:
+            item = profile.public_item(record)
+            mode, field = "item", item["item_id"] if item else f"{category}:{record['record_key']}"
+            item_json = profile.dumps(item) if item else ""
+            identity = profile.identity_defaults(record)
+            if category in LISTS:
+                keys += k.lists_for(category, (record.get("region") or {}).get("code"))
+        processed_at = record["processed_at"]
+        args = [mode, field, record["version"], item_json, profile.dumps(identity),
+                profile.record_name(record), uscc, processed_at.isoformat()]  # fmt: skip
+        return keys, args
+
+    def _index_commands(
+        self, record: EnrichedRecord, seen: set[tuple[str, ...]]
+    ) -> list[tuple[Any, ...]]:
+        k, uscc = self.keys, record["uscc"]
+        commands: list[tuple[Any, ...]] = []
+        for code in profile.record_codes(record):
+            code = normalise_code(code)
+            if ("code", code) in seen:
+                continue
+            seen.add(("code", code))
+            commands.append(("set", k.code(code), uscc))
+            commands.append(("zadd", k.codes, {f"{code}\0{uscc}": 0}))
+        name = normalise_name(profile.record_name(record))
+        if name and ("name", name, uscc) not in seen:
+            seen.add(("name", name, uscc))
+            commands.append(("zadd", k.names, {f"{name}\0{uscc}": 0}))
+            for bigram in bigrams(name):
+                commands.append(("sadd", k.bigram(bigram), uscc))
+        return commands
