@@ -81,10 +81,12 @@ class PublicityReader:
         identity = _decode_hash(identity_raw)
         name = identity.get("name", "")
         items: dict[str, list[dict[str, Any]]] = {}
+        lists: list[str] = []
         for category, raw in zip(ITEM_CATEGORIES, items_raw, strict=True):
             shown = [json.loads(_s(v)) for v in raw.values()]
-            for item in shown:
-                item.pop("list_score", None)
+            # An item with a list score is what puts the enterprise on that list.
+            if any(item.pop("list_score", None) is not None for item in shown):
+                lists.append(category)
             # Newest first, as the public page lists them.
             shown.sort(key=lambda i: (i.get("occurred_at") or "", i["version"]), reverse=True)
             if shown:
@@ -110,12 +112,9 @@ class PublicityReader:
             "legal_representative": identity.get("legal_representative"),
             "registration_authority": identity.get("registration_authority"),
             "established_on": identity.get("established_on"),
-            "lists": [name_ for name_ in LISTS if name_ in items and self._listed(uscc, name_)],
+            "lists": lists,
             "items": items,
         }
-
-    def _listed(self, uscc: str, list_name: str) -> bool:
-        return self.redis.zscore(self.keys.list(list_name), uscc) is not None
 
     def search(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
         """Enterprises whose current or former name contains `q` (two characters or more),
@@ -151,9 +150,7 @@ class PublicityReader:
         candidates = list(dict.fromkeys([*code_hits, *prefixed]))
         if len(candidates) < limit and grams and min(cards) > 0:
             ordered = [k.bigram(g) for _, g in sorted(zip(cards, grams, strict=True))]
-            found = self._intersect(
-                keys=ordered, args=[limit * CANDIDATES_PER_RESULT, SCAN_BUDGET]
-            )
+            found = self._intersect(keys=ordered, args=[limit * CANDIDATES_PER_RESULT, SCAN_BUDGET])
             candidates += [u for u in map(_s, found) if u not in candidates]
         summaries = self._summaries(candidates, with_former=True)
         names = {u: (s["name"], s["former_names"]) for u, s in summaries.items()}
