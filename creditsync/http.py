@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from clickhouse_connect.driver import exceptions as ch_errors
-from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditsync.health import ServiceCheck
@@ -174,7 +175,9 @@ class PersonalIdGuard:
                 if message.get("more_body", False):
                     return
                 body = guard_body(b"".join(chunks), content_type)
-                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                headers = [
+                    (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
+                ]
                 headers.append((b"content-length", str(len(body)).encode()))
                 await send({**start, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -241,7 +244,9 @@ def _run_analytics(deps: HttpDeps, lock: threading.Lock, sql: str) -> dict[str, 
     except ReadOnlyQueryRefused as exc:
         raise api_error(403, "not_read_only", str(exc)) from None
     except ch_errors.OperationalError as exc:
-        raise api_error(503, "clickhouse_unavailable", f"ClickHouse did not answer: {exc}") from None
+        raise api_error(
+            503, "clickhouse_unavailable", f"ClickHouse did not answer: {exc}"
+        ) from None
     except ch_errors.DatabaseError as exc:
         if clickhouse_error_code(exc) == CH_READONLY:
             raise api_error(403, "not_read_only", f"refused by ClickHouse: {exc}") from None
@@ -300,7 +305,10 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
     def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:
         name = view_name(view)
         limit = max(1, min(limit, MAX_ANALYTICS_ROWS))
-        return {"view": name, **_run_analytics(deps, analytics_lock, f"SELECT * FROM {name} LIMIT {limit}")}
+        return {
+            "view": name,
+            **_run_analytics(deps, analytics_lock, f"SELECT * FROM {name} LIMIT {limit}"),
+        }
 
     @app.post("/v1/analytics/sql", tags=["analytics"], summary="One read-only SQL query")
     def analytics_sql(

@@ -65,6 +65,8 @@ class ManagedProcess:
     name: str
     pid_file: Path
     log_file: Path
+    # Set when this process started it: reaped through it (no zombie, no ResourceWarning).
+    process: subprocess.Popen | None = None
 
     def pid(self) -> int | None:
         try:
@@ -91,6 +93,8 @@ class ManagedProcess:
             time.sleep(0.1)
         else:
             os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -150,6 +154,7 @@ def start_redis(data_dir: Path, port: int, timeout: float = 15.0) -> ManagedProc
         "yes",
     ]
     proc = _spawn(cmd, managed.log_file, managed.pid_file)
+    managed.process = proc
     wait_until(lambda: port_open("127.0.0.1", port), timeout, "redis-server", proc)
     return managed
 
@@ -239,6 +244,7 @@ def start_kafka(
     proc = _spawn(
         [*_java_cmd("kafka.Kafka", data_dir), str(config)], managed.log_file, managed.pid_file
     )
+    managed.process = proc
     wait_until(lambda: _kafka_answers(f"127.0.0.1:{port}"), timeout, "Kafka broker", proc)
     return managed
 

@@ -42,15 +42,34 @@ Row = tuple[int, dict[str, Any]]
 
 
 def detect_encoding(head: bytes) -> str:
-    """utf-8-sig when the first chunk decodes as UTF-8 (with or without BOM), else gb18030."""
+    """utf-8-sig when the first chunk reads as UTF-8 (with or without BOM), else gb18030.
+
+    Judged line by line: Chinese text in GB18030 is practically never valid UTF-8, so one
+    non-ASCII line that decodes as UTF-8 settles it, and a corrupt line or two in a UTF-8
+    file does not turn the whole file into mojibake."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ValueError("UTF-16 text; save the file as CSV UTF-8 or as XLSX")
-    try:
-        # final=False: the chunk may end inside a multi-byte character.
-        codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8-sig"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    lines = head.split(b"\n")
+    if len(lines) > 1:
+        lines.pop()  # the chunk may end inside a line (and inside a character)
+    foreign = [line for line in lines if not line.isascii()]
+    if not foreign:
+        return "utf-8-sig"
+    for line in foreign:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return "utf-8-sig"
+    if len(lines) == 1:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            return "gb18030"
+        return "utf-8-sig"
+    return "gb18030"
 
 
 def _cell_name(index: int) -> str:

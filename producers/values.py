@@ -159,12 +159,19 @@ def _in_range(date: dt.date, field: str, value: Any) -> dt.date:
 
 def _from_excel_serial(value: int | float | Decimal, field: str) -> dt.date:
     low, high = _EXCEL_SERIAL_RANGE
-    if not (isinstance(value, int) or math.isfinite(value)) or not low <= value <= high:
+    if not _finite(value) or not low <= value <= high:
         raise FieldValueError(
             field, value, f"{DATE_EXPECTED}, or an Excel date serial between {low} and {high}"
         )
     # openpyxl knows Excel's 1900 leap-year bug (serial 60 is the non-existent 1900-02-29).
     return from_excel(float(value)).date()
+
+
+def _finite(value: int | float | Decimal) -> bool:
+    # math.isfinite() raises on a signalling Decimal NaN instead of answering.
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def parse_money(value: Any, field: str, *, scale: Decimal = Decimal(1)) -> Decimal | None:
@@ -177,7 +184,7 @@ def parse_money(value: Any, field: str, *, scale: Decimal = Decimal(1)) -> Decim
     if isinstance(value, int):
         amount = Decimal(value) * scale
     elif isinstance(value, float | Decimal):
-        if not math.isfinite(value):
+        if not _finite(value):
             raise FieldValueError(field, value, MONEY_EXPECTED)
         # repr() of a float is the shortest decimal that round-trips: 0.1 stays 0.1.
         amount = (Decimal(repr(value)) if isinstance(value, float) else value) * scale

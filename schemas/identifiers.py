@@ -221,7 +221,7 @@ def parse_resident_id(raw: str) -> str:
     code = normalise_code(raw)
     _expect_length("resident_id", raw, code, 18)
     _bad_char("resident_id", raw, code[:17], "0123456789", "a digit")
-    _bad_char("resident_id", raw, code[17], "0123456789X", "a digit or X", start=0)
+    _bad_char("resident_id", raw, code, "0123456789X", "a digit or X", start=17)
     expected = _ric.calc_check_digit(code)
     if code[17] != expected:
         raise InvalidCode(

@@ -8,6 +8,7 @@ from streams.changes import (
     CHANGE_TARGETS,
     PendingChange,
     apply_change,
+    change_history,
     change_target,
     merge_pending,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "apply_workflow_event",
     "assess_timeliness",
     "calendar_known",
+    "change_history",
     "change_target",
     "china_date",
     "contains_resident_id",

@@ -1,10 +1,16 @@
 """Licence and penalty changes applied to the record they name (DOMAIN.md "Record categories").
 
 A change refers to its original by document number (许可文件编号 / 行政处罚决定书文号) and may
-arrive before it; such changes are held and merged when the original comes. Applying is
-order-independent and idempotent: every change is kept in a `changes` history sorted by
-(changed_on, version), and each changed field takes the value of its latest change, so
-replays and any arrival order give the same record.
+arrive before it; such changes are held and merged when the original comes. The published
+payload keeps exactly the category's fields (the Avro payload schema has no others), so:
+a licence change whose 变更事项 names a licence field sets that field; any other licence
+change, and every penalty change, is noted in the record's free-text field (详情 / 备注) so the
+public sees it. The change records themselves are history of their own (credit.records,
+ClickHouse); `change_history` gives them in order for a profile that wants to list them.
+
+`merge_pending` is order-independent and idempotent: changes are de-duplicated and applied in
+(changed_on, version) order, each field taking its latest change, so replays and any arrival
+order give the same record.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from schemas.categories import category_spec
 from streams.errors import ChangeError
 
 CHANGE_TARGETS: dict[str, str] = {"license_change": "license", "penalty_change": "penalty"}
-HISTORY_FIELD = "changes"
-LAST_CHANGED_FIELD = "last_changed_on"
-CHANGE_CONTENT_FIELD = "change_content"
+# The free-text field a change that sets no field is noted in, per original category.
+NOTE_FIELDS: dict[str, str] = {"license": "details", "penalty": "remarks"}
+NOTE_SEPARATOR = "；"
 
 _LICENSE = category_spec("license")
 # 变更事项 as departments write it → the licence field it changes: every licence field by its
@@ -109,53 +115,6 @@ def _penalty_entry(payload: Mapping[str, Any], version: str) -> dict[str, Any]:
     }
 
 
-def _order(entry: Mapping[str, Any]) -> tuple[dt.date, str]:
-    return entry["changed_on"], entry.get("version") or ""
-
-
-def apply_change(
-    original_payload: Mapping[str, Any],
-    change_category: str,
-    change_payload: Mapping[str, Any],
-    version: str = "",
-) -> dict[str, Any]:
-    """The original's payload with the change applied (a new dict; the input is not changed).
-
-    license_change: the change joins the history and, when 变更事项 names a licence field
-    (有效期至, 许可内容, 状态 …), that field takes the latest change's 变更后内容.
-    penalty_change: the change joins the history and `change_content` is the latest one.
-    `version` (streams.versioning) orders changes made on the same day.
-    """
-    target, number = change_target(change_category, change_payload)
-    key_field = category_spec(target).key_fields[0]
-    if str(original_payload.get(key_field) or "").strip() != number:
-        raise ChangeError(
-            f"{change_category} {number}: applied to {target} "
-            f"{original_payload.get(key_field)!r}; {key_field} must match"
-        )
-    entry = (
-        _license_entry(change_payload, version)
-        if target == "license"
-        else _penalty_entry(change_payload, version)
-    )
-    result = dict(original_payload)
-    history = [dict(e) for e in result.get(HISTORY_FIELD) or []]
-    # At-least-once delivery: the same change applied twice is recorded once.
-    same = {k: v for k, v in entry.items() if k != "version"}
-    if not any({k: v for k, v in e.items() if k != "version"} == same for e in history):
-        history.append(entry)
-    history.sort(key=_order)
-    result[HISTORY_FIELD] = history
-    result[LAST_CHANGED_FIELD] = history[-1]["changed_on"]
-    if target == "license":
-        for e in history:  # in order, so the latest change of each field wins
-            if e["field"] is not None:
-                result[e["field"]] = e["content_after"]
-    else:
-        result[CHANGE_CONTENT_FIELD] = history[-1]["change_content"]
-    return result
-
-
 @dataclass(frozen=True, slots=True)
 class PendingChange:
     """A change that arrived before its original, held until the original comes."""
@@ -187,11 +146,88 @@ class PendingChange:
         return cls(data["version"], data["change_category"], payload)
 
 
+def _order(entry: Mapping[str, Any]) -> tuple[dt.date, str]:
+    return entry["changed_on"], entry["version"]
+
+
+def _entry(change: PendingChange) -> dict[str, Any]:
+    target, _ = change_target(change.change_category, change.change_payload)
+    if target == "license":
+        return _license_entry(change.change_payload, change.version)
+    return _penalty_entry(change.change_payload, change.version)
+
+
+def change_history(pending_changes: Iterable[PendingChange]) -> list[dict[str, Any]]:
+    """The changes in the order they apply, each once: a change re-sent (at-least-once
+    delivery, a replay) under another version counts once, at its first version."""
+    history: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for entry in sorted((_entry(c) for c in pending_changes), key=_order):
+        content = tuple((k, v) for k, v in entry.items() if k != "version")
+        if content not in seen:
+            seen.add(content)
+            history.append(entry)
+    return history
+
+
+def _note(entry: Mapping[str, Any]) -> str:
+    if "change_item" in entry:
+        before = entry["content_before"] if entry["content_before"] is not None else ""
+        return (
+            f"变更（{entry['changed_on'].isoformat()}）{entry['change_item']}："
+            f"{before}→{entry['content_after']}"
+        )
+    return (
+        f"变更（{entry['changed_on'].isoformat()}，{entry['changing_authority'] or ''}）："
+        f"{entry['change_content']}"
+    )
+
+
 def merge_pending(
     original_payload: Mapping[str, Any], pending_changes: Iterable[PendingChange]
 ) -> dict[str, Any]:
-    """The original with every held change applied, in version order."""
+    """The original's payload with every change applied (a new dict with the same fields).
+
+    Licence: a change whose 变更事项 names a licence field (有效期至, 许可内容, 状态 …) sets it
+    to 变更后内容 (dates parsed, 长期 = no end date); other items are noted in 详情.
+    Penalty: each change is noted in 备注 (变更（日期，机关）：变更内容).
+    """
+    changes = list(pending_changes)
     result = dict(original_payload)
-    for change in sorted(pending_changes, key=lambda c: c.version):
-        result = apply_change(result, change.change_category, change.change_payload, change.version)
+    if not changes:
+        return result
+    targets = {change_target(c.change_category, c.change_payload) for c in changes}
+    if len(targets) != 1:
+        raise ChangeError(f"changes for several records merged into one: {sorted(targets)}")
+    [(target, number)] = targets
+    key_field = category_spec(target).key_fields[0]
+    if str(original_payload.get(key_field) or "").strip() != number:
+        raise ChangeError(
+            f"{changes[0].change_category} {number}: applied to {target} "
+            f"{original_payload.get(key_field)!r}; {key_field} must match"
+        )
+    notes: list[str] = []
+    for entry in change_history(changes):
+        if entry.get("field") is not None:
+            result[entry["field"]] = entry["content_after"]
+        else:
+            notes.append(_note(entry))
+    if notes:
+        note_field = NOTE_FIELDS[target]
+        result[note_field] = NOTE_SEPARATOR.join(
+            [result[note_field], *notes] if result.get(note_field) else notes
+        )
     return result
+
+
+def apply_change(
+    original_payload: Mapping[str, Any],
+    change_category: str,
+    change_payload: Mapping[str, Any],
+    version: str = "",
+) -> dict[str, Any]:
+    """The original's payload with one change applied; for several use `merge_pending`,
+    which applies them in order and each once (see there for what a change sets)."""
+    return merge_pending(
+        original_payload, [PendingChange(version, change_category, dict(change_payload))]
+    )

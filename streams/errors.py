@@ -39,3 +39,7 @@ class EnrichmentError(StreamsError, ValueError):
 
 class PrivacyError(StreamsError, ValueError):
     """Personal data cannot be protected as the rules require (e.g. no hash key)."""
+
+
+class WorkerCrashed(StreamsError):
+    """A part of the Faust worker crashed (a fetcher, an agent): stop loudly, never idle."""

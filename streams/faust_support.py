@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from faust.streams import _current_event
+
+AgentFun = Callable[[Any], Awaitable[None]]
 
 
 @contextmanager
@@ -30,3 +34,26 @@ def message_headers(message: Any) -> list[tuple[str, bytes]]:
     if isinstance(headers, dict):
         return [(k, v) for k, v in headers.items()]
     return [(k, v) for k, v in headers]
+
+
+def fail_loudly(app: Any) -> Callable[[AgentFun], AgentFun]:
+    """Crash the whole worker when an agent raises, instead of Faust's restart of the agent.
+
+    A restarted agent resumes after the batch that failed while that batch stays unacked, so
+    the partition's commits stall in silence. Crashing makes `run_worker` raise
+    WorkerCrashed: the process exits non-zero and, restarted, re-reads from the last commit."""
+
+    def decorate(fn: AgentFun) -> AgentFun:
+        @functools.wraps(fn)
+        async def agent(stream: Any) -> None:
+            try:
+                await fn(stream)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await app.crash(exc)
+                raise
+
+        return agent
+
+    return decorate

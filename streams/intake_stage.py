@@ -21,7 +21,7 @@ from schemas.errors import SchemaError
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY
 from streams.app import CreditStreams
-from streams.faust_support import as_current_event, message_headers
+from streams.faust_support import as_current_event, fail_loudly, message_headers
 from streams.triage import IntakeDecision, quality_event, triage_intake
 
 PENDING = list[Awaitable[Any]]
@@ -107,6 +107,7 @@ def install(
         )
 
     @app.agent(streams.intake, name=f"{cfg.topic_prefix}intake", concurrency=1)
+    @fail_loudly(app)
     async def process_intake(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
             pending: PENDING = []
@@ -116,6 +117,7 @@ def install(
             await asyncio.gather(*pending)
 
     @app.agent(streams.aliases, name=f"{cfg.topic_prefix}registry-aliases", concurrency=1)
+    @fail_loudly(app)
     async def maintain_aliases(stream: faust.StreamT) -> None:
         async for event in stream.events():
             pending: PENDING = []

@@ -17,7 +17,7 @@ import faust
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.topics import notices_topic
 from streams.app import CreditStreams
-from streams.faust_support import as_current_event, message_headers
+from streams.faust_support import as_current_event, fail_loudly, message_headers
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
 from streams.timeliness import china_date
@@ -85,6 +85,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
         await carry_out(reduce_item_record(record, items.get, today), pending)
 
     @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)
+    @fail_loudly(app)
     async def maintain_items(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
             pending: list[Awaitable[Any]] = []

@@ -18,7 +18,7 @@ import faust
 from schemas.dead_letters import headers_dict
 from schemas.topics import CONTROL_TOTALS, NOTICES_PREFIX, PARKED, REJECTED
 from streams.app import CreditStreams
-from streams.faust_support import message_headers
+from streams.faust_support import fail_loudly, message_headers
 
 
 def _when(message: Any) -> dt.datetime:
@@ -96,6 +96,7 @@ def install(streams: CreditStreams, clickhouse: list[Any]) -> None:
         return clickhouse[0]
 
     @app.agent(history, name=f"{cfg.topic_prefix}operations-history", concurrency=1)
+    @fail_loudly(app)
     async def record_history(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
             target = await sink()
@@ -113,6 +114,7 @@ def install(streams: CreditStreams, clickhouse: list[Any]) -> None:
             await asyncio.to_thread(target.write_control_totals, rows["ctl"])
 
     @app.agent(notices, name=f"{cfg.topic_prefix}operations-notices", concurrency=1)
+    @fail_loudly(app)
     async def record_notices(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
             target = await sink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import faust
@@ -18,11 +19,34 @@ from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from sinks.errors import Backpressure, SinkUnavailable
 from streams.app import CreditStreams, WorkerConfig
-from streams.faust_support import message_headers
+from streams.faust_support import fail_loudly, message_headers
 from streams.metrics import observe_batch
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 30.0
+
+
+class SerialSink:
+    """A sink used from several agents' threads, one call at a time.
+
+    The ClickHouse sink is shared by the records agent and the operations agent (chdb has
+    one owner per process) and keeps a per-call buffer, so calls must not interleave."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.name = type(sink).__name__
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.sink, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
 
 
 def open_sinks(cfg: WorkerConfig) -> list[Any]:
@@ -42,7 +66,7 @@ def open_sinks(cfg: WorkerConfig) -> list[Any]:
         sinks.append(PublicityIndex(redis.Redis.from_url(cfg.redis_url)))
     for sink in sinks:
         sink.setup()
-    return sinks
+    return [SerialSink(s) for s in sinks]
 
 
 async def write_with_retry(sink: Any, records: list[Any]) -> Any:
@@ -71,7 +95,7 @@ def install(streams: CreditStreams) -> None:
     @app.task
     async def set_up_sinks() -> None:
         opened = await asyncio.to_thread(open_sinks, cfg)
-        clickhouse.extend(s for s in opened if type(s).__name__ == "ClickHouseSink")
+        clickhouse.extend(s for s in opened if s.name == "ClickHouseSink")
         sinks.extend(opened)
 
     if cfg.clickhouse_dsn:
@@ -80,6 +104,7 @@ def install(streams: CreditStreams) -> None:
         operations_stage.install(streams, clickhouse)
 
     @app.agent(streams.records, name=f"{cfg.topic_prefix}sinks", concurrency=1)
+    @fail_loudly(app)
     async def apply_to_sinks(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
             while len(sinks) < (bool(cfg.clickhouse_dsn) + bool(cfg.redis_url)):
@@ -90,7 +115,7 @@ def install(streams: CreditStreams) -> None:
             results = await asyncio.gather(*(write_with_retry(s, records) for s in sinks))
             pending = []
             for sink, result in zip(sinks, results, strict=True):
-                observe_batch(type(sink).__name__, result, records, cfg.clock())
+                observe_batch(sink.name, result, records, cfg.clock())
                 for refused in result.rejected:
                     message = by_event[refused.event_id]
                     rejection = Rejection(
@@ -98,7 +123,7 @@ def install(streams: CreditStreams) -> None:
                         None,
                         refused.reason,
                         "sink",
-                        f"sinks.{type(sink).__name__}",
+                        f"sinks.{sink.name}",
                     )
                     pending.append(
                         await rejected.send(

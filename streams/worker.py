@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from streams.app import CreditStreams
+from streams.errors import WorkerCrashed
 
 Condition = Callable[[], bool | Awaitable[bool]]
 
@@ -28,18 +29,28 @@ async def run_worker(
     Returns True when it ended by `stop` or `until`, False on timeout."""
     app = streams.app
     await app.start()
+
+    def crashed() -> bool:
+        if app.crashed:
+            raise WorkerCrashed(f"the stream worker crashed: {app.crash_reason!r}")
+        return False
+
     try:
-        return await _wait(stop, until, timeout, poll_seconds)
+        return await _wait(stop, until, timeout, poll_seconds, crashed)
     finally:
         await app.stop()
 
 
 async def _wait(
-    stop: asyncio.Event | None, until: Condition | None, timeout: float | None, poll: float
+    stop: asyncio.Event | None,
+    until: Condition | None,
+    timeout: float | None,
+    poll: float,
+    crashed: Callable[[], bool],
 ) -> bool:
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    while deadline is None or loop.time() < deadline:
+    while (deadline is None or loop.time() < deadline) and not crashed():
         if stop is not None and stop.is_set():
             return True
         if until is not None:

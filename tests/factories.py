@@ -72,6 +72,20 @@ def default_payload(category: str, n: int) -> dict[str, Any]:
             "status": "有效",
             "details": None,
         },
+        "license_change": {
+            "license_number": f"JY16404220{n:06d}",
+            "license_name": "食品经营许可证",
+            "change_item": "经营场所",
+            "content_before": "西吉县吉强镇建设路1号",
+            "content_after": "西吉县吉强镇建设路8号",
+            "changed_on": day,
+        },
+        "penalty_change": {
+            "decision_number": f"西市监罚〔2024〕{n}号",
+            "changing_authority": "西吉县市场监督管理局",
+            "change_content": "罚款金额变更为3000元",
+            "changed_on": day,
+        },
         "penalty": {
             "penalising_authority": "西吉县市场监督管理局",
             "decision_number": f"西市监罚〔2024〕{n}号",
@@ -141,6 +155,8 @@ _KEY_FIELDS = {
     "registration": lambda p, c: c["uscc"],
     "license": lambda p, c: p["license_number"],
     "penalty": lambda p, c: p["decision_number"],
+    "license_change": lambda p, c: f"{p['license_number']}|{p['change_item']}|{p['changed_on']}",
+    "penalty_change": lambda p, c: f"{p['decision_number']}|{p['changed_on']}",
     "inspection": lambda p, c: (
         f"{p['inspecting_authority']}|{p['inspection_type']}|{p['inspected_on']}"
     ),

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from schemas.identifiers import KIND_NAMES, InvalidCode, identify_code, normalise_code
+from schemas.categories import CATEGORY_SPECS
+from schemas.identifiers import KIND_NAMES, InvalidCode, identify_code
 from sinks.errors import SearchQueryInvalid
 
 # The lists a profile's items are published on (DOMAIN.md "Other lists named in the seeds").
@@ -167,6 +168,17 @@ def public_router(reader: PublicityReaderLike) -> APIRouter:
         except ValueError as exc:
             raise api_error(400, "invalid_request", str(exc)) from None
 
+    @router.get("/v1/categories", summary="Categories and their fields' Chinese template names")
+    def categories() -> dict[str, Any]:
+        # The public page labels fields from this, so it stays in step with the templates.
+        return {
+            spec.category: {
+                "chinese": spec.chinese,
+                "fields": {f.name: f.chinese for f in spec.fields},
+            }
+            for spec in CATEGORY_SPECS.values()
+        }
+
     @router.get("/v1/stats", summary="Size of the public credit index")
     def stats() -> dict[str, Any]:
         return reader.index_stats()
@@ -183,7 +195,6 @@ __all__ = [
     "check_list_name",
     "check_region",
     "check_search_query",
-    "normalise_code",
     "parse_entity_code",
     "public_router",
 ]

@@ -97,9 +97,8 @@ class PublicityIndex:
         rejected: list[RecordRejection] = []
         not_applicable = 0
         pipe = self.redis.pipeline(transaction=False)
-        script_results: list[int] = []  # positions of the EVALSHA replies in the pipeline
-        seen: set[tuple[str, ...]] = set()  # index entries already queued in this batch
-        position = 0
+        terms = _IndexTerms()
+        calls = 0
         try:
             for record in records:
                 if record["category"] in WORKFLOW_CATEGORIES:
@@ -111,7 +110,7 @@ class PublicityIndex:
                     continue
                 try:
                     keys, args = self._script_call(record)
-                    index_commands = self._index_commands(record, seen)
+                    terms.add(record)
                 except (KeyError, TypeError, ValueError) as exc:
                     rejected.append(
                         RecordRejection(
@@ -123,19 +122,18 @@ class PublicityIndex:
                     )
                     continue
                 pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
-                script_results.append(position)
-                position += 1
-                for command, *command_args in index_commands:
-                    getattr(pipe, command)(*command_args)
-                    position += 1
+                calls += 1
+            # The search index only grows, so its entries for the whole batch go in a few
+            # multi-member commands after the scripts, in the same round trip.
+            terms.queue(pipe, self.keys)
             with downstream_errors(SINK_NAME, reset=self._reset):
-                replies = pipe.execute() if position else []
+                replies = pipe.execute() if calls else []
         finally:
             pipe.reset()
-        applied = sum(1 for i in script_results if int(replies[i]) == 1)
+        applied = sum(1 for reply in replies[:calls] if int(reply) == 1)
         return SinkResult(
             applied=applied,
-            skipped_not_newer=len(script_results) - applied,
+            skipped_not_newer=calls - applied,
             not_applicable=not_applicable,
             rejected=tuple(rejected),
         )
@@ -161,22 +159,31 @@ class PublicityIndex:
                 profile.record_name(record), uscc, processed_at.isoformat()]  # fmt: skip
         return keys, args
 
-    def _index_commands(
-        self, record: EnrichedRecord, seen: set[tuple[str, ...]]
-    ) -> list[tuple[Any, ...]]:
-        k, uscc = self.keys, record["uscc"]
-        commands: list[tuple[Any, ...]] = []
+
+class _IndexTerms:
+    """The search-index entries of one batch, merged so each key is written once."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}  # normalised code → uscc
+        self.names: dict[str, None] = {}  # "<name>\0<uscc>" members of pub:names
+        self.bigrams: dict[str, set[str]] = {}
+
+    def add(self, record: EnrichedRecord) -> None:
+        uscc = record["uscc"]
         for code in profile.record_codes(record):
-            code = normalise_code(code)
-            if ("code", code) in seen:
-                continue
-            seen.add(("code", code))
-            commands.append(("set", k.code(code), uscc))
-            commands.append(("zadd", k.codes, {f"{code}\0{uscc}": 0}))
+            self.aliases[normalise_code(code)] = uscc
         name = normalise_name(profile.record_name(record))
-        if name and ("name", name, uscc) not in seen:
-            seen.add(("name", name, uscc))
-            commands.append(("zadd", k.names, {f"{name}\0{uscc}": 0}))
+        member = f"{name}\0{uscc}"
+        if name and member not in self.names:
+            self.names[member] = None
             for bigram in bigrams(name):
-                commands.append(("sadd", k.bigram(bigram), uscc))
-        return commands
+                self.bigrams.setdefault(bigram, set()).add(uscc)
+
+    def queue(self, pipe: Any, keys: Keys) -> None:
+        if self.aliases:
+            pipe.mset({keys.code(code): uscc for code, uscc in self.aliases.items()})
+            pipe.zadd(keys.codes, {f"{code}\0{uscc}": 0 for code, uscc in self.aliases.items()})
+        if self.names:
+            pipe.zadd(keys.names, dict.fromkeys(self.names, 0))
+        for bigram, usccs in self.bigrams.items():
+            pipe.sadd(keys.bigram(bigram), *usccs)

@@ -104,8 +104,8 @@ def test_records_reach_both_stores_once_and_legacy_codes_resolve(pipeline, redis
     assert run_until(pipeline, b_visible), "B's parked penalty was not released"
 
     profile_b = reader.profile(b["registration_number"])
-    assert profile_b["identity"]["name"] == "宁夏乙餐饮有限公司"
-    assert profile_b["identity"]["uscc"] == b["uscc"]
+    assert profile_b["name"] == "宁夏乙餐饮有限公司"
+    assert profile_b["codes"]["uscc"] == b["uscc"]
     profile_a = reader.profile(a["uscc"])
     assert "64042219800101123X" not in json.dumps(profile_a, ensure_ascii=False)
 

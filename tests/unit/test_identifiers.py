@@ -151,6 +151,8 @@ def test_resident_id_published_example_and_builder() -> None:
         ("360426199101010072", "check digit expected '1', got '2'"),
         ("640422198002301233", "birth date 19800230"),
         ("999999198001011233", "region 999999"),
+        ("36042619910101007Y", "character 'Y' at position 18 is not a digit or X"),
+        ("3604261991010A0071", "character 'A' at position 14 is not a digit"),
     ],
 )
 def test_resident_id_rejected_and_masked(raw: str, reason: str) -> None:

@@ -118,7 +118,9 @@ def test_rejection_names_the_record_field_value_and_expectation() -> None:
     assert rejection.value == "2018-02-30"
     assert "expected a date such as 2017-03-07" in rejection.reason
     assert "no such day: 2018-02-30" in rejection.reason
-    assert str(rejection).startswith("row 5 (序号 3): 作出行政处罚决定日期 (decided_on) = '2018-02-30'")
+    assert str(rejection).startswith(
+        "row 5 (序号 3): 作出行政处罚决定日期 (decided_on) = '2018-02-30'"
+    )
 
 
 def test_invalid_subject_code_is_rejected_under_the_template_column_name() -> None:

@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from producers.errors import CategoryNotRecognised, HeaderError, SpreadsheetError
 from producers.events import RecordRejection
 from producers.spreadsheet import (
+    detect_encoding,
     parse_spreadsheet,
     read_rows,
     rejections_path,
@@ -57,7 +58,10 @@ def test_csv_in_each_encoding_agencies_send(tmp_path: Path, encoding: str) -> No
     assert [e["subject"]["name"] for e in events] == ["宁夏六盘山商贸有限公司"] * 2
     assert events[0]["payload"]["remarks"] == "备注：已缴纳"
     # The header says 万元: bare numbers are ten-thousands, 300元 stays 300 yuan.
-    assert [e["payload"]["fine_amount"] for e in events] == [Decimal("15000.00"), Decimal("20000.00")]
+    assert [e["payload"]["fine_amount"] for e in events] == [
+        Decimal("15000.00"),
+        Decimal("20000.00"),
+    ]
     assert events[1]["payload"]["confiscation_amount"] == Decimal("300.00")
     assert events[1]["subject"]["registration_number"] == REG
 
@@ -99,7 +103,10 @@ def test_xlsx_with_title_row_date_cells_and_numbers(tmp_path: Path) -> None:
     events, rejections = events_and_rejections(path, None)
     assert rejections == []
     assert [e["occurred_at"] for e in events] == [dt.date(2018, 3, 1), dt.date(2018, 3, 1)]
-    assert [e["payload"]["fine_amount"] for e in events] == [Decimal("15000.00"), Decimal("2500.00")]
+    assert [e["payload"]["fine_amount"] for e in events] == [
+        Decimal("15000.00"),
+        Decimal("2500.00"),
+    ]
     assert events[0]["source_sequence"] < events[1]["source_sequence"]
 
 
@@ -128,7 +135,7 @@ def test_file_level_problems_raise(tmp_path: Path) -> None:
         list(parse_spreadsheet(unknown, DEPT))
     xls = tmp_path / "old.xls"
     xls.write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 100)
-    with pytest.raises(SpreadsheetError, match="save it as .xlsx or CSV"):
+    with pytest.raises(SpreadsheetError, match=r"save it as \.xlsx or CSV"):
         list(read_rows(xls))
     with pytest.raises(SpreadsheetError, match="no header row"):
         list(read_rows(write_csv(tmp_path / "empty.csv", [], "utf-8")))
@@ -173,3 +180,25 @@ def test_every_sample_parses_with_its_category_inferred(sample: Path) -> None:
         assert [r.code for r in rejections] == ["invalid_code"]
     else:
         assert rejections == []
+
+
+@pytest.mark.parametrize(
+    ("head", "encoding"),
+    [
+        ("序号,企业名称\n1,六盘山\n".encode(), "utf-8-sig"),
+        ("\ufeff序号,企业名称\n".encode(), "utf-8-sig"),
+        ("序号,企业名称\n1,六盘山\n".encode("gb18030"), "gb18030"),
+        (b"serial,name\n1,abc\n", "utf-8-sig"),
+        ("序号,企业名称\n".encode() + b"1,\xff\xfe\n", "utf-8-sig"),  # one corrupt line
+        ("序号".encode()[:-1], "utf-8-sig"),  # a chunk ending inside a character
+    ],
+)
+def test_detect_encoding(head: bytes, encoding: str) -> None:
+    assert detect_encoding(head) == encoding
+
+
+def test_utf16_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes("序号,企业名称\n".encode("utf-16"))
+    with pytest.raises(SpreadsheetError, match="save the file as CSV UTF-8"):
+        list(read_rows(path))

@@ -7,7 +7,14 @@ import itertools
 
 import pytest
 
-from streams.changes import PendingChange, apply_change, change_target, merge_pending
+from schemas.categories import category_spec
+from streams.changes import (
+    PendingChange,
+    apply_change,
+    change_history,
+    change_target,
+    merge_pending,
+)
 from streams.errors import ChangeError
 
 LICENSE = {
@@ -35,10 +42,7 @@ def license_change(item: str, after: str, on: dt.date, before: str | None = None
 def test_a_known_change_item_sets_the_licence_field() -> None:
     change = license_change("有效期至", "2030年6月30日", dt.date(2024, 5, 6), "2029-01-01")
     changed = apply_change(LICENSE, "license_change", change)
-    assert changed["valid_to"] == dt.date(2030, 6, 30)
-    assert changed["last_changed_on"] == dt.date(2024, 5, 6)
-    assert changed["changes"][0]["field"] == "valid_to"
-    assert changed["changes"][0]["content_before"] == "2029-01-01"
+    assert changed == {**LICENSE, "valid_to": dt.date(2030, 6, 30)}
     assert LICENSE["valid_to"] == dt.date(2029, 1, 1)  # the original is not changed
 
 
@@ -63,36 +67,49 @@ def test_change_items_by_template_name(item, after, field, value) -> None:
     assert changed[field] == value
 
 
-def test_an_unknown_change_item_is_only_recorded() -> None:
-    changed = apply_change(
-        LICENSE, "license_change", license_change("经营场所", "西吉县新区", dt.date(2024, 5, 6))
+def test_an_unknown_change_item_is_noted_in_the_details() -> None:
+    change = license_change("经营场所", "西吉县新区", dt.date(2024, 5, 6), "西吉县老城区")
+    changed = apply_change(LICENSE, "license_change", change)
+    assert changed == {**LICENSE, "details": "变更（2024-05-06）经营场所：西吉县老城区→西吉县新区"}
+
+
+PENALTY_CHANGE_1 = {
+    "decision_number": "西市监罚〔2024〕12号",
+    "changing_authority": "西吉县市场监督管理局",
+    "change_content": "罚款金额变更为3000元",
+    "changed_on": dt.date(2024, 4, 1),
+}
+PENALTY_CHANGE_2 = {
+    **PENALTY_CHANGE_1,
+    "change_content": "罚款已缴清",
+    "changed_on": dt.date(2024, 4, 20),
+}
+
+
+def test_penalty_changes_are_noted_in_the_remarks_in_date_order() -> None:
+    changed = merge_pending(
+        {**PENALTY, "remarks": "当场缴纳"},
+        [
+            PendingChange("v2", "penalty_change", PENALTY_CHANGE_2),
+            PendingChange("v1", "penalty_change", PENALTY_CHANGE_1),
+        ],
     )
-    assert {k: v for k, v in changed.items() if k not in ("changes", "last_changed_on")} == LICENSE
-    assert changed["changes"][0]["change_item"] == "经营场所"
-    assert changed["changes"][0]["field"] is None
-
-
-def test_penalty_change_appends_history_and_sets_the_content() -> None:
-    first = {
-        "decision_number": "西市监罚〔2024〕12号",
-        "changing_authority": "西吉县市场监督管理局",
-        "change_content": "罚款金额变更为3000元",
-        "changed_on": dt.date(2024, 4, 1),
+    assert changed == {
+        **PENALTY,
+        "remarks": "当场缴纳；变更（2024-04-01，西吉县市场监督管理局）：罚款金额变更为3000元；"
+        "变更（2024-04-20，西吉县市场监督管理局）：罚款已缴清",
     }
-    second = {**first, "change_content": "罚款已缴清", "changed_on": dt.date(2024, 4, 20)}
-    changed = apply_change(apply_change(PENALTY, "penalty_change", first), "penalty_change", second)
-    assert changed["change_content"] == "罚款已缴清"
-    assert [c["change_content"] for c in changed["changes"]] == [
-        "罚款金额变更为3000元",
-        "罚款已缴清",
+
+
+def test_a_change_delivered_twice_counts_once() -> None:
+    twice = [
+        PendingChange("v1", "penalty_change", PENALTY_CHANGE_1),
+        PendingChange("v9", "penalty_change", dict(PENALTY_CHANGE_1)),
     ]
-    assert changed["fine_amount"] == "5000.00"
-
-
-def test_the_same_change_twice_is_recorded_once() -> None:
-    change = license_change("状态", "注销", dt.date(2024, 5, 6))
-    once = apply_change(LICENSE, "license_change", change, "v1")
-    assert apply_change(once, "license_change", change, "v1") == once
+    assert merge_pending(PENALTY, twice) == apply_change(
+        PENALTY, "penalty_change", PENALTY_CHANGE_1, "v1"
+    )
+    assert [e["version"] for e in change_history(twice)] == ["v1"]
 
 
 def test_changes_held_before_the_original_give_the_same_result_in_any_order() -> None:
@@ -104,18 +121,37 @@ def test_changes_held_before_the_original_give_the_same_result_in_any_order() ->
             "v2", "license_change", license_change("有效期至", "2031-01-01", dt.date(2024, 6, 1))
         ),
         PendingChange("v3", "license_change", license_change("状态", "暂停", dt.date(2024, 6, 1))),
+        PendingChange(
+            "v4", "license_change", license_change("经营场所", "新区", dt.date(2024, 2, 1))
+        ),
     ]
     results = [merge_pending(LICENSE, list(order)) for order in itertools.permutations(pending)]
     assert all(result == results[0] for result in results)
     assert results[0]["valid_to"] == dt.date(2031, 1, 1)
     assert results[0]["status"] == "暂停"
-    # Applied one by one as they arrive, late ones included, the result is the same.
-    one_by_one = LICENSE
-    for change in reversed(pending):
-        one_by_one = apply_change(
-            one_by_one, change.change_category, change.change_payload, change.version
-        )
-    assert one_by_one == results[0]
+    # The published payload has the licence's fields and no others (its Avro schema).
+    assert set(results[0]) <= set(category_spec("license").field_names)
+
+
+def test_history_lists_changes_in_the_order_they_apply() -> None:
+    history = change_history(
+        [
+            PendingChange(
+                "v2", "license_change", license_change("状态", "暂停", dt.date(2024, 6, 1))
+            ),
+            PendingChange(
+                "v1", "license_change", license_change("状态", "注销", dt.date(2024, 6, 1))
+            ),
+            PendingChange(
+                "v3", "license_change", license_change("有效期至", "长期", dt.date(2024, 1, 1))
+            ),
+        ]
+    )
+    assert [(e["field"], e["content_after"], e["version"]) for e in history] == [
+        ("valid_to", None, "v3"),
+        ("status", "注销", "v1"),
+        ("status", "暂停", "v2"),
+    ]
 
 
 def test_pending_change_round_trips_through_json_safe_dict() -> None:

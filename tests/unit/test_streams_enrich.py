@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from schemas.codec import decode_enriched, encode_enriched
 from schemas.identifiers import make_resident_id, make_uscc
 from schemas.records import IntakeEvent, Lineage
 from streams.enrich import enrich
@@ -115,3 +116,11 @@ def test_an_id_number_in_free_text_fails_the_record_naming_the_field() -> None:
 def test_a_bad_uscc_is_refused() -> None:
     with pytest.raises(EnrichmentError, match="resolved USCC"):
         enrich(restriction(), USCC[:-1] + "0", None, LINEAGE, PROCESSED, KEY, "public")
+
+
+def test_enriched_record_fits_the_published_avro_schema() -> None:
+    record = enrich(restriction(), USCC, ENTRY, LINEAGE, PROCESSED, KEY, "public")
+    decoded = decode_enriched(encode_enriched(record))
+    # Fields the department left out come back as None (null in Avro).
+    assert decoded["payload"] == {"legal_description": None, **record["payload"]}
+    assert decoded["version"] == record["version"]

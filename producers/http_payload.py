@@ -1,0 +1,196 @@
+"""The HTTP intake's request body: limits, JSON parsing, field names, per-record results (pure).
+
+Kept apart from the route (producers.http_intake) so each step can be tested without a
+server: a body is checked for size and shape, each record's keys (Chinese template names or
+snake_case English) are mapped onto field names, and a rejection is shown as the department
+will read it — every problem, by field, with what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+
+from producers.events import FieldProblem, RecordRejection
+from producers.templates import field_for_header
+from schemas.categories import Category, category_spec
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """Per-request limits; a request over one is refused whole with 413 naming it."""
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_records: int = 1000
+
+
+class IntakeRefused(Exception):
+    """The whole request is refused: HTTP status, error code and a message naming why."""
+
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = headers
+
+    def as_http(self) -> HTTPException:
+        return HTTPException(
+            self.status, detail={"error": self.error, "message": self.message}, headers=self.headers
+        )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_request_body(body: bytes, limits: IntakeLimits) -> list[Any]:
+    """The records of a request body, or IntakeRefused (400 / 413) saying what is wrong."""
+    if len(body) > limits.max_body_bytes:
+        raise IntakeRefused(
+            413,
+            "body_too_large",
+            f"request body of {len(body)} bytes exceeds the limit of "
+            f"{limits.max_body_bytes} bytes; split the records over several requests",
+        )
+    try:
+        # NaN and Infinity are not JSON (RFC 8259); Python would accept them silently.
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise IntakeRefused(
+            400, "invalid_json", f"the body is not UTF-8 text: byte {exc.start} cannot be read"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise IntakeRefused(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or "records" not in document:
+        raise IntakeRefused(
+            400,
+            "invalid_request",
+            'expected a JSON object {"records": [ {field: value, …}, … ]}, got '
+            f"{type(document).__name__ if not isinstance(document, dict) else 'no records key'}",
+        )
+    extra = sorted(set(document) - {"records"})
+    if extra:
+        raise IntakeRefused(
+            400, "invalid_request", f"unknown top-level keys {extra}; expected only 'records'"
+        )
+    records = document["records"]
+    if not isinstance(records, list):
+        raise IntakeRefused(
+            400, "invalid_request", f"records: expected a list, got {type(records).__name__}"
+        )
+    if not records:
+        raise IntakeRefused(400, "invalid_request", "records: the list is empty")
+    if len(records) > limits.max_records:
+        raise IntakeRefused(
+            413,
+            "too_many_records",
+            f"{len(records)} records in one request exceed the limit of "
+            f"{limits.max_records} records per request; split them over several requests",
+        )
+    return records
+
+
+def map_record_fields(
+    category: Category, record: Mapping[str, Any], record_ref: str
+) -> dict[str, Any] | RecordRejection:
+    """A JSON record by English field name (Chinese or English keys accepted), or a
+    rejection when two keys name the same field. Keys naming no field are kept as they are,
+    so that build_intake_event rejects them as unknown fields rather than drop them."""
+    fields: dict[str, Any] = {}
+    named_by: dict[str, str] = {}
+    for key, value in record.items():
+        name = field_for_header(key, category) or key
+        if name in named_by:
+            return RecordRejection.of(
+                record_ref,
+                [
+                    FieldProblem(
+                        name,
+                        _chinese(category, name),
+                        value,
+                        f"given twice, as {named_by[name]!r} and {key!r}",
+                        "malformed_row",
+                    )
+                ],
+                row=record,
+            )
+        named_by[name] = key
+        fields[name] = value
+    return fields
+
+
+def _chinese(category: Category, name: str) -> str:
+    try:
+        return category_spec(category).field(name).chinese
+    except KeyError:
+        return name
+
+
+def rejection_json(rejection: RecordRejection) -> dict[str, Any]:
+    """A rejection as the response shows it: every problem, by field, with what was expected."""
+    problems = rejection.problems or (
+        FieldProblem(
+            rejection.field,
+            rejection.field_chinese,
+            rejection.value,
+            rejection.reason,
+            rejection.code,
+        ),
+    )
+    return {
+        "status": "rejected",
+        "field": rejection.field,
+        "field_chinese": rejection.field_chinese,
+        "reason_code": rejection.code,
+        "reason": rejection.reason,
+        "message": rejection.message,
+        "problems": [
+            {
+                "field": p.field,
+                "field_chinese": p.field_chinese,
+                "value": _json_safe(p.value),
+                "reason_code": p.code,
+                "reason": p.reason,
+            }
+            for p in problems
+        ],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    # A value shown back is what the department sent (already masked for personal data);
+    # long texts are cut so a huge field does not come back in full.
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 200 else f"{text[:200]}… ({len(text)} characters)"
+
+
+__all__ = [
+    "IntakeLimits",
+    "IntakeRefused",
+    "bearer_token",
+    "map_record_fields",
+    "parse_request_body",
+    "rejection_json",
+]

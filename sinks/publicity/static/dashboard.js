@@ -1,0 +1,146 @@
+// The analysts' dashboard: reads the ClickHouse dashboard views through
+// /v1/analytics/views/<view> and redraws every few seconds.
+"use strict";
+
+const REFRESH_MS = 5000;
+const AGE_ORDER = ["0-7", "8-30", "31-90", ">90"];
+const REASONS = {
+  required: "必填项为空",
+  invalid_value: "字段值不合规",
+  invalid_code: "主体代码校验失败",
+  conflicting_codes: "代码相互矛盾",
+  unknown_field: "未知字段",
+  malformed_row: "无法读取的记录",
+  unknown_subject: "主体尚未登记",
+};
+let categoryNames = {};
+let busy = false;
+
+async function view(name) {
+  const response = await fetch(`/v1/analytics/views/${name}`);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  return body.rows.map((row) => Object.fromEntries(body.columns.map((c, i) => [c, row[i]])));
+}
+
+function sumBy(rows, key, value) {
+  const totals = new Map();
+  for (const row of rows) {
+    const k = typeof key === "function" ? key(row) : row[key];
+    totals.set(k, (totals.get(k) || 0) + Number(row[value] || 0));
+  }
+  return [...totals.entries()].map(([label, v]) => ({ label: String(label || "未知"), value: v }))
+    .sort((a, b) => b.value - a.value);
+}
+
+function panel(id, ...nodes) {
+  const body = document.querySelector(`#${id} .body`);
+  body.replaceChildren(...nodes);
+}
+
+function panelError(id, err) {
+  const p = document.createElement("p");
+  p.className = "error";
+  p.textContent = `无法读取：${err.message}`;
+  panel(id, p);
+}
+
+function table(headers, rows) {
+  const t = document.createElement("table");
+  t.className = "fields";
+  const head = t.createTHead().insertRow();
+  headers.forEach((h) => { const th = document.createElement("th"); th.textContent = h; head.append(th); });
+  const body = t.createTBody();
+  rows.forEach((r) => {
+    const tr = body.insertRow();
+    r.forEach((v) => { tr.insertCell().textContent = v === null || v === undefined ? "—" : String(v); });
+  });
+  return t;
+}
+
+const PANELS = [
+  ["v_daily_volume", (rows) => {
+    const days = [...new Set(rows.map((r) => r.day))].sort().slice(-30);
+    const series = [...new Set(rows.map((r) => categoryNames[r.category] || r.category))];
+    const groups = days.map((day) => {
+      const values = {};
+      rows.filter((r) => r.day === day).forEach((r) => {
+        const s = categoryNames[r.category] || r.category;
+        values[s] = (values[s] || 0) + Number(r.records);
+      });
+      return { label: day, values };
+    });
+    panel("panel-daily", Charts.stackedColumns(groups, series), Charts.legend(series));
+    panel("panel-department", Charts.horizontalBars(sumBy(rows, "department_name", "records").slice(0, 12)));
+    panel("panel-region", Charts.horizontalBars(
+      sumBy(rows, (r) => r.province || r.province_code, "records").slice(0, 12), { color: "#2b6cb0" }));
+  }, ["panel-daily", "panel-department", "panel-region"]],
+  ["v_timeliness", (rows) => {
+    const bars = rows.filter((r) => r.with_deadline > 0).map((r) => ({
+      label: `${r.department_name}·${categoryNames[r.category] || r.category}`,
+      value: Number(r.within_deadline) / Number(r.with_deadline),
+      title: `${r.department_name} ${r.category}: ${r.within_deadline}/${r.with_deadline}`,
+    })).sort((a, b) => a.value - b.value).slice(0, 14);
+    panel("panel-timeliness", Charts.horizontalBars(bars, { percent: true, max: 1, color: "#2f855a" }));
+  }, ["panel-timeliness"]],
+  ["v_control_totals", (rows) => {
+    const byDept = new Map();
+    rows.forEach((r) => {
+      const t = byDept.get(r.department_code) || { declared: 0, received: 0, published: 0 };
+      t.declared += Number(r.declared); t.received += Number(r.received); t.published += Number(r.published);
+      byDept.set(r.department_code, t);
+    });
+    const list = [...byDept.entries()].sort((a, b) => b[1].received - a[1].received);
+    panel("panel-control", table(["部门", "申报", "接收", "公示", "差额"],
+      list.map(([dept, t]) => [dept, t.declared, t.received, t.published, t.received - t.declared])));
+  }, ["panel-control"]],
+  ["v_rejections_by_reason", (rows) => {
+    panel("panel-rejected", Charts.horizontalBars(
+      sumBy(rows, (r) => REASONS[r.reason_code] || r.reason_code, "rejected"), { color: "#c05621" }));
+  }, ["panel-rejected"]],
+  ["v_parked_by_reason", (rows) => {
+    panel("panel-parked", Charts.horizontalBars(
+      sumBy(rows, (r) => REASONS[r.reason_code] || r.reason_code, "parked"), { color: "#b7791f" }));
+  }, ["panel-parked"]],
+  ["v_restrictions_by_region", (rows) => {
+    const bars = sumBy(rows, (r) => [r.prefecture, r.county].filter(Boolean).join(" ") || r.region_code,
+      "restrictions").slice(0, 14);
+    panel("panel-restrictions", Charts.horizontalBars(bars, { color: "#b4232a" }));
+  }, ["panel-restrictions"]],
+  ["v_open_notices_by_age", (rows) => {
+    const bars = sumBy(rows, (r) => `${r.age_bucket} 天`, "notices")
+      .sort((a, b) => AGE_ORDER.indexOf(a.label.split(" ")[0]) - AGE_ORDER.indexOf(b.label.split(" ")[0]));
+    panel("panel-notices", Charts.horizontalBars(bars, { color: "#6b46c1" }));
+  }, ["panel-notices"]],
+];
+
+async function refresh() {
+  if (busy) return; // a slow query must not pile up requests behind it
+  busy = true;
+  try {
+    await Promise.all(PANELS.map(async ([name, draw, ids]) => {
+      try {
+        draw(await view(name));
+      } catch (err) {
+        ids.forEach((id) => panelError(id, err));
+      }
+    }));
+    document.getElementById("updated").textContent = `　更新于 ${new Date().toLocaleTimeString("zh-CN")}`;
+  } finally {
+    busy = false;
+  }
+}
+
+async function start() {
+  try {
+    const response = await fetch("/v1/categories");
+    const body = await response.json();
+    categoryNames = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, v.chinese]));
+  } catch (err) {
+    categoryNames = {};
+  }
+  await refresh();
+  setInterval(refresh, REFRESH_MS);
+}
+
+start();

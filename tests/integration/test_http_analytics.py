@@ -1,0 +1,127 @@
+"""Analytics over HTTP against embedded ClickHouse (chdb): dashboard views and read-only SQL."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from fastapi.testclient import TestClient
+
+from creditsync.http import DASHBOARD_VIEWS, HttpDeps, create_http_app
+from sinks.clickhouse import ClickHouseSink, connect_clickhouse, run_readonly_query
+from sinks.publicity import PublicityReader
+from tests.factories import make_enriched
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(chdb_dsn, clickhouse_database, redis_client):
+    clickhouse = connect_clickhouse(chdb_dsn, clickhouse_database)
+    sink = ClickHouseSink(clickhouse)
+    sink.setup()
+    records = [
+        make_enriched("penalty", n=201),
+        make_enriched("penalty", n=202),
+        make_enriched("penalty", n=203, timeliness={
+            "working_days": 12, "deadline_working_days": 7, "deadline_met": False}),
+        make_enriched("restriction", n=201),
+        make_enriched("restriction", n=204, region_code="110105"),
+        make_enriched("license", n=201),
+    ]  # fmt: skip
+    result = sink.write_batch(records)
+    assert not result.rejected
+    deps = HttpDeps(
+        reader=PublicityReader(redis_client),
+        analytics=functools.partial(run_readonly_query, clickhouse),
+    )
+    with TestClient(create_http_app(deps)) as test_client:
+        yield test_client
+    clickhouse.command(f"DROP DATABASE IF EXISTS `{clickhouse_database}`")
+    clickhouse.close()
+
+
+def rows_of(body):
+    return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
+
+
+def test_every_dashboard_view_answers(client):
+    for view in DASHBOARD_VIEWS:
+        response = client.get(f"/v1/analytics/views/{view}")
+        assert response.status_code == 200, (view, response.text)
+        assert response.json()["view"] == view
+
+
+def test_daily_volume_and_timeliness_count_what_was_written(client):
+    volume = rows_of(client.get("/v1/analytics/views/daily_volume").json())
+    by_category = {}
+    for row in volume:
+        by_category[row["category"]] = by_category.get(row["category"], 0) + row["records"]
+    assert by_category == {"penalty": 3, "restriction": 2, "license": 1}
+    timeliness = rows_of(client.get("/v1/analytics/views/v_timeliness").json())
+    penalty = next(r for r in timeliness if r["category"] == "penalty")
+    assert (penalty["with_deadline"], penalty["within_deadline"]) == (3, 2)
+    assert penalty["share_within_deadline"] == pytest.approx(0.6667)
+
+
+def test_restrictions_by_region(client):
+    rows = rows_of(client.get("/v1/analytics/views/restrictions_by_region").json())
+    assert sorted((r["county"], r["restrictions"]) for r in rows) == [("朝阳区", 1), ("西吉县", 1)]
+
+
+def test_read_only_sql_returns_columns_and_rows(client):
+    response = client.post(
+        "/v1/analytics/sql",
+        json={"sql": "SELECT category, count() AS n FROM records_raw GROUP BY category ORDER BY category"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["columns"] == ["category", "n"]
+    assert body["rows"] == [["license", 1], ["penalty", 3], ["restriction", 2]]
+
+
+def test_bad_query_is_400_with_clickhouses_message(client):
+    response = client.post("/v1/analytics/sql", json={"sql": "SELECT no_such_column FROM records_raw"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "query_failed"
+    assert "no_such_column" in body["message"]
+    assert "UNKNOWN_IDENTIFIER" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP TABLE records_raw",
+        "INSERT INTO records_raw SELECT * FROM records_raw",
+        "SELECT 1; DROP TABLE records_raw",
+    ],
+)
+def test_statements_that_write_are_403(client, sql):
+    response = client.post("/v1/analytics/sql", json={"sql": sql})
+    assert response.status_code == 403
+    assert response.json()["error"] == "not_read_only"
+    count = client.post("/v1/analytics/sql", json={"sql": "SELECT count() FROM records_raw"})
+    assert count.json()["rows"] == [[6]]
+
+
+def test_write_hidden_in_a_select_is_refused_by_clickhouse(client):
+    # Passes the text check (it starts with SELECT), but readonly=1 stops it server-side.
+    sql = "SELECT * FROM records_raw SETTINGS readonly = 0"
+    response = client.post("/v1/analytics/sql", json={"sql": sql})
+    assert response.status_code in (400, 403)
+    assert response.json()["error"] in ("not_read_only", "query_failed")
+
+
+def test_unknown_view_is_404_listing_the_views(client):
+    response = client.get("/v1/analytics/views/records_raw")
+    assert response.status_code == 404
+    assert "v_daily_volume" in response.json()["message"]
+
+
+def test_without_clickhouse_analytics_is_503(redis_client):
+    app = create_http_app(HttpDeps(reader=PublicityReader(redis_client)))
+    with TestClient(app) as client:
+        response = client.post("/v1/analytics/sql", json={"sql": "SELECT 1"})
+    assert response.status_code == 503
+    assert "no ClickHouse connection" in response.json()["message"]
