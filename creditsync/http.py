@@ -16,7 +16,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -275,7 +276,15 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
 
 def create_http_app(deps: HttpDeps) -> FastAPI:
     """The FastAPI app: public API and pages, analytics, intake (when given), health, metrics."""
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # The app owns the intake handler: its Kafka producer is flushed and closed here.
+        if deps.intake is not None:
+            deps.intake.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=deps.title,
         description="Public credit profiles of enterprises by USCC, registration number or "
         "organisation code; the public lists; analytics views; department intake.",

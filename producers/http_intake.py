@@ -97,6 +97,10 @@ class HttpIntake:
         self.publish_timeout = publish_timeout
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
+    def close(self) -> None:
+        """Flush and close the Kafka producer (the HTTP app calls this on shutdown)."""
+        self.publisher.close()
+
     def authorise(self, authorization: str | None, category: str) -> DepartmentAccess:
         """The department sending this request, or IntakeRefused 401 / 404 / 403."""
         department = self.departments.authenticate(bearer_token(authorization))

@@ -41,6 +41,7 @@ _YEAR_RANGE = (1900, 2099)
 
 # What agencies type into a cell to mean "nothing here".
 BLANK_PLACEHOLDERS = frozenset({"", "-", "--", "—", "——", "/", "无", "空", "null", "none", "n/a"})
+_LONGEST_PLACEHOLDER = max(map(len, BLANK_PLACEHOLDERS))
 # 有效期至 / 限制期限至 written as "no end" (长期有效 is the usual wording on licences).
 OPEN_ENDED_WORDS = frozenset({"长期", "长期有效", "永久", "永久有效", "无期限", "无固定期限"})
 
@@ -68,7 +69,11 @@ def is_blank(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, str):
-        return unicodedata.normalize("NFKC", clean_text(value)).lower() in BLANK_PLACEHOLDERS
+        text = clean_text(value)
+        # Placeholders are short; skipping NFKC for real values keeps the hot path cheap.
+        if len(text) > _LONGEST_PLACEHOLDER:
+            return False
+        return unicodedata.normalize("NFKC", text).lower() in BLANK_PLACEHOLDERS
     return False
 
 

@@ -96,7 +96,7 @@ def _license_entry(payload: Mapping[str, Any], version: str) -> dict[str, Any]:
             after = _as_date(after, change, "变更后内容")
     return {
         "change_item": item,
-        # None: an item we do not know is recorded in the history but changes no field.
+        # None: an item that names no licence field; it is noted in 详情 instead.
         "field": field,
         "content_before": payload.get("content_before"),
         "content_after": after,

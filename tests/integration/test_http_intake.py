@@ -261,7 +261,6 @@ def test_kafka_unreachable_is_503_and_nothing_is_recorded(tmp_path, redis_client
     assert response.json()["error"] == "kafka_unavailable"
     assert "send the same request again" in response.json()["message"]
     assert redis_client.smembers("intake:published:scjg-640000") == set()
-    publisher.close(timeout=0)
 
 
 def test_redis_ledger_unreachable_is_503(tmp_path, kafka_bootstrap, topic_prefix):

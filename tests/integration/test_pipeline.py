@@ -6,19 +6,12 @@ in-process and stops when what a user would see is there (or a hard timeout pass
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
-from creditsync.local import create_topics
-from schemas.topics import REJECTED, topic_specs
 from sinks.clickhouse import connect_clickhouse
 from sinks.publicity import PublicityReader
-from streams.app import WorkerConfig, build_app
-from streams.worker import run_worker
 from tests.intake_factory import (
     enterprise_codes,
     license_,
@@ -27,52 +20,9 @@ from tests.intake_factory import (
     registration,
     restriction,
 )
+from tests.integration.helpers import count, run_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap, redis_url, redis_client, chdb_dsn, clickhouse_database,
-             topic_prefix, tmp_path):  # fmt: skip
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=4))
-    config = WorkerConfig(
-        bootstrap=kafka_bootstrap,
-        data_dir=tmp_path,
-        topic_prefix=topic_prefix,
-        redis_url=redis_url,
-        clickhouse_dsn=chdb_dsn,
-        clickhouse_database=clickhouse_database,
-        sink_flush_seconds=0.3,
-    )
-    return config
-
-
-def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
-    async def main() -> bool:
-        return await run_worker(build_app(config), until=condition, timeout=timeout)
-
-    return asyncio.run(main())
-
-
-def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}check",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
-    consumer.subscribe([f"{prefix}{REJECTED}"])
-    found = []
-    try:
-        for _ in range(60):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                found.append(msg)
-            if len(found) >= expected:
-                break
-    finally:
-        consumer.close()
-    return found
-
-
-def count(client, database: str, sql: str) -> int:
-    return int(client.query(sql.replace("{db}", database)).result_rows[0][0])
 
 
 def test_records_reach_both_stores_once_and_legacy_codes_resolve(pipeline, redis_client):
