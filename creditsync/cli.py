@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from creditsync.bench_cli import register as register_bench
 from creditsync.errors import CreditSyncError
 from creditsync.health import check_services
 from creditsync.local import LocalStack
+from creditsync.ops_cli import register as register_ops
 
 app = typer.Typer(
     help="creditsync: enterprise credit records from government departments, kept in sync.",
@@ -108,6 +110,12 @@ def ingest(
         raise typer.Exit(ingest_command(path, department, category, console))
     except CreditSyncError as exc:
         fail(str(exc))
+
+
+# Operator commands (replay, rejected, sql, status details) and the benchmark live in their
+# own modules; they register themselves here.
+register_ops(app)
+register_bench(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -79,6 +79,17 @@ def parse_request_body(body: bytes, limits: IntakeLimits) -> list[Any]:
         ) from None
     except (ValueError, RecursionError) as exc:
         raise IntakeRefused(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    try:
+        # JSON lets a string escape half of a surrogate pair (\ud800); that is not Unicode
+        # text and could be neither published nor shown back, so the body is refused.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise IntakeRefused(
+            400,
+            "invalid_json",
+            f"a string in the body holds an unpaired surrogate escape "
+            f"(\\u{ord(exc.object[exc.start]):04x}), which is not Unicode text",
+        ) from None
     if not isinstance(document, dict) or "records" not in document:
         raise IntakeRefused(
             400,
@@ -117,6 +128,13 @@ def map_record_fields(
     fields: dict[str, Any] = {}
     named_by: dict[str, str] = {}
     for key, value in record.items():
+        if not key.strip():
+            # Would otherwise be reported as an unknown field with an empty name.
+            return RecordRejection.of(
+                record_ref,
+                [FieldProblem('""', '""', value, "a field name is empty", "unknown_field")],
+                row=record,
+            )
         name = field_for_header(key, category) or key
         if name in named_by:
             return RecordRejection.of(

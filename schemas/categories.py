@@ -211,9 +211,12 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
                 F("reason", "列入（移出）原因", required=True),
                 F("decided_on", "作出决定日期", "date", required=True),
                 F("deciding_authority", "作出决定机关", required=True),
+                # The listing decision's number: a removal (移出) names the listing it ends
+                # by it, so both are versions of one item (key fields are required by the
+                # producers' validation; the schema keeps it nullable, as published).
                 F("listing_number", "列入决定书文号"),
             ),
-            key_fields=("deciding_authority", "reason", "decided_on"),
+            key_fields=("listing_number",),
             decision_date_field="decided_on",
             deadline_working_days=7,
         ),

@@ -108,7 +108,8 @@ def build_app(config: WorkerConfig) -> CreditStreams:
     )
 
     def table(name: str) -> faust.Table:
-        # Values are JSON-able dicts (Faust's default json serializer); partitions match the topics that read them.
+        # Values are JSON-able dicts (Faust's default json serializer); partitions match
+        # the topics that read them.
         t = app.Table(name, default=None, partitions=config.partitions)
         streams.tables[name] = t
         return t

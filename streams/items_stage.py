@@ -15,8 +15,10 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_enriched, encode_enriched
+from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.topics import notices_topic
 from streams.app import CreditStreams
+from streams.errors import ChangeError, NoticeError, PublicationError
 from streams.faust_support import as_current_event, fail_loudly, message_headers
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
@@ -29,6 +31,9 @@ EXPIRY_CHECK = b"expiry-check"
 def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table) -> None:
     app, cfg = streams.app, streams.config
     notice_topics: dict[str, faust.TopicT] = {}
+    rejected = app.topic(
+        rejected_topic(cfg.topic_prefix), key_serializer="raw", value_serializer="raw"
+    )
 
     async def notice_topic(department: str) -> faust.TopicT:
         # Receiving departments are open-ended: a department's topic is made on first use.
@@ -71,6 +76,38 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 await carry_out(reduce_expiry_check(key, state, today), pending)
             return
         record = decode_enriched(message.value)
+        try:
+            await apply_record(record, pending)
+        except (ChangeError, PublicationError, NoticeError) as exc:
+            # A workflow event or change that cannot apply (an unknown objection status, a
+            # change of a key field): refused with the reason, the item left as it was.
+            rejection = Rejection(
+                "unapplicable",
+                None,
+                f"{record['category']} "
+                f"{record['record_key']!r} (event {record['event_id']}): {exc}",
+                "items",
+                type(exc).__name__,
+            )
+            pending.append(
+                await rejected.send(
+                    key=message.key,
+                    value=message.value,
+                    headers=dead_letter_headers(
+                        rejection,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        original_headers=message_headers(message),
+                        event_id=record["event_id"],
+                        department=record["department"]["code"],
+                        category=record["category"],
+                    ),
+                )
+            )
+
+    async def apply_record(record: Any, pending: list[Awaitable[Any]]) -> None:
+        today = china_date(cfg.clock())
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, notices.get)
             if found is not None:

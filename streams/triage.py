@@ -15,6 +15,7 @@ from typing import Any
 from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, IntakeEvent, Lineage
 from streams.enrich import enrich
+from streams.errors import ChangeError, EnrichmentError, PublicationError
 from streams.registry import RegistryEntry, apply_registration
 from streams.resolution import Invalid, Resolved, Unresolved, resolve_subject
 
@@ -49,9 +50,35 @@ def triage_intake(
     processed_at: dt.datetime,
     pii_key: bytes,
 ) -> IntakeDecision:
-    if event["category"] == "registration":
-        return _triage_registration(event, lineage, registry_get, processed_at, pii_key)
+    try:
+        if event["category"] == "registration":
+            return _triage_registration(
+                event, lineage, registry_get, alias_get, processed_at, pii_key
+            )
+        return _triage_record(event, lineage, registry_get, alias_get, processed_at, pii_key)
+    except (EnrichmentError, ChangeError, PublicationError) as exc:
+        # The record cannot be published as sent (e.g. a full ID number in a free-text
+        # field): refused with the reason, to be corrected and re-sent.
+        return IntakeDecision(
+            reject=Rejection(
+                reason_code="unpublishable",
+                field=None,
+                message=f"record {event['record_key']!r} (event {event['event_id']}) from "
+                f"{event['department']['code']}: {exc}",
+                stage="enrich",
+                exception_class=type(exc).__name__,
+            )
+        )
 
+
+def _triage_record(
+    event: IntakeEvent,
+    lineage: Lineage,
+    registry_get: RegistryGet,
+    alias_get: AliasGet,
+    processed_at: dt.datetime,
+    pii_key: bytes,
+) -> IntakeDecision:
     found: dict[str, dict[str, Any]] = {}
 
     def lookup_legacy(kind: str, code: str) -> str | None:
@@ -97,6 +124,7 @@ def _triage_registration(
     event: IntakeEvent,
     lineage: Lineage,
     registry_get: RegistryGet,
+    alias_get: AliasGet,
     processed_at: dt.datetime,
     pii_key: bytes,
 ) -> IntakeDecision:
@@ -119,8 +147,15 @@ def _triage_registration(
         )
         return decision
     existing = registry_get(uscc)
+
+    # Only aliases in this worker's partitions can be seen here; the alias agent checks
+    # every legacy code again in its own partition (intake_stage._record_alias).
+    def lookup_legacy(kind: str, code: str) -> str | None:
+        alias = alias_get(code)
+        return alias["uscc"] if alias else None
+
     entry, conflicts = apply_registration(
-        RegistryEntry.from_dict(existing) if existing else None, event
+        RegistryEntry.from_dict(existing) if existing else None, event, lookup_legacy
     )
     decision.registry_entry = entry
     decision.quality_events += [quality_event(c, event, processed_at) for c in conflicts]

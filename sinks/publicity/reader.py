@@ -34,7 +34,7 @@ MAX_LIMIT = 100
 MAX_PAGE_SIZE = 100
 # Bounds of the substring scan (sample_intersection.lua): candidates wanted per result, and
 # members examined at most — about a millisecond of server time.
-CANDIDATES_PER_RESULT = 3
+CANDIDATES_PER_RESULT = 2
 SCAN_BUDGET = 5000
 _SUMMARY_FIELDS = ("name", "region_code", "province", "prefecture", "county", "entity_type",
                    "status")  # fmt: skip
@@ -150,7 +150,9 @@ class PublicityReader:
         candidates = list(dict.fromkeys([*code_hits, *prefixed]))
         if len(candidates) < limit and grams and min(cards) > 0:
             ordered = [k.bigram(g) for _, g in sorted(zip(cards, grams, strict=True))]
-            found = self._intersect(keys=ordered, args=[limit * CANDIDATES_PER_RESULT, SCAN_BUDGET])
+            # A two-character query is one bigram: every member is a true match.
+            want = limit if len(grams) == 1 else limit * CANDIDATES_PER_RESULT
+            found = self._intersect(keys=ordered, args=[want, SCAN_BUDGET])
             candidates += [u for u in map(_s, found) if u not in candidates]
         summaries = self._summaries(candidates, with_former=True)
         names = {u: (s["name"], s["former_names"]) for u, s in summaries.items()}
