@@ -108,12 +108,23 @@ def mask_resident_ids(text: str) -> str:
     return "".join(chars)
 
 
+# Values the system itself generates as hex or digits, never from a department's text: a
+# version ends in the hex of its event id, whose digit runs can pass the ID check by chance.
+SYSTEM_KEYS = frozenset({"version", "event_id", "schema_fingerprint", "request_id"})
+
+
 def guard_personal_ids(value: Any) -> Any:
-    """A JSON value with every full resident ID masked, in keys, strings and numbers."""
+    """A JSON value with every full resident ID masked, in keys, strings and numbers
+    (values of the system-generated SYSTEM_KEYS excepted)."""
     if isinstance(value, str):
         return mask_resident_ids(value)
     if isinstance(value, dict):
-        return {guard_personal_ids(k): guard_personal_ids(v) for k, v in value.items()}
+        return {
+            guard_personal_ids(k): v
+            if k in SYSTEM_KEYS and isinstance(v, str)
+            else guard_personal_ids(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [guard_personal_ids(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool):
@@ -131,17 +142,20 @@ def guard_body(body: bytes, content_type: str) -> bytes:
         return body
     if not contains_resident_id(text):
         return body
-    PERSONAL_IDS_MASKED.inc()
-    log.error("a response carried a full resident ID number; masked by the guard")
+    guarded = mask_resident_ids(text)
     if content_type.startswith("application/json"):
         try:
             value = json.loads(text)
         except ValueError:
-            return mask_resident_ids(text).encode("utf-8")
-        return json.dumps(
-            guard_personal_ids(value), ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
-    return mask_resident_ids(text).encode("utf-8")
+            value = None
+        else:
+            clean = guard_personal_ids(value)
+            if clean == value:
+                return body  # the match was inside a system value (SYSTEM_KEYS)
+            guarded = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+    PERSONAL_IDS_MASKED.inc()
+    log.error("a response carried a full resident ID number; masked by the guard")
+    return guarded.encode("utf-8")
 
 
 class PersonalIdGuard:
@@ -154,7 +168,8 @@ class PersonalIdGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] == "HEAD":
+            # A HEAD response has no body to guard; its Content-Length must stay as it is.
             await self.app(scope, receive, send)
             return
         start: Message | None = None
@@ -276,6 +291,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
 
 def create_http_app(deps: HttpDeps) -> FastAPI:
     """The FastAPI app: public API and pages, analytics, intake (when given), health, metrics."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -356,6 +372,7 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
 
 __all__ = [
     "DASHBOARD_VIEWS",
+    "SYSTEM_KEYS",
     "AnalyticsQuery",
     "HealthCheck",
     "HttpDeps",

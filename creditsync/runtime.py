@@ -26,6 +26,7 @@ from streams.app import WorkerConfig, build_app
 from streams.worker import run_worker
 
 log = logging.getLogger("creditsync")
+OFF = "off"
 
 
 def worker_config(
@@ -35,6 +36,9 @@ def worker_config(
     data, kafka, stream = DataSettings(), KafkaSettings(), StreamSettings()
     clickhouse = ClickHouseSettings()
     data.data_dir.mkdir(parents=True, exist_ok=True)
+    # "off" leaves a sink out of this worker: e.g. several workers sharing partitions, with
+    # ClickHouse written by one process (embedded chdb has one owner per data directory).
+    redis_url = RedisSettings().redis_url
     values: dict[str, object] = {
         "bootstrap": kafka.kafka_bootstrap,
         "data_dir": data.data_dir.resolve(),
@@ -42,8 +46,10 @@ def worker_config(
         "app_id": stream.worker_id,
         "partitions": kafka.topic_partitions,
         "pii_key": PrivacySettings().pii_hash_key.get_secret_value().encode(),
-        "redis_url": RedisSettings().redis_url,
-        "clickhouse_dsn": clickhouse.dsn(data),
+        "redis_url": None if redis_url.lower() == OFF else redis_url,
+        "clickhouse_dsn": None
+        if clickhouse.clickhouse_dsn.lower() == OFF
+        else clickhouse.dsn(data),
         "clickhouse_database": clickhouse.clickhouse_database,
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
@@ -180,8 +186,12 @@ def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: An
             console.print(f"  demo feed           {demo_rate:g} events/s")
 
     tasks = [demo_feed_task(config, demo_rate)] if demo else []
+    from creditsync.ops.runlock import main_job_pid
+
     try:
-        asyncio.run(run_main(config, extra_tasks=tasks, on_ready=ready))
+        # run.pid tells operator commands that this process owns the embedded ClickHouse.
+        with main_job_pid(config.data_dir):
+            asyncio.run(run_main(config, extra_tasks=tasks, on_ready=ready))
     finally:
         if started:
             for line in stack.down():

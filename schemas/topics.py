@@ -13,6 +13,9 @@ from schemas.categories import CATEGORIES, Category
 INTAKE_PREFIX = "credit.intake."
 RECORDS = "credit.records"
 REJECTED = "credit.rejected"
+# Re-drives of dead letters (`creditsync rejected redrive`), compacted, keyed by the dead
+# letter's ID: they leave the open rejected view while credit.rejected keeps the history.
+REJECTED_REDRIVEN = "credit.rejected-redriven"
 PARKED = "credit.parked"
 QUALITY = "credit.quality"
 # Internal to streams/: registrations re-keyed by each legacy code, so a record keyed by a
@@ -63,6 +66,7 @@ def topic_specs(
         TopicSpec(f"{prefix}{RESOLVED}", partitions, record_retention_ms, purpose="resolved"),
         TopicSpec(f"{prefix}{REJECTED}", 1, FOREVER, purpose="dead letters with reasons"),
         TopicSpec(f"{prefix}{PARKED}", partitions, FOREVER, compact=True, purpose="parked"),
+        TopicSpec(f"{prefix}{REJECTED_REDRIVEN}", 1, FOREVER, compact=True, purpose="redriven"),
         TopicSpec(f"{prefix}{QUALITY}", 1, FOREVER, purpose="data-quality events"),
         TopicSpec(f"{prefix}{CONTROL_TOTALS}", 1, FOREVER, purpose="control totals"),
     ]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from faust.streams import _current_event
+from faust.streams import _current_event, current_event
 
 AgentFun = Callable[[Any], Awaitable[None]]
 
@@ -57,3 +57,45 @@ def fail_loudly(app: Any) -> Callable[[AgentFun], AgentFun]:
         return agent
 
     return decorate
+
+
+_DELETED = object()
+
+
+class StagedTable:
+    """A Faust table whose writes wait until the batch's outputs are acknowledged.
+
+    Faust sends a table write to its changelog at once, while our outputs are awaited at
+    the end of the batch. Killed in between, a worker would restart with state saying "done"
+    for a record whose output never arrived, and skip it: a silent loss. Staging the writes
+    and applying them after the outputs are acknowledged makes a crash at any point either
+    replay the record (state older than the offsets) or find its output already sent."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._staged: dict[Any, tuple[Any, Any]] = {}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in self._staged:
+            value = self._staged[key][0]
+            return default if value is _DELETED else value
+        return self.table.get(key, default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._staged[key] = (value, current_event())
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        value = self.get(key, default)
+        self._staged[key] = (_DELETED, current_event())
+        return value
+
+    def apply(self) -> None:
+        """Write the staged values, each with the event it came from (its partition)."""
+        for key, (value, event) in self._staged.items():
+            with as_current_event(event):
+                if value is _DELETED:
+                    if key in self.table:
+                        del self.table[key]
+                else:
+                    self.table[key] = value
+        self._staged.clear()

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -21,10 +22,21 @@ from schemas.errors import SchemaError
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY
 from streams.app import CreditStreams
-from streams.faust_support import as_current_event, fail_loudly, message_headers
+from streams.faust_support import StagedTable, as_current_event, fail_loudly, message_headers
 from streams.triage import IntakeDecision, quality_event, triage_intake
 
 PENDING = list[Awaitable[Any]]
+
+
+@dataclass
+class StagedTables:
+    registry: StagedTable
+    aliases: StagedTable
+    parked: StagedTable
+
+    def apply(self) -> None:
+        for table in (self.registry, self.aliases, self.parked):
+            table.apply()
 
 
 def install(
@@ -39,27 +51,33 @@ def install(
     quality = raw(cfg.topic(QUALITY))
     parked_log = raw(cfg.topic(PARKED))
 
-    async def carry_out(message: Any, decision: IntakeDecision, pending: PENDING) -> None:
+    def staged() -> StagedTables:
+        # One staging per agent: each applies its own writes once its outputs are acked.
+        return StagedTables(StagedTable(registry), StagedTable(aliases), StagedTable(parked))
+
+    async def carry_out(
+        message: Any, decision: IntakeDecision, pending: PENDING, st: StagedTables
+    ) -> None:
         if decision.reject is not None:
             pending.append(await _dead_letter(rejected, message, decision.reject))
             return
         for event in decision.quality_events:
             pending.append(await quality.send(key=None, value=json.dumps(event).encode()))
         if decision.registry_entry is not None:
-            registry[decision.registry_entry.uscc] = decision.registry_entry.to_dict()
+            st.registry[decision.registry_entry.uscc] = decision.registry_entry.to_dict()
         for code, snapshot in decision.alias_updates:
             body = {"uscc": snapshot["uscc"], "entry": snapshot}
             pending.append(
                 await streams.aliases.send(key=code.encode(), value=json.dumps(body).encode())
             )
         if decision.park_code is not None:
-            waiting = parked.get(decision.park_code) or []
+            waiting = list(st.parked.get(decision.park_code) or [])
             if all(
                 item["offset"] != message.offset or item["topic"] != message.topic
                 for item in waiting
             ):
                 waiting.append(_parked_item(message, decision, cfg.clock().isoformat()))
-                parked[decision.park_code] = waiting
+                st.parked[decision.park_code] = waiting
                 pending.append(
                     await parked_log.send(
                         key=f"{message.topic}:{message.partition}:{message.offset}".encode(),
@@ -75,7 +93,7 @@ def install(
                 )
             )
 
-    def decide(message: Any) -> IntakeDecision:
+    def decide(message: Any, st: StagedTables) -> IntakeDecision:
         try:
             event = decode_intake(message.value)
         except SchemaError as exc:
@@ -100,8 +118,8 @@ def install(
         return triage_intake(
             event,
             lineage=lineage,
-            registry_get=registry.get,
-            alias_get=aliases.get,
+            registry_get=st.registry.get,
+            alias_get=st.aliases.get,
             processed_at=cfg.clock(),
             pii_key=cfg.pii_key,
         )
@@ -111,25 +129,29 @@ def install(
     async def process_intake(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
             pending: PENDING = []
+            st = staged()
             for event in events:
                 with as_current_event(event):
-                    await carry_out(event.message, decide(event.message), pending)
+                    await carry_out(event.message, decide(event.message, st), pending, st)
             await asyncio.gather(*pending)
+            st.apply()
 
     @app.agent(streams.aliases, name=f"{cfg.topic_prefix}registry-aliases", concurrency=1)
     @fail_loudly(app)
     async def maintain_aliases(stream: faust.StreamT) -> None:
         async for event in stream.events():
             pending: PENDING = []
+            st = staged()
             with as_current_event(event):
                 code = event.message.key.decode()
                 body = json.loads(event.message.value)
                 if "entry" in body:
-                    pending += await _record_alias(code, body, aliases, quality, cfg.clock())
-                if aliases.get(code) and parked.get(code):
-                    for item in parked.pop(code):
-                        pending += await _redrive(item, decide, carry_out, parked_log)
+                    pending += await _record_alias(code, body, st.aliases, quality, cfg.clock())
+                if st.aliases.get(code) and st.parked.get(code):
+                    for item in st.parked.pop(code):
+                        pending += await _redrive(item, st, decide, carry_out, parked_log)
             await asyncio.gather(*pending)
+            st.apply()
 
     @app.timer(cfg.parked_retry_seconds)
     async def retry_parked() -> None:
@@ -141,7 +163,7 @@ def install(
 
 
 async def _record_alias(
-    code: str, body: dict[str, Any], aliases: faust.Table, quality: faust.TopicT, now: Any
+    code: str, body: dict[str, Any], aliases: StagedTable, quality: faust.TopicT, now: Any
 ) -> PENDING:
     existing = aliases.get(code)
     if existing and existing["uscc"] != body["uscc"]:
@@ -158,10 +180,12 @@ async def _record_alias(
     return []
 
 
-async def _redrive(item: dict[str, Any], decide: Any, carry_out: Any, parked_log: Any) -> PENDING:
+async def _redrive(
+    item: dict[str, Any], st: StagedTables, decide: Any, carry_out: Any, parked_log: Any
+) -> PENDING:
     message = _ParkedMessage(item)
     pending: PENDING = []
-    await carry_out(message, decide(message), pending)
+    await carry_out(message, decide(message, st), pending, st)
     pending.append(
         await parked_log.send(
             key=f"{item['topic']}:{item['partition']}:{item['offset']}".encode(),

@@ -176,7 +176,9 @@ def _publish(
         "payload": payload,
         "publication_status": status,
         "version": version,
-        "event_id": _derived_event_id(original, version),
+        # A recomputed version keeps the event id of the record the department sent: it is
+        # one received record in a new state (counted once), told apart by its version.
+        "event_id": original["event_id"],
     }
     out.records.append(published)
     if not state["notices_sent"]:
@@ -206,9 +208,3 @@ def _derived_version(
             str(uuid.uuid5(uuid.NAMESPACE_URL, f"{version}|{status}")),
         )
     return version
-
-
-def _derived_event_id(original: EnrichedRecord, version: str) -> str:
-    if version == original["version"]:
-        return original["event_id"]
-    return str(uuid.uuid5(uuid.UUID(original["event_id"]), version))

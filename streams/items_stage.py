@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -19,12 +20,20 @@ from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.topics import notices_topic
 from streams.app import CreditStreams
 from streams.errors import ChangeError, NoticeError, PublicationError
-from streams.faust_support import as_current_event, fail_loudly, message_headers
+from streams.faust_support import StagedTable, as_current_event, fail_loudly, message_headers
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
 from streams.timeliness import china_date
 
 CONTROL_HEADER = "creditsync.control"
+
+
+@dataclass
+class StagedItems:
+    items: StagedTable
+    notices: StagedTable
+
+
 EXPIRY_CHECK = b"expiry-check"
 
 
@@ -49,9 +58,11 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             notice_topics[department] = topic
         return notice_topics[department]
 
-    async def carry_out(outcome: ItemOutcome, pending: list[Awaitable[Any]]) -> None:
+    async def carry_out(
+        outcome: ItemOutcome, pending: list[Awaitable[Any]], st: StagedItems
+    ) -> None:
         for key, state in outcome.states.items():
-            items[key] = state
+            st.items[key] = state
         for record in outcome.records:
             pending.append(
                 await streams.records.send(
@@ -59,7 +70,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 )
             )
         for notice in outcome.notices:
-            notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
+            st.notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
             topic = await notice_topic(notice["department_code"])
             pending.append(
                 await topic.send(
@@ -67,17 +78,17 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 )
             )
 
-    async def handle(message: Any, pending: list[Awaitable[Any]]) -> None:
+    async def handle(message: Any, pending: list[Awaitable[Any]], st: StagedItems) -> None:
         today = china_date(cfg.clock())
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
             key = message.value.decode()
-            state = items.get(key)
+            state = st.items.get(key)
             if state:
-                await carry_out(reduce_expiry_check(key, state, today), pending)
+                await carry_out(reduce_expiry_check(key, state, today), pending, st)
             return
         record = decode_enriched(message.value)
         try:
-            await apply_record(record, pending)
+            await apply_record(record, pending, st)
         except (ChangeError, PublicationError, NoticeError) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field): refused with the reason, the item left as it was.
@@ -106,30 +117,34 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 )
             )
 
-    async def apply_record(record: Any, pending: list[Awaitable[Any]]) -> None:
+    async def apply_record(record: Any, pending: list[Awaitable[Any]], st: StagedItems) -> None:
         today = china_date(cfg.clock())
         if record["category"] == "notice_feedback":
-            found = reduce_feedback(record, notices.get)
+            found = reduce_feedback(record, st.notices.get)
             if found is not None:
                 key, notice = found
-                notices[key] = dict(notice)
+                st.notices[key] = dict(notice)
                 topic = await notice_topic(notice["department_code"])
                 pending.append(
                     await topic.send(
                         key=notice["notice_id"].encode(), value=json.dumps(notice).encode()
                     )
                 )
-        await carry_out(reduce_item_record(record, items.get, today), pending)
+        await carry_out(reduce_item_record(record, st.items.get, today), pending, st)
 
     @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)
     @fail_loudly(app)
     async def maintain_items(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
             pending: list[Awaitable[Any]] = []
+            st = StagedItems(StagedTable(items), StagedTable(notices))
             for event in events:
                 with as_current_event(event):
-                    await handle(event.message, pending)
+                    await handle(event.message, pending, st)
             await asyncio.gather(*pending)
+            # Only now, with every output acknowledged, may the state say "done".
+            st.items.apply()
+            st.notices.apply()
 
     @app.timer(cfg.expiry_check_seconds)
     async def check_expiry() -> None:

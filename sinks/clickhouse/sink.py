@@ -93,6 +93,53 @@ class ClickHouseSink:
             self._buffer.clear()
         return SinkResult(applied=applied, rejected=tuple(rejected))
 
+    def preview_batch(
+        self, records: list[EnrichedRecord], assumed: dict[Any, str] | None = None
+    ) -> SinkResult:
+        """What `write_batch` would change, read-only (`creditsync replay --dry-run`):
+        applied = records whose event id is not in `records_raw` yet (a stored one would
+        collapse into the same row), skipped_not_newer = those already stored. `assumed`
+        (event id → version) carries what earlier preview batches would have written."""
+        assumed = {} if assumed is None else assumed
+        rejected: list[RecordRejection] = []
+        candidates: list[EnrichedRecord] = []
+        for record in records:
+            violation = privacy_violation(record)
+            if violation is not None:
+                rejected.append(violation)
+                continue
+            try:
+                rows.rows_for(record)
+            except (RecordMappingError, KeyError) as exc:
+                rejected.append(
+                    RecordRejection(
+                        record.get("event_id", "?"),
+                        "schema_mismatch",
+                        f"record {record.get('event_id', '?')}: {exc}",
+                    )
+                )
+                continue
+            candidates.append(record)
+        ids = sorted({r["event_id"] for r in candidates} - assumed.keys())
+        stored: set[str] = set()
+        if ids:
+            with downstream_errors(SINK_NAME, reset=self.setup):
+                result = self.client.query(
+                    f"SELECT DISTINCT event_id FROM {rows.RAW_TABLE} WHERE event_id IN %(ids)s",
+                    parameters={"ids": ids},
+                )
+            stored = {row[0] for row in result.result_rows}
+        applied = 0
+        for record in candidates:
+            event_id = record["event_id"]
+            if event_id in stored or event_id in assumed:
+                continue
+            assumed[event_id] = record["version"]
+            applied += 1
+        return SinkResult(
+            applied=applied, skipped_not_newer=len(candidates) - applied, rejected=tuple(rejected)
+        )
+
     def write_control_totals(self, rows_in: Iterable[operations.ControlTotalRow]) -> int:
         """Departments' declared counts per day (对账); the number of rows written."""
         return self._write_rows(

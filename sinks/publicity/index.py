@@ -138,6 +138,61 @@ class PublicityIndex:
             rejected=tuple(rejected),
         )
 
+    def preview_batch(
+        self, records: list[EnrichedRecord], assumed: dict[Any, str] | None = None
+    ) -> SinkResult:
+        """What `write_batch` would do, read-only (`creditsync replay --dry-run`).
+
+        Compares each record's version with the stored version of its item (or identity)
+        as apply_record.lua does. `assumed` carries the versions earlier preview batches
+        would have written ((versions key, item id) → version); it is updated in place,
+        so its size is the number of distinct items that would change."""
+        assumed = {} if assumed is None else assumed
+        rejected: list[RecordRejection] = []
+        not_applicable = 0
+        targets: list[tuple[str, str, str]] = []
+        for record in records:
+            if record["category"] in WORKFLOW_CATEGORIES:
+                not_applicable += 1
+                continue
+            violation = privacy_violation(record)
+            if violation is not None:
+                rejected.append(violation)
+                continue
+            try:
+                keys, args = self._script_call(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                rejected.append(
+                    RecordRejection(
+                        record.get("event_id", "?"),
+                        "schema_mismatch",
+                        f"record {record.get('event_id', '?')}: cannot index: "
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            targets.append((keys[2], args[1], args[2]))  # versions hash, item id, version
+        pipe = self.redis.pipeline(transaction=False)
+        try:
+            for versions_key, item, _ in targets:
+                pipe.hget(versions_key, item)
+            with downstream_errors(SINK_NAME, reset=self._reset):
+                stored = pipe.execute() if targets else []
+        finally:
+            pipe.reset()
+        applied = 0
+        for (versions_key, item, version), current in zip(targets, stored, strict=True):
+            known = assumed.get((versions_key, item)) or (_text(current) if current else None)
+            if known is None or version > known:
+                applied += 1
+                assumed[(versions_key, item)] = version
+        return SinkResult(
+            applied=applied,
+            skipped_not_newer=len(targets) - applied,
+            not_applicable=not_applicable,
+            rejected=tuple(rejected),
+        )
+
     def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[str]]:
         k, uscc, category = self.keys, record["uscc"], record["category"]
         if not uscc:

@@ -38,3 +38,71 @@ def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
 
 def count(client, database: str, sql: str) -> int:
     return int(client.query(sql.replace("{db}", database)).result_rows[0][0])
+
+
+class WorkerProcess:
+    """`creditsync worker` in a subprocess, for kill -9 and several-worker tests."""
+
+    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "creditsync", "worker"],
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no final commit, buffers lost."""
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.log.close()
+
+    def stop(self) -> int:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        return self.proc.returncode
+
+
+def worker_env(config: WorkerConfig, data_dir: Any, *, clickhouse: str) -> dict[str, str]:
+    return {
+        "CREDITSYNC_KAFKA_BOOTSTRAP": config.bootstrap,
+        "CREDITSYNC_TOPIC_PREFIX": config.topic_prefix,
+        "CREDITSYNC_REDIS_URL": config.redis_url or "off",
+        "CREDITSYNC_CLICKHOUSE_DSN": clickhouse,
+        "CREDITSYNC_CLICKHOUSE_DATABASE": config.clickhouse_database,
+        "CREDITSYNC_DATA_DIR": str(data_dir),
+        "CREDITSYNC_SINK_FLUSH_SECONDS": "0.3",
+    }
+
+
+def chdb_query(dsn: str, database: str, sql: str) -> list[tuple]:
+    """Query an embedded ClickHouse in a fresh process (chdb: one data path per process)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from sinks.clickhouse import connect_clickhouse; "
+        f"c = connect_clickhouse({dsn!r}, {database!r}); "
+        f"print(json.dumps([list(r) for r in c.query({sql!r}).result_rows], default=str))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise AssertionError(f"query failed: {out.stderr[-2000:]}")
+    return [tuple(r) for r in json.loads(out.stdout.strip().splitlines()[-1])]

@@ -10,6 +10,8 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from creditsync import services
 from creditsync.http import HttpDeps, create_http_app
@@ -104,10 +106,14 @@ def client(tmp_path, redis_client, kafka_bootstrap, topic_prefix):
 
 def published(bootstrap: str, topic: str) -> list:
     """Every message in `topic`, read up to its end offset (known before reading)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         consumer.assign([TopicPartition(topic, 0, 0)])
@@ -227,9 +233,10 @@ def test_rate_limit_is_429_with_retry_after(client):
     assert int(over.headers["Retry-After"]) >= 1
     assert "hb-640000" in over.json()["message"]
     batch = client.post(
-        "/v1/intake/penalty", json={"records": [penalty(n) for n in range(24, 28)]},
+        "/v1/intake/penalty",
+        json={"records": [penalty(n) for n in range(24, 28)]},
         headers=auth(SLOW),
-    )  # fmt: skip
+    )
     assert batch.status_code == 413
     assert "at most 3 at once" in batch.json()["message"]
 
@@ -240,7 +247,7 @@ def test_broken_requests_are_400(client):
         (b"[1, 2]", "invalid_request"),
         (b'{"records": {}}', "invalid_request"),
         (b'{"records": [], "x": 1}', "invalid_request"),
-        ("{\"records\": [{\"罚款金额\": NaN}]}".encode(), "invalid_json"),
+        ('{"records": [{"罚款金额": NaN}]}'.encode(), "invalid_json"),
         (b"\xff\xfe", "invalid_json"),
     ]
     for raw, error in cases:
@@ -252,8 +259,9 @@ def test_broken_requests_are_400(client):
 def test_kafka_unreachable_is_503_and_nothing_is_recorded(tmp_path, redis_client, topic_prefix):
     dead = f"127.0.0.1:{services.free_port()}"
     publisher = KafkaPublisher(dead, extra_config={"message.timeout.ms": 1500})
-    with build_client(tmp_path, redis_client, dead, topic_prefix, publisher=publisher,
-                      publish_timeout=3.0) as client:  # fmt: skip
+    with build_client(
+        tmp_path, redis_client, dead, topic_prefix, publisher=publisher, publish_timeout=3.0
+    ) as client:
         response = client.post(
             "/v1/intake/penalty", json={"records": [penalty(30)]}, headers=auth(MARKET)
         )
@@ -264,7 +272,9 @@ def test_kafka_unreachable_is_503_and_nothing_is_recorded(tmp_path, redis_client
 
 
 def test_redis_ledger_unreachable_is_503(tmp_path, kafka_bootstrap, topic_prefix):
-    gone = redis.Redis(port=services.free_port(), socket_connect_timeout=0.5)
+    gone = redis.Redis(
+        port=services.free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     with build_client(tmp_path, gone, kafka_bootstrap, topic_prefix) as client:
         response = client.post(
             "/v1/intake/penalty", json={"records": [penalty(31)]}, headers=auth(MARKET)

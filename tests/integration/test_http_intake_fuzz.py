@@ -40,9 +40,12 @@ SCALARS = (
     | HUGE
 )
 VALUES = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
-)  # fmt: skip
+)
 RECORD = st.dictionaries(KEYS, VALUES, max_size=10) | st.builds(
     lambda base, extra: {**base, **extra},
     st.just(penalty(1)) | st.just(penalty(2, chinese=False)),

@@ -29,14 +29,19 @@ def seeded(redis_client):
     index = PublicityIndex(redis_client)
     index.setup()
     reg = make_enriched("registration", n=101, payload={"name": "宁夏西吉县六盘山农业有限公司"})
-    renamed = newer(reg, payload={"name": "宁夏六盘山绿色食品有限公司"},
-                    canonical_name="宁夏六盘山绿色食品有限公司")  # fmt: skip
+    renamed = newer(
+        reg,
+        payload={"name": "宁夏六盘山绿色食品有限公司"},
+        canonical_name="宁夏六盘山绿色食品有限公司",
+    )
     penalty = make_enriched(
-        "penalty", n=101, publication_status="under_review",
+        "penalty",
+        n=101,
+        publication_status="under_review",
         canonical_name="宁夏六盘山绿色食品有限公司",
         # A department wrote a person's ID number into 备注: the guard must mask it.
         payload={"remarks": f"当事人身份证号{RESIDENT_ID}"},
-    )  # fmt: skip
+    )
     current = "宁夏六盘山绿色食品有限公司"
     records = [
         reg,
@@ -46,13 +51,19 @@ def seeded(redis_client):
             make_enriched(category, n=101, canonical_name=current)
             for category in ("restriction", "license", "inspection", "red_list")
         ),
-        make_enriched("registration", n=102, payload={"name": "六盘山商贸有限公司"},
-                      region_code="640104"),  # fmt: skip
-        make_enriched("restriction", n=102, region_code="640104", canonical_name="六盘山商贸有限公司"),
-        make_enriched("registration", n=103, payload={"name": "北京六盘山咨询有限公司"},
-                      region_code="110105"),  # fmt: skip
+        make_enriched(
+            "registration", n=102, payload={"name": "六盘山商贸有限公司"}, region_code="640104"
+        ),
+        make_enriched(
+            "restriction", n=102, region_code="640104", canonical_name="六盘山商贸有限公司"
+        ),
+        make_enriched(
+            "registration", n=103, payload={"name": "北京六盘山咨询有限公司"}, region_code="110105"
+        ),
         *(
-            make_enriched(category, n=103, region_code="110105", canonical_name="北京六盘山咨询有限公司")
+            make_enriched(
+                category, n=103, region_code="110105", canonical_name="北京六盘山咨询有限公司"
+            )
             for category in ("restriction", "abnormal_operation")
         ),
     ]
@@ -140,7 +151,11 @@ def test_search_ranks_exact_then_prefix_then_substring(client, seeded):
     assert body["results"][0]["match"] == "exact"
     names = [r["name"] for r in client.get("/v1/search", params={"q": "六盘山"}).json()["results"]]
     assert names[0] == "六盘山商贸有限公司"  # prefix before substring
-    assert set(names) == {"六盘山商贸有限公司", "宁夏六盘山绿色食品有限公司", "北京六盘山咨询有限公司"}
+    assert set(names) == {
+        "六盘山商贸有限公司",
+        "宁夏六盘山绿色食品有限公司",
+        "北京六盘山咨询有限公司",
+    }
 
 
 def test_search_by_former_name_and_by_code_prefix(client, seeded):
@@ -165,7 +180,10 @@ def test_lists_page_and_filter_by_region(client, seeded):
     seen = {i["uscc"] for i in whole["items"] + second["items"]}
     assert len(seen) == 3
     ningxia = client.get("/v1/lists/restriction", params={"region": "64"}).json()
-    assert {i["uscc"] for i in ningxia["items"]} == {seeded["main"]["uscc"], seeded["other"]["uscc"]}
+    assert {i["uscc"] for i in ningxia["items"]} == {
+        seeded["main"]["uscc"],
+        seeded["other"]["uscc"],
+    }
     county = client.get("/v1/lists/restriction", params={"region": "640422"}).json()
     assert [i["uscc"] for i in county["items"]] == [seeded["main"]["uscc"]]
     abnormal = client.get("/v1/lists/abnormal_operation").json()

@@ -131,7 +131,7 @@ function renderProfile(p) {
     el("h2", { className: "entity-name" }, p.name, ...badges),
     el("p", { className: "hint" }, `统一社会信用代码：${p.uscc}`),
     registrationSection(p),
-    SECTIONS.map(([key, title]) => itemSection(key, title, (p.items || {})[key]))
+    ...SECTIONS.map(([key, title]) => itemSection(key, title, (p.items || {})[key]))
   );
 }
 

@@ -77,7 +77,8 @@ const PANELS = [
   }, ["panel-daily", "panel-department", "panel-region"]],
   ["v_timeliness", (rows) => {
     const bars = rows.filter((r) => r.with_deadline > 0).map((r) => ({
-      label: `${r.department_name}·${categoryNames[r.category] || r.category}`,
+      // Category first: long department names are cut at the end of the label.
+      label: `${categoryNames[r.category] || r.category}·${r.department_name}`,
       value: Number(r.within_deadline) / Number(r.with_deadline),
       title: `${r.department_name} ${r.category}: ${r.within_deadline}/${r.with_deadline}`,
     })).sort((a, b) => a.value - b.value).slice(0, 14);
@@ -103,7 +104,8 @@ const PANELS = [
       sumBy(rows, (r) => REASONS[r.reason_code] || r.reason_code, "parked"), { color: "#b7791f" }));
   }, ["panel-parked"]],
   ["v_restrictions_by_region", (rows) => {
-    const bars = sumBy(rows, (r) => [r.prefecture, r.county].filter(Boolean).join(" ") || r.region_code,
+    const place = (r) => [r.prefecture === "市辖区" ? r.province : r.prefecture, r.county];
+    const bars = sumBy(rows, (r) => place(r).filter(Boolean).join(" ") || r.region_code,
       "restrictions").slice(0, 14);
     panel("panel-restrictions", Charts.horizontalBars(bars, { color: "#b4232a" }));
   }, ["panel-restrictions"]],

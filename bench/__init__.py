@@ -1,0 +1,1 @@
+"""`creditsync bench`: throughput, latency, replay, query and memory figures (issue #8)."""

@@ -1,0 +1,156 @@
+"""Pipeline throughput: the stream worker run in-process on pre-loaded intake events.
+
+The whole pipeline is timed from its first output to the moment both sinks have handled
+every event; each stage is then timed alone on a second copy of the events (its own topic
+prefix, consumer group and stores), so one stage's rate is not hidden behind another's:
+intake (resolution + enrichment) until credit.resolved holds them all, items until
+credit.records does, then the sink stage with only ClickHouse and with only Redis.
+
+A rate is measured from the first progress seen to the last (polled every 0.1 s), so the
+worker's start — Faust's consumer-group join, a few seconds — is reported beside it as
+`startup_s` instead of diluting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from bench.env import PARTITIONS, BenchServices, OffsetProbe
+from bench.stats import rate
+from schemas.topics import RECORDS, RESOLVED
+from streams.app import WorkerConfig, build_app
+from streams.worker import run_worker
+
+SINK_OUTCOMES = ("applied", "skipped_not_newer", "not_applicable", "rejected")
+POLL_SECONDS = 0.1
+Progress = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class StageRun:
+    stage: str
+    events: int
+    seconds: float  # from the first progress seen to the last
+    events_per_s: float
+    startup_s: float  # from starting the worker to its first progress
+
+
+def sink_handled(sink: str) -> int:
+    """Records the named sink has handled in this process (streams.metrics counters)."""
+    return int(sum(REGISTRY.get_sample_value("creditsync_sink_records_total",
+                                             {"sink": sink, "outcome": o}) or 0
+                   for o in SINK_OUTCOMES))  # fmt: skip
+
+
+def worker_config(services: BenchServices, prefix: str, app_id: str, stages: tuple[str, ...],
+                  *, clickhouse_database: str | None, redis_db: int | None,
+                  work_dir: Path) -> WorkerConfig:  # fmt: skip
+    """A worker on the benchmark's services with the settings' defaults (sink batch 5,000
+    records, flushed at least every second), as `creditsync run` would have them."""
+    (work_dir / app_id).mkdir(parents=True, exist_ok=True)
+    return WorkerConfig(
+        bootstrap=services.bootstrap,
+        data_dir=work_dir / app_id,
+        topic_prefix=prefix,
+        app_id=app_id,
+        partitions=PARTITIONS,
+        redis_url=None if redis_db is None else services.redis_url(redis_db),
+        clickhouse_dsn=services.chdb_dsn if clickhouse_database else None,
+        clickhouse_database=clickhouse_database or "creditsync",
+        stages=stages,
+    )
+
+
+def timed_run(config: WorkerConfig, progress: Progress, target: int, stage: str,
+              *, blocking_probe: bool, timeout: float) -> StageRun:  # fmt: skip
+    """Run the worker until `progress()` reaches `target`; time it (see the module doc)."""
+    started = time.perf_counter()
+    marks: dict[str, Any] = {"base": None, "first": None, "last": None, "done": 0}
+    base = progress()
+
+    async def reached() -> bool:
+        done = (await asyncio.to_thread(progress) if blocking_probe else progress()) - base
+        now = time.perf_counter()
+        if done > marks["done"]:
+            if marks["first"] is None:
+                marks["first"], marks["base"] = now, done
+            marks["last"], marks["done"] = now, done
+        return done >= target
+
+    async def main() -> bool:
+        return await run_worker(build_app(config), until=reached, timeout=timeout,
+                                poll_seconds=POLL_SECONDS)  # fmt: skip
+
+    if not asyncio.run(main()):
+        raise RuntimeError(
+            f"{stage}: {marks['done']} of {target} events done within {timeout:.0f}s"
+        )
+    first, last = marks["first"], marks["last"]
+    measured = target - marks["base"]
+    if measured <= 0 or last <= first:
+        # Everything landed between two polls: the run is too small to time.
+        raise RuntimeError(f"{stage}: {target} events finished within one poll; use more events")
+    return StageRun(stage, target, round(last - first, 3), rate(measured, last - first),
+                    round(first - started, 3))  # fmt: skip
+
+
+def pipeline_throughput(services: BenchServices, prefix: str, events: int,
+                        work_dir: Path) -> StageRun:  # fmt: skip
+    """All three stages and both sinks, until both sinks have handled every event."""
+    config = worker_config(services, prefix, "bench-pipeline", ("intake", "items", "sinks"),
+                           clickhouse_database="bench_pipeline", redis_db=0,
+                           work_dir=work_dir)  # fmt: skip
+
+    def both_sinks() -> int:
+        return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
+
+    return timed_run(config, both_sinks, events, "pipeline", blocking_probe=False,
+                     timeout=_timeout(events))  # fmt: skip
+
+
+def stage_throughputs(services: BenchServices, prefix: str, events: int,
+                      work_dir: Path) -> list[StageRun]:  # fmt: skip
+    """Each stage alone, in order, on events already pre-loaded under `prefix`."""
+    probe = OffsetProbe(services.bootstrap)
+    timeout = _timeout(events)
+    runs: list[StageRun] = []
+    try:
+        def common(app_id: str, stages: tuple[str, ...], **kw: Any) -> WorkerConfig:
+            kw.setdefault("clickhouse_database", None)
+            kw.setdefault("redis_db", None)
+            return worker_config(services, prefix, app_id, stages, work_dir=work_dir, **kw)
+
+        resolved, records = f"{prefix}{RESOLVED}", f"{prefix}{RECORDS}"
+        runs.append(timed_run(common("bench-intake", ("intake",)),
+                              lambda: probe.messages(resolved), events,
+                              "intake (resolution + enrichment)", blocking_probe=True,
+                              timeout=timeout))  # fmt: skip
+        runs.append(timed_run(common("bench-items", ("items",)),
+                              lambda: probe.messages(records), events, "items",
+                              blocking_probe=True, timeout=timeout))  # fmt: skip
+        runs.append(timed_run(common("bench-sink-clickhouse", ("sinks",),
+                                     clickhouse_database="bench_stages"),
+                              lambda: sink_handled("ClickHouseSink"), events,
+                              "ClickHouse sink", blocking_probe=False, timeout=timeout))  # fmt: skip
+        runs.append(timed_run(common("bench-sink-publicity", ("sinks",), redis_db=3),
+                              lambda: sink_handled("PublicityIndex"), events,
+                              "publicity sink", blocking_probe=False, timeout=timeout))  # fmt: skip
+    finally:
+        probe.close()
+    return runs
+
+
+def as_dicts(runs: list[StageRun]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in runs]
+
+
+def _timeout(events: int) -> float:
+    # Generous: 60 s of start-up slack plus 200 events/s, far below any healthy rate.
+    return 60 + events / 200

@@ -1,0 +1,5 @@
+"""`python -m creditsync` is the `creditsync` console script."""
+
+from creditsync.cli import main
+
+main()

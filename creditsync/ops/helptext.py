@@ -1,0 +1,38 @@
+"""Long help texts of the operator commands, one paragraph per line when shown."""
+
+from __future__ import annotations
+
+REPLAY_HELP = """Re-apply credit.records to the sinks from a time; converges to the same state.
+
+Reads credit.records from the offsets of --from (and up to --to) with a consumer of its own
+(never the workers' group) and writes with the same idempotent, versioned batches the workers
+use: ClickHouse collapses repeated events (FINAL), the publicity index applies only versions
+newer than it holds. --dry-run writes nothing and shows what would change.
+
+Embedded ClickHouse (chdb) has one owner: while `creditsync run` owns the data directory
+(<data dir>/run.pid), --target clickhouse/all is refused — stop the run first, or replay
+--target publicity only.
+
+--stage streams re-derives credit.records from the intake topics (after a fix to resolution
+or enrichment): with the workers stopped, it resets their consumer group's intake offsets to
+--from AND deletes their tables' changelog topics, so the tables rebuild from the re-read
+intake. Times: 2024-03-08, 2024-03-08T09:30 (China time unless an offset is given), 2h,
+3d, beginning."""
+
+REDRIVE_HELP = """Re-drive dead letters after a fix.
+
+Adapter-refused records (stage validate) are validated again from their fields, with --set
+corrections, and published to their intake topic; the others go back with their original
+bytes and headers to the topic they came from. Each re-drive is recorded on
+credit.rejected-redriven and leaves the open list. Exit 3 when some are still rejected."""
+
+SQL_HELP = """One read-only analytics query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN).
+
+With embedded ClickHouse owned by a running `creditsync run` (<data dir>/run.pid), the query
+goes through that process's HTTP API (POST /v1/analytics/sql); otherwise it runs here.
+Exit 1: the query failed (ClickHouse's message is shown); 2: not a read-only statement."""
+
+
+def paragraphs(text: str) -> str:
+    """Help text with each paragraph on one line: Typer's rich help keeps line breaks."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))

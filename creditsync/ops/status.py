@@ -1,0 +1,185 @@
+"""`creditsync status`: lag, counts per stage, parked records and open notices.
+
+Counts come from the topics themselves (watermarks, and a read of the small operational
+topics), so status works while the workers are down and needs no ClickHouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from creditsync.ops.dead_letters import latest_by_key
+from creditsync.ops.kafka_read import read_all
+from creditsync.ops.lag import (
+    ADMIN_TIMEOUT,
+    PartitionLag,
+    group_lag,
+    topic_watermarks,
+    worker_groups,
+)
+from schemas.categories import CATEGORIES
+from schemas.topics import (
+    INTAKE_PREFIX,
+    NOTICES_PREFIX,
+    PARKED,
+    RECORDS,
+    REJECTED,
+    REJECTED_REDRIVEN,
+    RESOLVED,
+    intake_topic,
+)
+from streams.notices import open_notice_age_days
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedSummary:
+    """Records waiting for their subject's registration (parked), and those released."""
+
+    waiting: int
+    released: int
+    oldest_parked_at: str | None
+    oldest_age_seconds: float | None
+
+
+def parked_summary(latest: Mapping[str, Mapping[str, Any]], now: dt.datetime) -> ParkedSummary:
+    """From the newest credit.parked value per record: how many still wait, the oldest's age."""
+    waiting = [v for v in latest.values() if v.get("state") == "parked"]
+    released = sum(1 for v in latest.values() if v.get("state") == "redriven")
+    if not waiting:
+        return ParkedSummary(0, released, None, None)
+    oldest = min(dt.datetime.fromisoformat(v["parked_at"]) for v in waiting)
+    return ParkedSummary(
+        len(waiting), released, oldest.isoformat(), max(0.0, (now - oldest).total_seconds())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenNotice:
+    notice_id: str
+    department: str
+    uscc: str
+    canonical_name: str
+    stage: str
+    initiated_on: str
+    age_days: int
+
+
+def open_notices(latest: Mapping[str, Mapping[str, Any]], today: dt.date) -> list[OpenNotice]:
+    """Joint-punishment notices not fed back yet (seed 003 item 16), oldest first."""
+    out = []
+    for notice in latest.values():
+        age = open_notice_age_days(notice, today)  # type: ignore[arg-type]
+        if age is None:
+            continue
+        out.append(
+            OpenNotice(
+                notice["notice_id"],
+                notice.get("department_name") or notice.get("department_code", ""),
+                notice.get("uscc", ""),
+                notice.get("canonical_name", ""),
+                notice["stage"],
+                notice["initiated_on"],
+                age,
+            )
+        )
+    return sorted(out, key=lambda n: (-n.age_days, n.notice_id))
+
+
+def newest_notice_states(values: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The latest state per notice id, in log order (a later stage replaces an earlier)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for value in values:
+        latest[value["notice_id"]] = value
+    return latest
+
+
+@dataclass
+class PipelineStatus:
+    groups: list[str]
+    lag: list[PartitionLag]
+    stage_counts: dict[str, int]
+    rejected_total: int
+    rejected_open: int
+    parked: ParkedSummary
+    notices: list[OpenNotice] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "groups": self.groups,
+            "lag": [{**asdict(x), "lag": x.lag} for x in self.lag],
+            "stage_counts": self.stage_counts,
+            "rejected": {"total": self.rejected_total, "open": self.rejected_open},
+            "parked": asdict(self.parked),
+            "open_notices": [asdict(n) for n in self.notices],
+        }
+
+
+def collect_status(
+    bootstrap: str,
+    prefix: str,
+    worker_id: str,
+    *,
+    now: dt.datetime | None = None,
+    extra_groups: Iterable[str] = (),
+) -> PipelineStatus:
+    """Everything `creditsync status` shows beyond service health."""
+    from schemas.dead_letters import rejected_topic
+
+    now = now or dt.datetime.now(dt.UTC)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    groups = sorted({*worker_groups(admin, prefix, worker_id), *extra_groups})
+    lag = group_lag(admin, groups)
+    names = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+    notice_topics = sorted(t for t in names if t.startswith(f"{prefix}{NOTICES_PREFIX}"))
+    intake = [intake_topic(c, prefix) for c in CATEGORIES]
+    counted = [*intake, f"{prefix}{RESOLVED}", f"{prefix}{RECORDS}", rejected_topic(prefix)]
+    marks = topic_watermarks(admin, counted)
+
+    def size(topic: str) -> int:
+        low, high = marks.get(topic, (0, 0))
+        return high - low
+
+    redriven = latest_by_key(
+        (m.key(), m.value())
+        for m in read_all(
+            bootstrap, _existing(names, f"{prefix}{REJECTED_REDRIVEN}"), "status-redriven"
+        )
+    )
+    parked = latest_by_key(
+        (m.key(), m.value())
+        for m in read_all(bootstrap, _existing(names, f"{prefix}{PARKED}"), "status-parked")
+    )
+    notices = newest_notice_states(
+        json.loads(m.value())
+        for m in read_all(bootstrap, notice_topics, "status-notices")
+        if m.value()
+    )
+    rejected_total = size(f"{prefix}{REJECTED}")
+    return PipelineStatus(
+        groups=groups,
+        lag=lag,
+        stage_counts={
+            f"intake ({INTAKE_PREFIX}*)": sum(size(t) for t in intake),
+            RESOLVED: size(f"{prefix}{RESOLVED}"),
+            RECORDS: size(f"{prefix}{RECORDS}"),
+        },
+        rejected_total=rejected_total,
+        rejected_open=max(0, rejected_total - len(redriven)),
+        parked=parked_summary(parked, now),
+        notices=open_notices(notices, _china_today(now)),
+    )
+
+
+def _existing(names: Mapping[str, Any], topic: str) -> list[str]:
+    return [topic] if topic in names else []
+
+
+def _china_today(now: dt.datetime) -> dt.date:
+    # Notices are dated in China Standard Time (streams.notices uses china_date).
+    return (now.astimezone(dt.timezone(dt.timedelta(hours=8)))).date()
