@@ -41,7 +41,9 @@ class DemoFeed:
         self.sequence = 0
         self.enterprises: list[dict[str, Any]] = []
         self.late_registrations: list[dict[str, Any]] = []
-        self.repairs_due: list[tuple[int, dict[str, Any]]] = []
+        # Workflow events that follow a record some time later: (due sequence, category,
+        # fields) — credit repair, objections.
+        self.followups: list[tuple[int, str, dict[str, Any]]] = []
 
     def _enterprise(self, n: int) -> dict[str, Any]:
         region = self.rng.choice(REGIONS)
@@ -80,7 +82,9 @@ class DemoFeed:
                 "entity_type": "有限责任公司",
                 "status": "存续",
                 "legal_representative": e["person"],
-                "established_on": self.fake.date_between("-15y", "-1y"),
+                # Code assignment reported within 0-3 days: some meet the 1-working-day rule,
+                # some do not, as in a real province.
+                "established_on": self.today - dt.timedelta(days=self.rng.randrange(0, 4)),
             },
         )
 
@@ -121,7 +125,7 @@ class DemoFeed:
                 },
             )
         if kind == "penalty":
-            return self._event(
+            event = self._event(
                 kind,
                 {
                     **subject,
@@ -134,6 +138,23 @@ class DemoFeed:
                 },
                 department=self.rng.choice((0, 2)),
             )
+            if isinstance(event, dict) and self.rng.random() < 0.1:
+                # The enterprise objects (异议): the item shows as under review.
+                self.followups.append(
+                    (
+                        self.sequence + 100,
+                        "objection",
+                        {
+                            "subject_code": e["uscc"],
+                            "target_category": "penalty",
+                            "target_record_key": event["record_key"],
+                            "objection_status": "open",
+                            "reason": "处罚对象有误",
+                            "filed_on": self.today,
+                        },
+                    )
+                )
+            return event
         if kind == "inspection":
             return self._event(
                 kind,
@@ -168,9 +189,10 @@ class DemoFeed:
             )
             if isinstance(event, dict) and self.rng.random() < 0.5:
                 # Credit repair a few minutes later takes it out of the public view.
-                self.repairs_due.append(
+                self.followups.append(
                     (
                         self.sequence + 300,
+                        "credit_repair",
                         {
                             "subject_code": e["uscc"],
                             "target_category": "restriction",
@@ -188,6 +210,7 @@ class DemoFeed:
                     **subject,
                     "list_action": "listed",
                     "reason": "未按规定报送年度报告",
+                    "listing_number": f"宁市监异〔{day.year}〕{n}号",
                     "decided_on": day,
                     "deciding_authority": authority,
                 },
@@ -224,11 +247,11 @@ class DemoFeed:
     def events(self, count: int) -> Iterator[IntakeEvent | Any]:
         """`count` events: intake events and (for invalid rows) rejections."""
         for i in range(count):
-            due = [r for at, r in self.repairs_due if at <= self.sequence]
+            due = [(c, f) for at, c, f in self.followups if at <= self.sequence]
             if due:
-                self.repairs_due = [(at, r) for at, r in self.repairs_due if at > self.sequence]
-                for fields in due:
-                    yield self._event("credit_repair", fields)
+                self.followups = [x for x in self.followups if x[0] > self.sequence]
+                for category, fields in due:
+                    yield self._event(category, fields)
                 continue
             if not self.enterprises or self.rng.random() < 0.15:
                 e = self._enterprise(len(self.enterprises) + len(self.late_registrations) + 1)

@@ -25,6 +25,9 @@ REGISTRY_ALIASES = "credit.registry-aliases"
 RESOLVED = "credit.resolved"
 CONTROL_TOTALS = "credit.control-totals"
 NOTICES_PREFIX = "credit.notices."
+# Every notice state of every department in one stream, for analytics (ClickHouse reads it;
+# departments read their own credit.notices.<department>).
+NOTICES_LOG = "credit.notices-log"
 # Departments that receive joint-punishment notices get their topic on first use; these are
 # the ones created up front (DOMAIN.md "The job in one paragraph").
 DEFAULT_NOTICE_DEPARTMENTS = ("market", "tax", "court", "housing", "environment", "finance")
@@ -69,6 +72,7 @@ def topic_specs(
         TopicSpec(f"{prefix}{REJECTED_REDRIVEN}", 1, FOREVER, compact=True, purpose="redriven"),
         TopicSpec(f"{prefix}{QUALITY}", 1, FOREVER, purpose="data-quality events"),
         TopicSpec(f"{prefix}{CONTROL_TOTALS}", 1, FOREVER, purpose="control totals"),
+        TopicSpec(f"{prefix}{NOTICES_LOG}", 1, FOREVER, purpose="all notice states"),
     ]
     specs += [
         TopicSpec(notices_topic(d, prefix), 1, FOREVER, purpose="joint-punishment notices")

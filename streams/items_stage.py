@@ -17,7 +17,7 @@ import faust
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
-from schemas.topics import notices_topic
+from schemas.topics import NOTICES_LOG, notices_topic
 from streams.app import CreditStreams
 from streams.errors import ChangeError, NoticeError, PublicationError
 from streams.faust_support import StagedTable, as_current_event, fail_loudly, message_headers
@@ -58,6 +58,17 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             notice_topics[department] = topic
         return notice_topics[department]
 
+    notices_log = app.topic(
+        cfg.topic(NOTICES_LOG), key_serializer="raw", value_serializer="raw"
+    )
+
+    async def send_notice(notice: Any, pending: list[Awaitable[Any]]) -> None:
+        """To the receiving department's topic, and to the log analytics reads."""
+        key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
+        topic = await notice_topic(notice["department_code"])
+        pending.append(await topic.send(key=key, value=value))
+        pending.append(await notices_log.send(key=key, value=value))
+
     async def carry_out(
         outcome: ItemOutcome, pending: list[Awaitable[Any]], st: StagedItems
     ) -> None:
@@ -71,12 +82,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             )
         for notice in outcome.notices:
             st.notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
-            topic = await notice_topic(notice["department_code"])
-            pending.append(
-                await topic.send(
-                    key=notice["notice_id"].encode(), value=json.dumps(notice).encode()
-                )
-            )
+            await send_notice(notice, pending)
 
     async def handle(message: Any, pending: list[Awaitable[Any]], st: StagedItems) -> None:
         today = china_date(cfg.clock())
@@ -124,12 +130,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             if found is not None:
                 key, notice = found
                 st.notices[key] = dict(notice)
-                topic = await notice_topic(notice["department_code"])
-                pending.append(
-                    await topic.send(
-                        key=notice["notice_id"].encode(), value=json.dumps(notice).encode()
-                    )
-                )
+                await send_notice(notice, pending)
         await carry_out(reduce_item_record(record, st.items.get, today), pending, st)
 
     @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 from typing import Any
 
 import faust
 
 from schemas.dead_letters import headers_dict
-from schemas.topics import CONTROL_TOTALS, NOTICES_PREFIX, PARKED, REJECTED
+from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
 from streams.app import CreditStreams
 from streams.faust_support import fail_loudly, message_headers
 
@@ -84,11 +83,7 @@ def install(streams: CreditStreams, clickhouse: list[Any]) -> None:
         return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
     history = raw(cfg.topic(REJECTED), cfg.topic(PARKED), cfg.topic(CONTROL_TOTALS))
-    notices = app.topic(
-        pattern=f"^{re.escape(cfg.topic(NOTICES_PREFIX))}.*",
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    notices = raw(cfg.topic(NOTICES_LOG))
 
     async def sink() -> Any:
         while not clickhouse:

@@ -58,13 +58,19 @@ def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
 
 
 def group_lag(admin: AdminClient, groups: Sequence[str]) -> list[PartitionLag]:
-    """Lag per group, topic and partition for every partition the group has committed on."""
+    """Lag per group, topic and partition, for every partition of the topics it reads."""
     committed: dict[tuple[str, str, int], int | None] = {}
     for group in groups:
         request = [ConsumerGroupTopicPartitions(group)]
         result = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT)
         for tp in result[group].result().topic_partitions:
             committed[(group, tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+    # Every partition of each topic the group reads: a partition it never committed on
+    # (no message yet, or one it has not reached) is lag too.
+    topics = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+    for group, topic in sorted({(g, t) for g, t, _ in committed}):
+        for partition in topics[topic].partitions if topic in topics else ():
+            committed.setdefault((group, topic, partition), None)
     parts = sorted({(t, p) for _, t, p in committed})
     if not parts:
         return []

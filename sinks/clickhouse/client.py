@@ -8,6 +8,8 @@ work as on a server. `http(s)://host:8123/db` talks to a server.
 from __future__ import annotations
 
 import re
+import threading
+from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -27,6 +29,32 @@ def database_from_dsn(dsn: str) -> str | None:
     return path or None
 
 
+# The embedded engine runs one statement at a time: the worker's sink threads and the HTTP
+# server's analytics reads share it, so every call into it takes this process-wide lock.
+CHDB_LOCK = threading.RLock()
+
+
+class ChdbClient:
+    """A clickhouse-connect chdb client whose calls never overlap (see CHDB_LOCK)."""
+
+    def __init__(self, client: Client) -> None:
+        object.__setattr__(self, "_client", client)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def serialised(*args: Any, **kwargs: Any) -> Any:
+            with CHDB_LOCK:
+                return attr(*args, **kwargs)
+
+        return serialised
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._client, name, value)
+
+
 def connect_clickhouse(dsn: str, database: str | None = None) -> Client:
     """A client whose current database exists: created if absent, then selected."""
     database = database or database_from_dsn(dsn) or DEFAULT_DATABASE
@@ -36,7 +64,7 @@ def connect_clickhouse(dsn: str, database: str | None = None) -> Client:
             "(letters, digits, underscore; not starting with a digit)"
         )
     if dsn.startswith("chdb:"):
-        client = clickhouse_connect.get_client(dsn=dsn)
+        client = ChdbClient(clickhouse_connect.get_client(dsn=dsn))
     elif dsn.startswith(("http://", "https://")):
         # Connect to `default` first: the database may not exist yet.
         parsed = urlparse(dsn)

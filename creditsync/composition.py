@@ -1,0 +1,63 @@
+"""Composing the HTTP server of `creditsync run` from settings: reader, analytics, intake."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import redis
+from fastapi import FastAPI
+
+from creditsync.health import ServiceCheck, check_kafka, check_redis
+from creditsync.http import HttpDeps, create_http_app
+from creditsync.settings import HttpSettings
+from producers.departments import load_departments
+from producers.http_intake import HttpIntake
+from producers.ledger import PublishedLedger
+from producers.publisher import KafkaPublisher
+from sinks.clickhouse import connect_clickhouse, run_readonly_query
+from sinks.publicity import PublicityReader
+from streams.app import WorkerConfig
+
+
+def check_clickhouse(client) -> ServiceCheck:
+    try:
+        version = client.command("SELECT version()")
+    except Exception as exc:
+        return ServiceCheck("clickhouse", False, str(exc)[:200])
+    return ServiceCheck("clickhouse", True, f"ClickHouse {version}")
+
+
+def http_app(config: WorkerConfig) -> FastAPI:
+    if not config.redis_url:
+        raise ValueError("the HTTP server needs the publicity index: CREDITSYNC_REDIS_URL")
+    client = redis.Redis.from_url(config.redis_url)
+    clickhouse = (
+        connect_clickhouse(config.clickhouse_dsn, config.clickhouse_database)
+        if config.clickhouse_dsn
+        else None
+    )
+    settings = HttpSettings()
+    intake = None
+    if settings.departments_file is not None:
+        # HTTP intake only where departments and their tokens are configured.
+        intake = HttpIntake(
+            departments=load_departments(settings.departments_file),
+            publisher=KafkaPublisher(config.bootstrap, client_id="creditsync-http-intake"),
+            ledger=PublishedLedger(client, config.topic_prefix),
+            topic_prefix=config.topic_prefix,
+        )
+
+    def health() -> list[ServiceCheck]:
+        checks = [check_kafka(config.bootstrap), check_redis(config.redis_url or "")]
+        if clickhouse is not None:
+            checks.append(check_clickhouse(clickhouse))
+        return checks
+
+    return create_http_app(
+        HttpDeps(
+            reader=PublicityReader(client),
+            analytics=partial(run_readonly_query, clickhouse) if clickhouse else None,
+            intake=intake,
+            health=health,
+        )
+    )

@@ -1,0 +1,71 @@
+"""The quick start's main job: `creditsync run --demo` fills the page's API and the
+dashboard's views, and Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from creditsync.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
+    kafka_bootstrap, redis_url, redis_client, topic_prefix, tmp_path
+):
+    port = free_port()
+    env = {
+        **os.environ,
+        "CREDITSYNC_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CREDITSYNC_REDIS_URL": redis_url,
+        "CREDITSYNC_TOPIC_PREFIX": topic_prefix,
+        "CREDITSYNC_DATA_DIR": str(tmp_path),
+        "CREDITSYNC_HTTP_PORT": str(port),
+        "CREDITSYNC_SINK_FLUSH_SECONDS": "0.5",
+    }
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 — closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "creditsync", "run", "--demo", "--demo-rate", "50"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 150
+        stats, volume = {}, {"rows": []}
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                stats = get_json(f"{base}/v1/stats")
+                volume = get_json(f"{base}/v1/analytics/views/v_daily_volume")
+            except OSError:
+                pass  # the server is not up yet
+            if stats.get("enterprises", 0) >= 5 and volume["rows"]:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+        assert stats.get("enterprises", 0) >= 5, stats
+        assert volume["rows"], "the dashboard's daily volume view stayed empty"
+        health = get_json(f"{base}/healthz")
+        assert health["status"] == "ok", health
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
