@@ -22,6 +22,15 @@ app = typer.Typer(
 console = Console()
 
 
+@app.callback()
+def configure_wire_format() -> None:
+    """Every command encodes as configured: Confluent's frame when a registry is set."""
+    from creditsync.settings import KafkaSettings
+    from schemas import confluent
+
+    confluent.configure(KafkaSettings().schema_registry_url)
+
+
 def fail(message: str, code: int = 1) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)

@@ -324,7 +324,8 @@ def status(
     checks = check_services()
     healthy = all(c.ok for c in checks)
     pipeline: Any = None
-    if healthy:
+    # Lag and counts need only Kafka: shown also while Redis is down.
+    if any(c.ok for c in checks if c.name == "kafka"):
         with operator_errors():
             pipeline = collect_status(
                 _bootstrap(), _prefix(), StreamSettings().worker_id, extra_groups=group

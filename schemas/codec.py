@@ -19,6 +19,7 @@ from typing import Any, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
+from schemas import confluent
 from schemas.avro_build import (
     ENRICHED_RECORD,
     INTAKE_EVENT,
@@ -38,7 +39,8 @@ Record = dict[str, Any]
 
 
 def fingerprint_of(data: bytes) -> str:
-    """The writer schema's fingerprint (hex, wire byte order) of a single-object message."""
+    """The writer schema's fingerprint (hex, wire byte order) of a message."""
+    data = confluent.frame_in(data)
     if len(data) < HEADER_LENGTH or data[:2] != MAGIC:
         raise CorruptRecord(
             "message",
@@ -247,17 +249,21 @@ def codec_for(record_type: str) -> AvroCodec:
     return AvroCodec(record_type)
 
 
+# The four functions every stage uses frame their output as configured (single-object by
+# default, Confluent's frame with a schema registry: schemas/confluent.py) and read either.
+
+
 def encode_intake(event: IntakeEvent) -> bytes:
-    return codec_for(INTAKE_EVENT).encode(event)
+    return confluent.frame_out(codec_for(INTAKE_EVENT).encode(event))
 
 
 def decode_intake(data: bytes) -> IntakeEvent:
-    return cast(IntakeEvent, codec_for(INTAKE_EVENT).decode(data))
+    return cast(IntakeEvent, codec_for(INTAKE_EVENT).decode(confluent.frame_in(data)))
 
 
 def encode_enriched(record: EnrichedRecord) -> bytes:
-    return codec_for(ENRICHED_RECORD).encode(record)
+    return confluent.frame_out(codec_for(ENRICHED_RECORD).encode(record))
 
 
 def decode_enriched(data: bytes) -> EnrichedRecord:
-    return cast(EnrichedRecord, codec_for(ENRICHED_RECORD).decode(data))
+    return cast(EnrichedRecord, codec_for(ENRICHED_RECORD).decode(confluent.frame_in(data)))

@@ -156,7 +156,10 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     assert sorted(n.department for n in status.notices) == ["住建局", "税务局"]
     assert all(n.age_days >= 0 and n.uscc == a["uscc"] for n in status.notices)
 
-    shown = cli("status", "--json")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CREDITSYNC_REDIS_URL", pipeline.redis_url)
+        shown = cli("status", "--json")
+    assert shown.exit_code == 0, shown.output
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
     assert len(body["open_notices"]) == 2

@@ -155,4 +155,3 @@ def test_a_stream_dead_letter_goes_back_with_its_original_bytes_and_headers():
 def test_a_dead_letter_from_another_deployment_is_not_re_driven():
     with pytest.raises(CannotRedrive, match="expected an intake topic"):
         prepare_redrive(stream_letter(), prefix="q.")
-

@@ -1,0 +1,67 @@
+"""`creditsync sql` routing: through the running server when it owns the embedded ClickHouse."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+from creditsync.ops.errors import AnalyticsQueryFailed
+from creditsync.ops.sqlclient import choose_route, run_sql
+from sinks.errors import ReadOnlyQueryRefused
+
+
+@pytest.fixture
+def owned(tmp_path):
+    (tmp_path / "run.pid").write_text(str(os.getppid()))  # a live process that is not us
+    return tmp_path
+
+
+def test_route_is_the_server_only_for_chdb_owned_by_a_run(owned, tmp_path_factory):
+    free = tmp_path_factory.mktemp("free")
+    assert choose_route("chdb:///x", owned, "http://h:8080").via == "server"
+    assert choose_route("chdb:///x", free, "http://h:8080").via == "direct"
+    assert choose_route("http://ch:8123/db", owned, "http://h:8080").via == "direct"
+
+
+def _answer(status: int, body: dict):
+    def post(url, json, timeout):
+        assert url == "http://h:8080/v1/analytics/sql"
+        assert json == {"sql": "SELECT 1"}
+        return httpx.Response(status, json=body)
+
+    return post
+
+
+def test_the_running_server_answers_the_query(owned, monkeypatch):
+    monkeypatch.setattr(httpx, "post", _answer(200, {"columns": ["x"], "rows": [[1]]}))
+    result, route = run_sql(
+        "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
+    )
+    assert (result.columns, result.rows, route.via) == (["x"], [(1,)], "server")
+
+
+def test_server_errors_keep_clickhouses_message(owned, monkeypatch):
+    refused = {"error": "query_failed", "message": "ClickHouse refused the query: Code: 47"}
+    monkeypatch.setattr(httpx, "post", _answer(400, refused))
+    with pytest.raises(AnalyticsQueryFailed, match="Code: 47"):
+        run_sql(
+            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
+        )
+    monkeypatch.setattr(httpx, "post", _answer(403, {"error": "not_read_only", "message": "no"}))
+    with pytest.raises(ReadOnlyQueryRefused):
+        run_sql(
+            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
+        )
+
+
+def test_a_write_is_refused_before_anything_is_contacted(owned):
+    with pytest.raises(ReadOnlyQueryRefused, match="INSERT is not a read-only statement"):
+        run_sql(
+            "INSERT INTO t VALUES (1)",
+            dsn="chdb:///x",
+            database="d",
+            data_dir=owned,
+            http_base="http://unreachable.invalid",
+        )
