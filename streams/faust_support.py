@@ -11,6 +11,8 @@ from typing import Any
 
 from faust.streams import _current_event, current_event
 
+from schemas.dead_letters import Rejection, dead_letter_headers
+
 AgentFun = Callable[[Any], Awaitable[None]]
 
 
@@ -99,3 +101,34 @@ class StagedTable:
                 else:
                     self.table[key] = value
         self._staged.clear()
+
+
+async def send_dead_letter(
+    topic: Any,
+    message: Any,
+    rejection: Rejection,
+    *,
+    event_id: str | None = None,
+    department: str | None = None,
+    category: str | None = None,
+) -> Any:
+    """The message's original bytes to credit.rejected with the reason headers; returns
+    the delivery future, to be awaited before the batch's offsets may be committed.
+
+    Identity headers not given are taken from the adapter's headers on the message."""
+    original = message_headers(message)
+    sent = {k: v.decode("utf-8", "replace") for k, v in original if v}
+    return await topic.send(
+        key=message.key,
+        value=message.value,
+        headers=dead_letter_headers(
+            rejection,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            original_headers=original,
+            event_id=event_id or sent.get("event_id"),
+            department=department or sent.get("department"),
+            category=category or sent.get("category"),
+        ),
+    )

@@ -17,12 +17,18 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_intake, encode_enriched, fingerprint_of
-from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.dead_letters import Rejection, rejected_topic
 from schemas.errors import SchemaError
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY
 from streams.app import CreditStreams
-from streams.faust_support import StagedTable, as_current_event, fail_loudly, message_headers
+from streams.faust_support import (
+    StagedTable,
+    as_current_event,
+    fail_loudly,
+    message_headers,
+    send_dead_letter,
+)
 from streams.triage import IntakeDecision, quality_event, triage_intake
 
 PENDING = list[Awaitable[Any]]
@@ -59,7 +65,7 @@ def install(
         message: Any, decision: IntakeDecision, pending: PENDING, st: StagedTables
     ) -> None:
         if decision.reject is not None:
-            pending.append(await _dead_letter(rejected, message, decision.reject))
+            pending.append(await send_dead_letter(rejected, message, decision.reject))
             return
         for event in decision.quality_events:
             pending.append(await quality.send(key=None, value=json.dumps(event).encode()))
@@ -219,28 +225,6 @@ class _ParkedMessage:
         self.key = item["key"].encode()
         self.value = base64.b64decode(item["value"])
         self.headers = [(k, v.encode()) for k, v in item["headers"]]
-
-
-async def _dead_letter(rejected: faust.TopicT, message: Any, rejection: Rejection) -> Any:
-    headers = dict(message_headers(message))
-    return await rejected.send(
-        key=message.key,
-        value=message.value,
-        headers=dead_letter_headers(
-            rejection,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            original_headers=message_headers(message),
-            event_id=_text(headers.get("event_id")),
-            department=_text(headers.get("department")),
-            category=_text(headers.get("category")),
-        ),
-    )
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("utf-8", "replace") if value else None
 
 
 __all__ = ["install", "quality_event"]

@@ -16,11 +16,17 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_enriched, encode_enriched
-from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.dead_letters import Rejection, rejected_topic
 from schemas.topics import NOTICES_LOG, notices_topic
 from streams.app import CreditStreams
 from streams.errors import ChangeError, NoticeError, PublicationError
-from streams.faust_support import StagedTable, as_current_event, fail_loudly, message_headers
+from streams.faust_support import (
+    StagedTable,
+    as_current_event,
+    fail_loudly,
+    message_headers,
+    send_dead_letter,
+)
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
 from streams.timeliness import china_date
@@ -58,9 +64,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             notice_topics[department] = topic
         return notice_topics[department]
 
-    notices_log = app.topic(
-        cfg.topic(NOTICES_LOG), key_serializer="raw", value_serializer="raw"
-    )
+    notices_log = app.topic(cfg.topic(NOTICES_LOG), key_serializer="raw", value_serializer="raw")
 
     async def send_notice(notice: Any, pending: list[Awaitable[Any]]) -> None:
         """To the receiving department's topic, and to the log analytics reads."""
@@ -107,19 +111,13 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 type(exc).__name__,
             )
             pending.append(
-                await rejected.send(
-                    key=message.key,
-                    value=message.value,
-                    headers=dead_letter_headers(
-                        rejection,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        original_headers=message_headers(message),
-                        event_id=record["event_id"],
-                        department=record["department"]["code"],
-                        category=record["category"],
-                    ),
+                await send_dead_letter(
+                    rejected,
+                    message,
+                    rejection,
+                    event_id=record["event_id"],
+                    department=record["department"]["code"],
+                    category=record["category"],
                 )
             )
 

@@ -16,10 +16,10 @@ from typing import Any
 import faust
 
 from schemas.codec import decode_enriched
-from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.dead_letters import Rejection, rejected_topic
 from sinks.errors import Backpressure, SinkUnavailable
 from streams.app import CreditStreams, WorkerConfig
-from streams.faust_support import fail_loudly, message_headers
+from streams.faust_support import fail_loudly, send_dead_letter
 from streams.metrics import observe_batch
 
 log = logging.getLogger(__name__)
@@ -126,17 +126,8 @@ def install(streams: CreditStreams) -> None:
                         f"sinks.{sink.name}",
                     )
                     pending.append(
-                        await rejected.send(
-                            key=message.key,
-                            value=message.value,
-                            headers=dead_letter_headers(
-                                rejection,
-                                topic=message.topic,
-                                partition=message.partition,
-                                offset=message.offset,
-                                original_headers=message_headers(message),
-                                event_id=refused.event_id,
-                            ),
+                        await send_dead_letter(
+                            rejected, message, rejection, event_id=refused.event_id
                         )
                     )
             await asyncio.gather(*pending)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rich.table import Table
+from rich.table import Column, Table
 
 from creditsync.ops.dead_letters import DeadLetter
 from creditsync.ops.rejected import RedriveOutcome
@@ -42,7 +42,8 @@ def replay_table(report: ReplayReport) -> Table:
 
 def dead_letters_table(letters: Sequence[DeadLetter], redriven: dict[str, Any]) -> Table:
     table = Table(
-        "ID",
+        # IDs are copied into `rejected show` / `redrive`: never wrapped.
+        Column("ID", no_wrap=True),
         "rejected at (UTC)",
         "stage",
         "reason",
