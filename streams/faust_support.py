@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -132,3 +133,36 @@ async def send_dead_letter(
             category=category or sent.get("category"),
         ),
     )
+
+
+def declare_changelog_topics(bootstrap: str, tables: list[Any], partitions: int) -> None:
+    """Create the tables' changelog topics before Faust starts, and wait until they show.
+
+    Faust declares them itself at start-up but checks their partition count at once; on a
+    fresh broker the metadata may still say 0 partitions, and the worker crashes with
+    PartitionsMismatch. Created here (compacted, co-partitioned with the sources) they are
+    complete before Faust looks."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [t.changelog_topic_name for t in tables]
+    existing = set(admin.list_topics(timeout=10).topics)
+    new = [
+        NewTopic(
+            n, num_partitions=partitions, replication_factor=1, config={"cleanup.policy": "compact"}
+        )
+        for n in names
+        if n not in existing
+    ]
+    for future in (admin.create_topics(new) if new else {}).values():
+        try:
+            future.result(30)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    for _ in range(100):
+        topics = admin.list_topics(timeout=10).topics
+        if all(n in topics and len(topics[n].partitions) == partitions for n in names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"changelog topics {names} did not show {partitions} partitions")

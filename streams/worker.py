@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from streams.app import CreditStreams
 from streams.errors import WorkerCrashed
+from streams.faust_support import declare_changelog_topics
 
 Condition = Callable[[], bool | Awaitable[bool]]
 
@@ -28,6 +29,12 @@ async def run_worker(
 
     Returns True when it ended by `stop` or `until`, False on timeout."""
     app = streams.app
+    await asyncio.to_thread(
+        declare_changelog_topics,
+        streams.config.bootstrap,
+        list(streams.tables.values()),
+        streams.config.partitions,
+    )
     await app.start()
 
     def crashed() -> bool:
