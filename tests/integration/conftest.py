@@ -10,8 +10,9 @@ from streams.app import WorkerConfig
 
 
 @pytest.fixture
-def pipeline(kafka_bootstrap, redis_url, redis_client, chdb_dsn, clickhouse_database,
-             topic_prefix, tmp_path):  # fmt: skip
+def pipeline(
+    kafka_bootstrap, redis_url, redis_client, chdb_dsn, clickhouse_database, topic_prefix, tmp_path
+):
     create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=4))
     config = WorkerConfig(
         bootstrap=kafka_bootstrap,

@@ -20,8 +20,13 @@ def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
 
 
 def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}check",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{prefix}check",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([f"{prefix}{REJECTED}"])
     found = []
     try:

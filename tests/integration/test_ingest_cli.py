@@ -23,10 +23,21 @@ SAMPLES = Path(__file__).resolve().parents[2] / "producers" / "samples"
 
 def ingest(path: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "creditsync", "ingest", str(path), "--department", "scjg-640000",
-         *extra],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "creditsync",
+            "ingest",
+            str(path),
+            "--department",
+            "scjg-640000",
+            *extra,
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def drain(bootstrap: str, topic: str, group: str) -> list:
@@ -52,8 +63,11 @@ def test_ingest_publishes_rejects_with_reasons_and_is_idempotent(
     kafka_bootstrap, redis_url, redis_client, topic_prefix, tmp_path
 ):
     create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=2))
-    env = {"CREDITSYNC_KAFKA_BOOTSTRAP": kafka_bootstrap, "CREDITSYNC_REDIS_URL": redis_url,
-           "CREDITSYNC_TOPIC_PREFIX": topic_prefix}  # fmt: skip
+    env = {
+        "CREDITSYNC_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CREDITSYNC_REDIS_URL": redis_url,
+        "CREDITSYNC_TOPIC_PREFIX": topic_prefix,
+    }
     sample = tmp_path / "penalty.csv"
     sample.write_bytes((SAMPLES / "penalty.csv").read_bytes())
     rows = sum(1 for _ in csv.reader(sample.open(encoding="utf-8-sig"))) - 1

@@ -65,8 +65,7 @@ def test_records_reach_both_stores_once_and_legacy_codes_resolve(pipeline, redis
     assert count(client, db, "SELECT count() FROM {db}.penalty FINAL") == 1
 
     # A second run over the same topics with the same group re-applies nothing new.
-    publish(pipeline.bootstrap, [license_(a["uscc"], "JY16404220000002")],
-            pipeline.topic_prefix)  # fmt: skip
+    publish(pipeline.bootstrap, [license_(a["uscc"], "JY16404220000002")], pipeline.topic_prefix)
 
     def second_licence() -> bool:
         return count(client, db, "SELECT count() FROM {db}.license FINAL") == 2

@@ -51,11 +51,13 @@ def test_no_full_resident_id_in_redis_clickhouse_or_the_api(pipeline, redis_clie
         number = make_resident_id("640422", dt.date(1970 + n % 30, 1 + n % 12, 3), f"{n:03d}")
         ids.append(number)
         events.append(registration(n, f"宁夏隐私{n}号有限公司"))
-        events.append(restriction(codes["uscc"], id_document_number=number,
-                                  legal_basis=f"依据{n}"))  # fmt: skip
+        events.append(restriction(codes["uscc"], id_document_number=number, legal_basis=f"依据{n}"))
     # A department that writes the full number into free text: refused, not published.
-    leaky = restriction(enterprise_codes(40)["uscc"], legal_basis="依据泄露",
-                        legal_description=f"当事人身份证号{ids[0]}")  # fmt: skip
+    leaky = restriction(
+        enterprise_codes(40)["uscc"],
+        legal_basis="依据泄露",
+        legal_description=f"当事人身份证号{ids[0]}",
+    )
     publish(pipeline.bootstrap, [*events, leaky], pipeline.topic_prefix)
     reader = PublicityReader(redis_client)
     usccs = [enterprise_codes(n)["uscc"] for n in range(40, 52)]

@@ -39,8 +39,10 @@ def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 — closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "creditsync", "run", "--demo", "--demo-rate", "50"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150

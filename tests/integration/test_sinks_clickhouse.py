@@ -118,28 +118,68 @@ def test_dashboard_views_show_the_expected_figures(sink: ClickHouseSink) -> None
     ]
     sink.write_batch(records)
     sink.write_control_totals(
-        [{"department_code": "scjg-640000", "day": day, "category": "penalty", "declared": 8,
-          "batch_id": "f1", "reported_at": at}]
-    )  # fmt: skip
+        [
+            {
+                "department_code": "scjg-640000",
+                "day": day,
+                "category": "penalty",
+                "declared": 8,
+                "batch_id": "f1",
+                "reported_at": at,
+            }
+        ]
+    )
     sink.write_rejections(
-        [{"rejection_id": "t:0:1", "event_id": None, "department_code": "scjg-640000",
-          "category": "penalty", "reason_code": "invalid_code", "reason": "bad USCC",
-          "field": "uscc", "emitted_at": at, "rejected_at": at}]
-    )  # fmt: skip
+        [
+            {
+                "rejection_id": "t:0:1",
+                "event_id": None,
+                "department_code": "scjg-640000",
+                "category": "penalty",
+                "reason_code": "invalid_code",
+                "reason": "bad USCC",
+                "field": "uscc",
+                "emitted_at": at,
+                "rejected_at": at,
+            }
+        ]
+    )
     sink.write_parked(
-        [{"event_id": "p1", "department_code": "scjg-640000", "category": "penalty",
-          "subject_code": "640422000000001", "reason_code": "unknown_registration_number",
-          "status": "parked", "emitted_at": at, "updated_at": at}]
-    )  # fmt: skip
+        [
+            {
+                "event_id": "p1",
+                "department_code": "scjg-640000",
+                "category": "penalty",
+                "subject_code": "640422000000001",
+                "reason_code": "unknown_registration_number",
+                "status": "parked",
+                "emitted_at": at,
+                "updated_at": at,
+            }
+        ]
+    )
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the view counts China days
     sink.write_notices(
-        [{"notice_id": "n1", "department_code": "tax", "department_name": "税务局",
-          "uscc": records[3]["uscc"], "initiated_on": (today - dt.timedelta(days=10)).isoformat(),
-          "stage": "initiated"},
-         {"notice_id": "n2", "department_code": "tax", "department_name": "税务局",
-          "uscc": records[3]["uscc"], "initiated_on": (today - dt.timedelta(days=2)).isoformat(),
-          "stage": "fed_back", "fed_back_on": today.isoformat()}]
-    )  # fmt: skip
+        [
+            {
+                "notice_id": "n1",
+                "department_code": "tax",
+                "department_name": "税务局",
+                "uscc": records[3]["uscc"],
+                "initiated_on": (today - dt.timedelta(days=10)).isoformat(),
+                "stage": "initiated",
+            },
+            {
+                "notice_id": "n2",
+                "department_code": "tax",
+                "department_name": "税务局",
+                "uscc": records[3]["uscc"],
+                "initiated_on": (today - dt.timedelta(days=2)).isoformat(),
+                "stage": "fed_back",
+                "fed_back_on": today.isoformat(),
+            },
+        ]
+    )
 
     def view(sql: str) -> list[tuple]:
         return run_readonly_query(sink.client, sql).rows
@@ -148,8 +188,12 @@ def test_dashboard_views_show_the_expected_figures(sink: ClickHouseSink) -> None
         "SELECT category, province_code, records FROM v_daily_volume "
         "WHERE day = '2024-06-03' ORDER BY category, province_code"
     )
-    assert volume == [("license", "64", 1), ("penalty", "64", 2), ("restriction", "11", 1),
-                      ("restriction", "64", 2)]  # fmt: skip
+    assert volume == [
+        ("license", "64", 1),
+        ("penalty", "64", 2),
+        ("restriction", "11", 1),
+        ("restriction", "64", 2),
+    ]
     assert view(
         "SELECT with_deadline, within_deadline, share_within_deadline FROM v_timeliness "
         "WHERE category = 'penalty'"
@@ -173,8 +217,14 @@ def test_dashboard_views_show_the_expected_figures(sink: ClickHouseSink) -> None
 
 def test_control_totals_replayed_are_counted_once(sink: ClickHouseSink) -> None:
     at = dt.datetime(2024, 6, 3, 1, 0, tzinfo=dt.UTC)
-    row = {"department_code": "d", "day": dt.date(2024, 6, 3), "category": "penalty",
-           "declared": 3, "batch_id": "f1", "reported_at": at}  # fmt: skip
+    row = {
+        "department_code": "d",
+        "day": dt.date(2024, 6, 3),
+        "category": "penalty",
+        "declared": 3,
+        "batch_id": "f1",
+        "reported_at": at,
+    }
     sink.write_control_totals([row])
     sink.write_control_totals([row])
     sink.write_control_totals([row, {**row, "batch_id": "f2"}])

@@ -170,10 +170,14 @@ def test_search_finds_former_names_and_code_prefixes(index, reader) -> None:
 
 def test_lists_page_newest_first_and_filter_by_region(index, reader) -> None:
     records = [
-        make_enriched("abnormal_operation", n=30 + i, region_code=region,
-                      payload={"decided_on": f"2024-05-{10 + i:02d}"})
+        make_enriched(
+            "abnormal_operation",
+            n=30 + i,
+            region_code=region,
+            payload={"decided_on": f"2024-05-{10 + i:02d}"},
+        )
         for i, region in enumerate(["640422", "640422", "640104", "110105", "640422"])
-    ]  # fmt: skip
+    ]
     removal = make_enriched("abnormal_operation", n=40, payload={"list_action": "removed"})
     index.write_batch([*records, removal])
     first = reader.list_page("abnormal_operation", page=1, size=2)

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 def read_topic(bootstrap: str, topic: str, group: str, expected: int) -> list[dict]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     found: list[dict] = []
     try:
@@ -58,16 +59,28 @@ def test_rules_of_publication(pipeline, redis_client):
     clock = Clock(dt.datetime(2024, 3, 9, 2, 0, tzinfo=dt.UTC))
     config = replace(pipeline, clock=clock, expiry_check_seconds=0.5)
     c, d = enterprise_codes(11), enterprise_codes(12)
-    change = intake("license_change", {
-        "subject_code": c["uscc"], "license_number": "JY1640422000011",
-        "change_item": "有效期至", "content_before": "2029-02-28",
-        "content_after": "2030-12-31", "changed_on": "2024-03-06",
-    })  # fmt: skip
-    objection = intake("objection", {
-        "subject_code": c["uscc"], "target_category": "penalty",
-        "target_record_key": "宁市监罚〔2024〕7号", "objection_status": "open",
-        "reason": "处罚对象有误", "filed_on": "2024-03-07",
-    })  # fmt: skip
+    change = intake(
+        "license_change",
+        {
+            "subject_code": c["uscc"],
+            "license_number": "JY1640422000011",
+            "change_item": "有效期至",
+            "content_before": "2029-02-28",
+            "content_after": "2030-12-31",
+            "changed_on": "2024-03-06",
+        },
+    )
+    objection = intake(
+        "objection",
+        {
+            "subject_code": c["uscc"],
+            "target_category": "penalty",
+            "target_record_key": "宁市监罚〔2024〕7号",
+            "objection_status": "open",
+            "reason": "处罚对象有误",
+            "filed_on": "2024-03-07",
+        },
+    )
     events = [
         registration(11, "宁夏丙建材有限公司"),
         # The change comes before the licence it changes.

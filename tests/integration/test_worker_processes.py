@@ -12,8 +12,8 @@ import time
 import pytest
 
 from sinks.publicity import Keys
-from tests.integration.helpers import WorkerProcess, chdb_query, worker_env
 from tests.intake_factory import enterprise_codes, license_, penalty, publish, registration
+from tests.integration.helpers import WorkerProcess, chdb_query, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -80,9 +80,7 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, redis_c
     assert uniq == [(total,)]
 
 
-def test_two_workers_share_partitions_and_release_parked_records(
-    pipeline, redis_client, tmp_path
-):
+def test_two_workers_share_partitions_and_release_parked_records(pipeline, redis_client, tmp_path):
     env = worker_env(pipeline, tmp_path, clickhouse="off")
     workers = [WorkerProcess(env, tmp_path / f"worker-{i}.log") for i in (1, 2)]
     try:
@@ -92,12 +90,20 @@ def test_two_workers_share_partitions_and_release_parked_records(
         # the parked record and the registration's alias must meet in the same partition,
         # whichever worker owns it.
         late = [enterprise_codes(n) for n in range(2500, 2520)]
-        publish(pipeline.bootstrap,
-                [penalty(c["registration_number"], f"宁市监罚〔2024〕{i}号")
-                 for i, c in enumerate(late)], pipeline.topic_prefix)  # fmt: skip
+        publish(
+            pipeline.bootstrap,
+            [
+                penalty(c["registration_number"], f"宁市监罚〔2024〕{i}号")
+                for i, c in enumerate(late)
+            ],
+            pipeline.topic_prefix,
+        )
         assert wait_for(lambda: visible_licences(redis_client, usccs) == total, 180)
-        publish(pipeline.bootstrap, [registration(n, f"迟到{n}号有限公司")
-                                     for n in range(2500, 2520)], pipeline.topic_prefix)  # fmt: skip
+        publish(
+            pipeline.bootstrap,
+            [registration(n, f"迟到{n}号有限公司") for n in range(2500, 2520)],
+            pipeline.topic_prefix,
+        )
         keys = Keys()
 
         def penalties_visible() -> int:
