@@ -23,22 +23,16 @@ def replay_throughput(services: BenchServices, prefix: str, expected: int,
                               database=clickhouse_database,
                               redis_url=services.redis_url(redis_db))  # fmt: skip
     marks: dict[str, float] = {}
-
-    def progress(_: int) -> None:
-        marks.setdefault("first", time.perf_counter())
-
     try:
         started = time.perf_counter()
         report = replay_records(services.bootstrap, prefix, sinks, start_ms=None,
-                                on_start=lambda _: marks.setdefault("start", time.perf_counter()),
-                                on_progress=progress)  # fmt: skip
+                                on_start=lambda _: marks.setdefault("start", time.perf_counter()))  # fmt: skip
         end = time.perf_counter()
     finally:
         close_sinks(sinks)
     if report.read < expected:
         raise RuntimeError(f"replay: read {report.read} of {expected} records")
-    # on_progress fires after a batch was read; the first batch's read is in the interval
-    # from `start` (ranges known, reading begins).
+    # From the moment the partition ranges are known and reading begins.
     begin = marks.get("start", started)
     return {
         "events": report.read,
