@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from creditsync.bench_cli import register as register_bench
 from creditsync.errors import CreditSyncError
-from creditsync.health import check_services
 from creditsync.local import LocalStack
 from creditsync.ops_cli import register as register_ops
 
@@ -51,21 +49,6 @@ def down() -> None:
     """Stop the local Kafka and Redis that `up` started (by their pids)."""
     stopped = LocalStack.from_settings().down()
     console.print("\n".join(stopped) if stopped else "nothing was running")
-
-
-@app.command()
-def status() -> None:
-    """Health of each service (and, with a running pipeline, lag and counts per stage)."""
-    table = Table("service", "state", "detail")
-    healthy = True
-    for check in check_services():
-        healthy &= check.ok
-        table.add_row(
-            check.name, "[green]up[/green]" if check.ok else "[red]down[/red]", check.detail
-        )
-    console.print(table)
-    if not healthy:
-        raise typer.Exit(1)
 
 
 @app.command()
