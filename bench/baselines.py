@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from bench.env import PARTITIONS, publish_all
 from bench.stats import latency_summary, rate
@@ -26,7 +26,7 @@ from schemas.codec import codec_for
 from schemas.topics import TopicSpec
 
 CONSUME_BATCH = 10_000
-_STAMP = struct.Struct(">d")
+_STAMP = struct.Struct(">?d")  # measured?, send time (perf_counter)
 
 
 def _topic(bootstrap: str, name: str) -> str:
@@ -46,8 +46,14 @@ def produce_baseline(bootstrap: str, topic: str, values: list[bytes]) -> dict[st
 def confluent_consume(bootstrap: str, topic: str, expected: int, timeout: float = 120) -> dict:
     """(a): consume(num_messages=…) + decode_many until `expected` events are decoded."""
     codec = codec_for("IntakeEvent")
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}.confluent",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}.confluent",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     decoded, first = 0, None
     deadline = time.monotonic() + timeout
@@ -70,9 +76,13 @@ def aiokafka_consume(bootstrap: str, topic: str, expected: int, timeout: float =
 
     async def run() -> tuple[int, float]:
         codec = codec_for("IntakeEvent")
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    group_id=f"{topic}.aiokafka", auto_offset_reset="earliest",
-                                    enable_auto_commit=False)  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=f"{topic}.aiokafka",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         decoded, first = 0, None
         deadline = time.monotonic() + timeout
@@ -93,31 +103,44 @@ def aiokafka_consume(bootstrap: str, topic: str, expected: int, timeout: float =
     return {"events": decoded, "events_per_s": rate(decoded, seconds)}
 
 
-def echo_latency(bootstrap: str, topic: str, value: bytes, per_second: int,
-                 seconds: float) -> dict[str, Any]:  # fmt: skip
-    """(c): send at `per_second` with the adapters' producer settings, receive with a
-    consumer already positioned at the end; latency = receive − send, every message."""
+def echo_latency(
+    bootstrap: str, topic: str, value: bytes, per_second: int, seconds: float
+) -> dict[str, Any]:
+    """(c): send at `per_second` with the adapters' producer settings to a consumer that is
+    already fetching (a warm-up message has gone round); latency = receive − send, each."""
     _topic(bootstrap, topic)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}.echo",
-                         "enable.auto.commit": False})  # fmt: skip
-    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    for tp in partitions:
-        tp.offset = consumer.get_watermark_offsets(tp, timeout=10)[1]
-    consumer.assign(partitions)
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"{topic}.echo", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
     total = int(per_second * seconds)
     samples: list[float] = []
-    done = threading.Event()
+    warm, done = threading.Event(), threading.Event()
 
     def receive() -> None:
+        # poll(), not consume(num_messages=…): consume waits to fill its batch, which would
+        # add up to its timeout to every message.
         while len(samples) < total and not done.is_set():
-            for message in consumer.consume(num_messages=1000, timeout=0.1):
-                if message.error() is None:
-                    samples.append(time.perf_counter() - _STAMP.unpack(message.key())[0])
+            message = consumer.poll(0.05)
+            if message is None or message.error() is not None:
+                continue
+            measured, sent_at = _STAMP.unpack(message.key())
+            if measured:
+                samples.append(time.perf_counter() - sent_at)
+            else:
+                warm.set()
 
     receiver = threading.Thread(target=receive, name="bench-echo-receiver")
     receiver.start()
     producer = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap})
     try:
+        deadline = time.monotonic() + 60
+        while not warm.is_set() and time.monotonic() < deadline:
+            producer.produce(topic, value=value, key=_STAMP.pack(False, time.perf_counter()))
+            producer.flush(5)
+            warm.wait(0.2)
+        if not warm.is_set():
+            raise RuntimeError(f"echo: no warm-up message came back from {topic} within 60s")
         _paced(producer, topic, value, per_second, total)
         producer.flush(30)
         receiver.join(timeout=30)
@@ -136,7 +159,7 @@ def _paced(producer: Producer, topic: str, value: bytes, per_second: int, total:
     while sent < total:
         due = min(total, int((time.perf_counter() - start) * per_second) + 1)
         while sent < due:
-            producer.produce(topic, value=value, key=_STAMP.pack(time.perf_counter()))
+            producer.produce(topic, value=value, key=_STAMP.pack(True, time.perf_counter()))
             sent += 1
         producer.poll(0)
         time.sleep(0.005)

@@ -81,8 +81,9 @@ class OffsetProbe:
     """Reads end offsets (messages written) of topics without joining a consumer group."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe",
-                                  "enable.auto.commit": False})  # fmt: skip
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench-probe", "enable.auto.commit": False}
+        )
 
     def messages(self, topic: str) -> int:
         """Messages ever written to `topic` (sum of high watermarks: topics are not trimmed

@@ -25,32 +25,54 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 200
 
 
-def pipeline_latency(services: BenchServices, prefix: str, per_second: int, seconds: float,
-                     work_dir: Path) -> dict[str, Any]:  # fmt: skip
+def pipeline_latency(
+    services: BenchServices, prefix: str, per_second: int, seconds: float, work_dir: Path
+) -> dict[str, Any]:
     """Run the probe against a warmed-up worker; the probe's latency summary."""
     services.create_topics(prefix)
     factory = EventFactory()
     # Registrations of the enterprises the probe writes about, which also warm the worker.
     warm = list(factory.registrations(max(WARM_UP, 1000)))
     publish_all(services.bootstrap, encoded_records(warm, prefix))
-    config = worker_config(services, prefix, "bench-latency", ("intake", "items", "sinks"),
-                           clickhouse_database="bench_latency", redis_db=4,
-                           work_dir=work_dir)  # fmt: skip
+    config = worker_config(
+        services,
+        prefix,
+        "bench-latency",
+        ("intake", "items", "sinks"),
+        clickhouse_database="bench_latency",
+        redis_db=4,
+        work_dir=work_dir,
+    )
     base = min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
     probe: dict[str, Any] = {}
-    command = [sys.executable, "-m", "bench.load_probe", "--bootstrap", services.bootstrap,
-               "--prefix", prefix, "--redis-url", services.redis_url(4), "--rate", str(per_second),
-               "--seconds", str(seconds)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load_probe",
+        "--bootstrap",
+        services.bootstrap,
+        "--prefix",
+        prefix,
+        "--redis-url",
+        services.redis_url(4),
+        "--rate",
+        str(per_second),
+        "--seconds",
+        str(seconds),
+    ]
 
     def warmed_up() -> bool:
-        return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex")) - base >= len(warm)
+        return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex")) - base >= len(
+            warm
+        )
 
     def finished() -> bool:
         if "process" not in probe:
             if warmed_up():
                 env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-                probe["process"] = subprocess.Popen(command, stdout=subprocess.PIPE, env=env,
-                                                    cwd=REPO_ROOT)  # fmt: skip
+                probe["process"] = subprocess.Popen(
+                    command, stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT
+                )
             return False
         return probe["process"].poll() is not None
 
@@ -69,5 +91,8 @@ def pipeline_latency(services: BenchServices, prefix: str, per_second: int, seco
     out, _ = probe["process"].communicate()
     if probe["process"].returncode != 0:
         raise RuntimeError(f"latency probe failed with exit code {probe['process'].returncode}")
-    return {"sink_flush_seconds": config.sink_flush_seconds,
-            "sink_batch_size": config.sink_batch_size, **json.loads(out)}  # fmt: skip
+    return {
+        "sink_flush_seconds": config.sink_flush_seconds,
+        "sink_batch_size": config.sink_batch_size,
+        **json.loads(out),
+    }

@@ -31,9 +31,17 @@ from sinks.publicity.keys import Keys
 POLL_SECONDS = 0.001
 
 
-def run_probe(bootstrap: str, prefix: str, redis_url: str, per_second: int, seconds: float,
-              sample_every: int, start: int, enterprises: int = 1000,
-              drain_timeout: float = 60) -> dict[str, Any]:  # fmt: skip
+def run_probe(
+    bootstrap: str,
+    prefix: str,
+    redis_url: str,
+    per_second: int,
+    seconds: float,
+    sample_every: int,
+    start: int,
+    enterprises: int = 1000,
+    drain_timeout: float = 60,
+) -> dict[str, Any]:
     factory, codec, keys = EventFactory(), codec_for("IntakeEvent"), Keys()
     client = redis.Redis.from_url(redis_url)
     pending: dict[tuple[str, str], float] = {}
@@ -56,7 +64,7 @@ def run_probe(bootstrap: str, prefix: str, redis_url: str, per_second: int, seco
                 found = pipe.execute()
                 now = time.perf_counter()
                 with lock:
-                    for ((key, sent_at), hit) in zip(waiting, found, strict=True):
+                    for (key, sent_at), hit in zip(waiting, found, strict=True):
                         if hit:
                             samples.append(now - sent_at)
                             del pending[key]
@@ -82,8 +90,9 @@ def run_probe(bootstrap: str, prefix: str, redis_url: str, per_second: int, seco
                 with lock:
                     key = (keys.versions(uscc), item_id("penalty", event["record_key"]))
                     pending[key] = time.perf_counter()
-            producer.produce(record.topic, value=record.value, key=record.key,
-                             headers=record.headers)  # fmt: skip
+            producer.produce(
+                record.topic, value=record.value, key=record.key, headers=record.headers
+            )
         offered = total / (time.perf_counter() - began)
         producer.flush(30)
     finally:
@@ -92,8 +101,13 @@ def run_probe(bootstrap: str, prefix: str, redis_url: str, per_second: int, seco
         client.close()
     if not samples:
         raise RuntimeError("load probe: no sampled event became visible in the index")
-    return {"offered_per_s": round(offered, 1), "sent": total, "sample_every": sample_every,
-            "not_visible": len(pending), **latency_summary(samples)}  # fmt: skip
+    return {
+        "offered_per_s": round(offered, 1),
+        "sent": total,
+        "sample_every": sample_every,
+        "not_visible": len(pending),
+        **latency_summary(samples),
+    }
 
 
 def main() -> None:
@@ -106,8 +120,15 @@ def main() -> None:
     parser.add_argument("--sample-every", type=int, default=10)
     parser.add_argument("--start", type=int, default=0)
     args = parser.parse_args()
-    result = run_probe(args.bootstrap, args.prefix, args.redis_url, args.rate, args.seconds,
-                       args.sample_every, args.start)  # fmt: skip
+    result = run_probe(
+        args.bootstrap,
+        args.prefix,
+        args.redis_url,
+        args.rate,
+        args.seconds,
+        args.sample_every,
+        args.start,
+    )
     print(json.dumps(result))
 
 

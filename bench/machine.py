@@ -12,8 +12,16 @@ from typing import Any
 
 from creditsync.services import KAFKA_LIB
 
-LIBRARIES = ("faust-streaming", "aiokafka", "confluent-kafka", "fastavro", "redis", "hiredis",
-             "chdb", "clickhouse-connect")  # fmt: skip
+LIBRARIES = (
+    "faust-streaming",
+    "aiokafka",
+    "confluent-kafka",
+    "fastavro",
+    "redis",
+    "hiredis",
+    "chdb",
+    "clickhouse-connect",
+)
 _KAFKA_JAR = re.compile(r"^kafka_\d+\.\d+-(\d+\.\d+\.\d+)\.jar$")
 
 
@@ -50,8 +58,9 @@ def _read(path: str) -> str:
 
 def _redis_version() -> str | None:
     try:
-        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"v=(\S+)", out)

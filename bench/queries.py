@@ -25,7 +25,7 @@ from sinks.clickhouse.migrations import m0002_views
 
 # make_enriched (tests/factories.py) builds valid EnrichedRecords; tests/ is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.factories import make_enriched  # noqa: E402
+from tests.factories import make_enriched
 
 WRITE_BATCH = 5000
 REGIONS = ("640422", "640104", "110105")
@@ -73,8 +73,9 @@ def _timed(fn: Callable[[str], object], queries: list[str]) -> list[float]:
     return samples
 
 
-def query_latency(client: redis.Redis, enterprises: int, queries: int,
-                  seed: int = 20240603) -> dict[str, Any]:  # fmt: skip
+def query_latency(
+    client: redis.Redis, enterprises: int, queries: int, seed: int = 20240603
+) -> dict[str, Any]:
     """Look-ups by each kind of code and searches by exact name, prefix, substring and code
     prefix, over `queries` enterprises picked at random; p50/p95/p99 per kind and overall."""
     from tests.factories import make_codes
@@ -85,9 +86,14 @@ def query_latency(client: redis.Redis, enterprises: int, queries: int,
     names = [enterprise_name(n) for n in picked]
     reader = PublicityReader(client)
     # Codes as people type them: mostly the USCC, some legacy codes (新旧码映射).
-    lookup_codes = [c["uscc"] if i % 10 < 8 else
-                    c["registration_number"] if i % 10 == 8 else c["organisation_code"]
-                    for i, c in enumerate(codes)]  # fmt: skip
+    lookup_codes = [
+        c["uscc"]
+        if i % 10 < 8
+        else c["registration_number"]
+        if i % 10 == 8
+        else c["organisation_code"]
+        for i, c in enumerate(codes)
+    ]
     lookups = _timed(reader.profile, lookup_codes)
     missing = sum(1 for code in lookup_codes[:50] if reader.profile(code) is None)
     if missing:
@@ -98,7 +104,9 @@ def query_latency(client: redis.Redis, enterprises: int, queries: int,
         "substring (3 chars)": [n[2:5] for n in names],
         "code prefix (10)": [c["uscc"][:10] for c in codes],
     }
-    search_samples: dict[str, list[float]] = {k: _timed(reader.search, qs) for k, qs in kinds.items()}
+    search_samples: dict[str, list[float]] = {
+        k: _timed(reader.search, qs) for k, qs in kinds.items()
+    }
     every_search = [s for samples in search_samples.values() for s in samples]
     return {
         "enterprises": enterprises,
@@ -158,12 +166,12 @@ FROM numbers({n})""",
 
 def view_names() -> list[str]:
     """The dashboard views of migration 2, in their order."""
-    return [m.group(1) for s in m0002_views.STATEMENTS
-            if (m := re.search(r"VIEW\s+(\w+)", s))]  # fmt: skip
+    return [m.group(1) for s in m0002_views.STATEMENTS if (m := re.search(r"VIEW\s+(\w+)", s))]
 
 
-def dashboard_latency(dsn: str, rows: int, runs: int = 5,
-                      database: str = "bench_views") -> dict[str, Any]:  # fmt: skip
+def dashboard_latency(
+    dsn: str, rows: int, runs: int = 5, database: str = "bench_views"
+) -> dict[str, Any]:
     """Fill the history tables with `rows` records (a tenth of them restrictions, a
     hundredth operational rows) and time `SELECT * FROM <view>` `runs` times each."""
     sink = ClickHouseSink(connect_clickhouse(dsn, database))
@@ -183,8 +191,10 @@ def dashboard_latency(dsn: str, rows: int, runs: int = 5,
                 started = time.perf_counter()
                 result = client.query(f"SELECT * FROM {view}")
                 samples.append(time.perf_counter() - started)
-            views[view] = {"p50_ms": round(percentile(samples, 50) * 1000, 1),
-                           "rows_returned": len(result.result_rows)}  # fmt: skip
+            views[view] = {
+                "p50_ms": round(percentile(samples, 50) * 1000, 1),
+                "rows_returned": len(result.result_rows),
+            }
         counted = int(client.query("SELECT count() FROM records_raw").result_rows[0][0])
     finally:
         sink.close()

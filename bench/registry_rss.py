@@ -38,10 +38,16 @@ def status_kb(field: str, status: str) -> int:
     raise ValueError(f"/proc status has no {field} line")
 
 
-def run_intake_worker(bootstrap: str, prefix: str, codes: int, work_dir: Path,
-                      timeout: float) -> dict[str, Any]:  # fmt: skip
-    config = WorkerConfig(bootstrap=bootstrap, data_dir=work_dir, topic_prefix=prefix,
-                          app_id="bench-registry", stages=("intake",))  # fmt: skip
+def run_intake_worker(
+    bootstrap: str, prefix: str, codes: int, work_dir: Path, timeout: float
+) -> dict[str, Any]:
+    config = WorkerConfig(
+        bootstrap=bootstrap,
+        data_dir=work_dir,
+        topic_prefix=prefix,
+        app_id="bench-registry",
+        stages=("intake",),
+    )
     streams = build_app(config)
     registry, aliases = streams.tables["registry"], streams.tables["aliases"]
     started = time.perf_counter()
@@ -53,28 +59,54 @@ def run_intake_worker(bootstrap: str, prefix: str, codes: int, work_dir: Path,
         return await run_worker(streams, until=loaded, timeout=timeout, poll_seconds=0.5)
 
     if not asyncio.run(main()):
-        raise SystemExit(f"registry_rss: {len(registry)} of {codes} registrations loaded "
-                         f"within {timeout:.0f}s")  # fmt: skip
+        raise SystemExit(
+            f"registry_rss: {len(registry)} of {codes} registrations loaded within {timeout:.0f}s"
+        )
     status = Path(f"/proc/{os.getpid()}/status").read_text()
-    return {"codes": codes, "registry_entries": len(registry), "alias_entries": len(aliases),
-            "seconds": round(time.perf_counter() - started, 1),
-            "peak_rss_mb": round(status_kb("VmHWM", status) / 1024, 1),
-            "rss_mb": round(status_kb("VmRSS", status) / 1024, 1)}  # fmt: skip
+    return {
+        "codes": codes,
+        "registry_entries": len(registry),
+        "alias_entries": len(aliases),
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(status_kb("VmHWM", status) / 1024, 1),
+        "rss_mb": round(status_kb("VmRSS", status) / 1024, 1),
+    }
 
 
-def registry_rss(services: BenchServices, prefix: str, codes: int, work_dir: Path,
-                 timeout: float) -> dict[str, Any]:  # fmt: skip
+def registry_rss(
+    services: BenchServices, prefix: str, codes: int, work_dir: Path, timeout: float
+) -> dict[str, Any]:
     """Publish `codes` registrations, then measure the worker process that loads them."""
     services.create_topics(prefix)
-    publish_all(services.bootstrap, encoded_records(list(EventFactory().registrations(codes)),
-                                                    prefix))  # fmt: skip
+    publish_all(
+        services.bootstrap, encoded_records(list(EventFactory().registrations(codes)), prefix)
+    )
     work_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "bench.registry_rss", "--bootstrap", services.bootstrap,
-               "--prefix", prefix, "--codes", str(codes), "--work-dir", str(work_dir),
-               "--timeout", str(timeout)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.registry_rss",
+        "--bootstrap",
+        services.bootstrap,
+        "--prefix",
+        prefix,
+        "--codes",
+        str(codes),
+        "--work-dir",
+        str(work_dir),
+        "--timeout",
+        str(timeout),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
-                          timeout=timeout + 60, check=False)  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=timeout + 60,
+        check=False,
+    )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise RuntimeError(f"registry_rss worker exited with {done.returncode}: {tail}")
@@ -89,8 +121,11 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    print(json.dumps(run_intake_worker(args.bootstrap, args.prefix, args.codes, args.work_dir,
-                                       args.timeout)))  # fmt: skip
+    print(
+        json.dumps(
+            run_intake_worker(args.bootstrap, args.prefix, args.codes, args.work_dir, args.timeout)
+        )
+    )
 
 
 if __name__ == "__main__":

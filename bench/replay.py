@@ -15,18 +15,30 @@ from bench.stats import rate
 from creditsync.ops.replay import close_sinks, open_replay_sinks, replay_records
 
 
-def replay_throughput(services: BenchServices, prefix: str, expected: int,
-                      clickhouse_database: str = "bench_replay",
-                      redis_db: int = 1) -> dict[str, Any]:  # fmt: skip
+def replay_throughput(
+    services: BenchServices,
+    prefix: str,
+    expected: int,
+    clickhouse_database: str = "bench_replay",
+    redis_db: int = 1,
+) -> dict[str, Any]:
     """Re-apply every record of `<prefix>credit.records` to both sinks; events/s."""
-    sinks = open_replay_sinks(("clickhouse", "publicity"), clickhouse_dsn=services.chdb_dsn,
-                              database=clickhouse_database,
-                              redis_url=services.redis_url(redis_db))  # fmt: skip
+    sinks = open_replay_sinks(
+        ("clickhouse", "publicity"),
+        clickhouse_dsn=services.chdb_dsn,
+        database=clickhouse_database,
+        redis_url=services.redis_url(redis_db),
+    )
     marks: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        report = replay_records(services.bootstrap, prefix, sinks, start_ms=None,
-                                on_start=lambda _: marks.setdefault("start", time.perf_counter()))  # fmt: skip
+        report = replay_records(
+            services.bootstrap,
+            prefix,
+            sinks,
+            start_ms=None,
+            on_start=lambda _: marks.setdefault("start", time.perf_counter()),
+        )
         end = time.perf_counter()
     finally:
         close_sinks(sinks)

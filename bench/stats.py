@@ -70,6 +70,7 @@ def target_checks(figures: Mapping[str, Any]) -> dict[str, bool | None]:
 
     Query and memory targets are stated at 1,000,000 enterprises / codes: a run at a
     smaller scale (--quick) is not judged against them (None)."""
+
     def get(key: str) -> float | None:
         value = figures.get(key)
         return float(value) if isinstance(value, int | float) else None
@@ -83,7 +84,8 @@ def target_checks(figures: Mapping[str, Any]) -> dict[str, bool | None]:
         if pipeline is None or baseline is None
         else pipeline >= 25_000 and pipeline >= 0.2 * baseline,
         "pipeline_p99_ms": None if p99 is None or echo is None else p99 <= echo + 40,
-        "replay_events_per_s": None if get("replay_events_per_s") is None
+        "replay_events_per_s": None
+        if get("replay_events_per_s") is None
         else get("replay_events_per_s") >= 50_000,  # type: ignore[operator]
     }
     lookup, search, rss = get("lookup_p99_ms"), get("search_p99_ms"), get("worker_peak_rss_mb")
@@ -94,7 +96,9 @@ def target_checks(figures: Mapping[str, Any]) -> dict[str, bool | None]:
 
 
 def results_document(
-    figures: Mapping[str, Any], sections: Mapping[str, Any], machine: Mapping[str, Any],
+    figures: Mapping[str, Any],
+    sections: Mapping[str, Any],
+    machine: Mapping[str, Any],
     plan: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The JSON written by `--json`: the headline figures at the top level (every required

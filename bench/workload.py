@@ -28,8 +28,12 @@ DEPARTMENT = {"code": "scjg-640000", "name": "宁夏回族自治区市场监督�
 REGIONS = ("640422", "640104", "640202", "640302", "110105", "310115")
 # Share of each record category, as in a province's monthly intake: licences and penalties
 # dominate; restrictions are few but the most expensive (masking, notices).
-RECORD_MIX: tuple[tuple[str, int], ...] = (("license", 45), ("penalty", 40),
-                                           ("restriction", 5), ("abnormal_operation", 10))  # fmt: skip
+RECORD_MIX: tuple[tuple[str, int], ...] = (
+    ("license", 45),
+    ("penalty", 40),
+    ("restriction", 5),
+    ("abnormal_operation", 10),
+)
 RECORDS_PER_ENTERPRISE = 4
 BRAND = "鑫源泰华盛兴隆昌达通宏鼎恒瑞丰祥金银天地宝嘉佳新旺福禄明德信诚和众合美安康永润"
 INDUSTRIES = ("商贸", "科技", "餐饮", "建材", "农业", "物流", "建筑工程", "食品", "文化传媒")
@@ -74,25 +78,48 @@ def record_row(category: str, n: int, uscc: str, k: int) -> dict[str, Any]:
     """Row `n` of `category` about `uscc`; `k` numbers the enterprise's records (0, 1, …)."""
     subject = {"subject_code": uscc, "subject_name": "测试企业"}
     if category == "license":
-        return {**subject, "license_number": f"JY1640422{n:010d}", "license_name": "食品经营许可证",
-                "valid_from": _BASE_DAY, "valid_to": dt.date(2029, 2, 28),
-                "licensing_authority": "西吉县市场监督管理局", "license_content": "预包装食品销售"}  # fmt: skip
+        return {
+            **subject,
+            "license_number": f"JY1640422{n:010d}",
+            "license_name": "食品经营许可证",
+            "valid_from": _BASE_DAY,
+            "valid_to": dt.date(2029, 2, 28),
+            "licensing_authority": "西吉县市场监督管理局",
+            "license_content": "预包装食品销售",
+        }
     if category == "penalty":
-        return {**subject, "penalising_authority": "西吉县市场监督管理局",
-                "decision_number": f"西市监罚〔2024〕{n}号", "decided_on": _BASE_DAY,
-                "violation_type": "虚假宣传", "fine_amount": "20000.00", "penalty_kind": "罚款"}  # fmt: skip
+        return {
+            **subject,
+            "penalising_authority": "西吉县市场监督管理局",
+            "decision_number": f"西市监罚〔2024〕{n}号",
+            "decided_on": _BASE_DAY,
+            "violation_type": "虚假宣传",
+            "fine_amount": "20000.00",
+            "penalty_kind": "罚款",
+        }
     if category == "restriction":
-        return {**subject, "legal_basis": "《企业信息公示暂行条例》第十八条",
-                "restricted_from": _BASE_DAY + dt.timedelta(days=k),
-                "restricted_to": dt.date(2027, 2, 28), "sending_department": "市场监管局",
-                "receiving_departments": "税务局、住建局",
-                "information_type": "严重违法失信企业名单", "person_category": "法定代表人",
-                "person_name": "马某", "id_document_type": "身份证",
-                "id_document_number": "64042219800101123X"}  # fmt: skip
+        return {
+            **subject,
+            "legal_basis": "《企业信息公示暂行条例》第十八条",
+            "restricted_from": _BASE_DAY + dt.timedelta(days=k),
+            "restricted_to": dt.date(2027, 2, 28),
+            "sending_department": "市场监管局",
+            "receiving_departments": "税务局、住建局",
+            "information_type": "严重违法失信企业名单",
+            "person_category": "法定代表人",
+            "person_name": "马某",
+            "id_document_type": "身份证",
+            "id_document_number": "64042219800101123X",
+        }
     if category == "abnormal_operation":
-        return {**subject, "list_action": "listed", "reason": "未按规定报送年度报告",
-                "decided_on": _BASE_DAY, "deciding_authority": "西吉县市场监督管理局",
-                "listing_number": f"西市监异〔2024〕{n}号"}  # fmt: skip
+        return {
+            **subject,
+            "list_action": "listed",
+            "reason": "未按规定报送年度报告",
+            "decided_on": _BASE_DAY,
+            "deciding_authority": "西吉县市场监督管理局",
+            "listing_number": f"西市监异〔2024〕{n}号",
+        }
     raise ValueError(f"record category {category!r}: expected one of {[c for c, _ in RECORD_MIX]}")
 
 
@@ -122,8 +149,11 @@ class EventFactory:
         self.emitted_at = emitted_at or dt.datetime.now(dt.UTC)
         self.templates: dict[str, IntakeEvent] = {}
         for category in VARYING:
-            row = registration_row(0) if category == "registration" else (
-                record_row(category, 0, enterprise_codes(0)["uscc"], 0))  # fmt: skip
+            row = (
+                registration_row(0)
+                if category == "registration"
+                else (record_row(category, 0, enterprise_codes(0)["uscc"], 0))
+            )
             self.templates[category] = validated(category, row, 0, self.emitted_at)
 
     def event(self, category: str, row: dict[str, Any], sequence: int) -> IntakeEvent:
@@ -141,13 +171,18 @@ class EventFactory:
         occurred = payload.get(spec.decision_date_field) if spec.decision_date_field else None
         return {
             **template,
-            "event_id": str(uuid.uuid5(_NAMESPACE, f"{category}:{record_key}")),
+            # Unique per event: record keys repeat across enterprises (restriction keys are
+            # basis and dates), and a repeated id would be collapsed as a re-send.
+            "event_id": str(uuid.uuid5(_NAMESPACE, f"{category}:{subject['uscc']}:{record_key}")),
             "record_key": record_key,
             "subject": subject,  # type: ignore[typeddict-item]
             "payload": payload,
             "occurred_at": occurred,
             "source_sequence": sequence,
-            "emitted_at": self.emitted_at,
+            # Instants travel as timestamp-millis: keep what the wire keeps.
+            "emitted_at": self.emitted_at.replace(
+                microsecond=self.emitted_at.microsecond // 1000 * 1000
+            ),
         }
 
     def registrations(self, count: int, start: int = 0) -> Iterator[IntakeEvent]:
@@ -176,8 +211,10 @@ def workload(events: int, factory: EventFactory | None = None) -> list[IntakeEve
     the records about those enterprises."""
     factory = factory or EventFactory()
     enterprises = max(1, events // (RECORDS_PER_ENTERPRISE + 1))
-    return [*factory.registrations(enterprises),
-            *factory.records(events - enterprises, enterprises)]  # fmt: skip
+    return [
+        *factory.registrations(enterprises),
+        *factory.records(events - enterprises, enterprises),
+    ]
 
 
 def encoded_records(events: list[IntakeEvent], topic_prefix: str) -> list[OutgoingRecord]:
@@ -185,4 +222,6 @@ def encoded_records(events: list[IntakeEvent], topic_prefix: str) -> list[Outgoi
     codec = codec_for("IntakeEvent")
     values = codec.encode_many(events)
     fingerprint = codec.fingerprint
-    return [intake_record(e, v, fingerprint, topic_prefix) for e, v in zip(events, values, strict=True)]  # fmt: skip
+    return [
+        intake_record(e, v, fingerprint, topic_prefix) for e, v in zip(events, values, strict=True)
+    ]

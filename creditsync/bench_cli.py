@@ -1,9 +1,59 @@
-"""Commands of `creditsync` registered by this module (filled in by its owner)."""
+"""`creditsync bench`: the benchmarks of bench/ on their own Kafka, Redis and chdb (issue #8)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
+
+from creditsync.services import REPO_ROOT
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `creditsync` app."""
+
+    @app.command()
+    def bench(
+        quick: bool = typer.Option(False, "--quick", help="Smaller sizes: about a minute."),
+        json_path: Path | None = typer.Option(
+            None, "--json", help="Also write the figures, plan and machine info here."
+        ),
+        only: str | None = typer.Option(
+            None,
+            "--only",
+            help="Comma-separated sections: baselines, pipeline, latency, replay, queries, "
+            "dashboards, memory (replay needs pipeline).",
+        ),
+    ) -> None:
+        """Throughput, latency, replay, query and memory figures on a Kafka broker and a
+        redis-server started for the run (never a running deployment), stopped at the end.
+
+        Exit 0 when every section ran; 1 when one failed (its error is in the output)."""
+        from rich.console import Console
+
+        # bench/ lives beside the packages in the repository and is not installed.
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        from bench.report import figures_table, write_json
+        from bench.runner import SECTION_NAMES, BenchPlan, run_bench
+
+        console = Console()
+        sections = [s.strip() for s in only.split(",")] if only else None
+        unknown = sorted(set(sections or ()) - set(SECTION_NAMES))
+        if unknown:
+            console.print(
+                f"[red]error:[/red] --only {', '.join(unknown)}: expected sections "
+                f"among {', '.join(SECTION_NAMES)}"
+            )
+            raise typer.Exit(2)
+        plan = BenchPlan.quick_plan() if quick else BenchPlan.full()
+        document = run_bench(plan, console, sections)
+        console.print(figures_table(document))
+        if json_path is not None:
+            write_json(document, json_path)
+            console.print(f"figures written to {json_path}")
+        failed = [name for name, detail in document["sections"].items() if "error" in detail]
+        if failed:
+            console.print(f"[red]failed sections:[/red] {', '.join(failed)}")
+            raise typer.Exit(1)

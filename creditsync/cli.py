@@ -9,6 +9,7 @@ from rich.console import Console
 
 from creditsync.bench_cli import register as register_bench
 from creditsync.errors import CreditSyncError
+from creditsync.feeds_cli import register as register_feeds
 from creditsync.local import LocalStack
 from creditsync.ops_cli import register as register_ops
 
@@ -108,6 +109,7 @@ def ingest(
 # own modules; they register themselves here.
 register_ops(app)
 register_bench(app)
+register_feeds(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

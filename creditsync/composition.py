@@ -7,7 +7,7 @@ from functools import partial
 import redis
 from fastapi import FastAPI
 
-from creditsync.health import ServiceCheck, check_kafka, check_redis
+from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from creditsync.settings import HttpSettings
 from producers.departments import load_departments
@@ -49,6 +49,8 @@ def http_app(config: WorkerConfig) -> FastAPI:
 
     def health() -> list[ServiceCheck]:
         checks = [check_kafka(config.bootstrap), check_redis(config.redis_url or "")]
+        if checks[-1].ok:
+            checks.append(check_publicity_index(config.redis_url or ""))
         if clickhouse is not None:
             checks.append(check_clickhouse(clickhouse))
         return checks

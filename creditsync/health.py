@@ -47,5 +47,36 @@ def check_redis(url: str) -> ServiceCheck:
     )
 
 
+def check_publicity_index(url: str) -> ServiceCheck:
+    """Whether the publicity index holds all of history, or was recreated empty (Redis lost
+    its data) and waits for the operator's replay (sinks/publicity/index.py)."""
+    import redis
+
+    from sinks.errors import REBUILD_PUBLICITY_COMMAND
+    from sinks.publicity import Keys
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        try:
+            since, marker = client.hmget(Keys().meta, "replay_needed_since", "marker")
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return ServiceCheck("publicity index", False, f"cannot read the index: {exc}")
+    if since is not None:
+        return ServiceCheck(
+            "publicity index",
+            False,
+            f"publicity index was recreated empty at {since.decode()}: "
+            f"run `{REBUILD_PUBLICITY_COMMAND}`",
+        )
+    state = "complete" if marker is not None else "empty (no record applied yet)"
+    return ServiceCheck("publicity index", True, state)
+
+
 def check_services() -> list[ServiceCheck]:
-    return [check_kafka(KafkaSettings().kafka_bootstrap), check_redis(RedisSettings().redis_url)]
+    redis_url = RedisSettings().redis_url
+    checks = [check_kafka(KafkaSettings().kafka_bootstrap), check_redis(redis_url)]
+    if checks[-1].ok:
+        checks.append(check_publicity_index(redis_url))
+    return checks

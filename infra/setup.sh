@@ -11,6 +11,10 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if [ "${WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   need_apt+=(chromium fonts-wqy-microhei)
 fi
+# The SQL poller's tests run against a real PostgreSQL server (initdb/postgres from Debian).
+if [ "${WITH_POSTGRES:-0}" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

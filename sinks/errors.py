@@ -86,6 +86,11 @@ class SinkStateReset(SinkUnavailable):
     """State the sink held was stale and has been reset (setup re-run); retry the batch."""
 
 
+# The one command that rebuilds the publicity index from credit.records (DESIGN.md: the
+# topics are the system of record); named wherever a lost index is reported.
+REBUILD_PUBLICITY_COMMAND = "creditsync replay --from beginning --target publicity"
+
+
 class IndexLost(SinkStateReset):
     """The publicity index was recreated empty (Redis lost its data): replay credit.records."""
 

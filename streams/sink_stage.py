@@ -17,7 +17,7 @@ import faust
 
 from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
-from sinks.errors import Backpressure, SinkUnavailable
+from sinks.errors import Backpressure, IndexLost, SinkUnavailable
 from streams.app import CreditStreams, WorkerConfig
 from streams.faust_support import fail_loudly, send_dead_letter
 from streams.metrics import observe_batch
@@ -78,6 +78,10 @@ async def write_with_retry(sink: Any, records: list[Any]) -> Any:
         except Backpressure as exc:
             log.warning("%s; retrying the same batch", exc)
             await asyncio.sleep(exc.retry_after)
+        except IndexLost as exc:
+            # Not a passing outage: what the index held before is gone until the operator
+            # replays credit.records. New batches keep flowing into the recreated index.
+            log.error("%s; retrying the same batch", exc)
         except SinkUnavailable as exc:
             log.warning("%s; retrying the same batch in %.1fs", exc, delay)
             await asyncio.sleep(delay)

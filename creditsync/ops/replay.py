@@ -160,6 +160,11 @@ def replay_records(
                 report.sinks[name].add(result)
         if dry_run:
             report.items_changed = {name: len(seen) for name, seen in assumed.items()}
+        elif not (start_ms or end_ms or department or category):
+            # All of history is in the index again: clear the "recreated empty" flag.
+            for sink in sinks.values():
+                if hasattr(sink, "mark_rebuilt"):
+                    sink.mark_rebuilt()
         return report
     finally:
         consumer.close()

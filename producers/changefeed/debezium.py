@@ -141,7 +141,9 @@ def _checked(value: int, name: str) -> int:
     return value
 
 
-def decode_value(value: Any, semantic: str | None, params: Mapping[str, Any], hint: str | None) -> Any:
+def decode_value(
+    value: Any, semantic: str | None, params: Mapping[str, Any], hint: str | None
+) -> Any:
     """A column value as Python, decoded by its Connect semantic type or the mapping's hint."""
     if value is None:
         return None
@@ -227,7 +229,8 @@ def map_change(
         known = ", ".join(t.table for t in mapping.tables)
         raise MalformedChange(
             "source.table",
-            f"table {change.source['table']!r} is not in mapping {mapping.source} (it maps {known})",
+            f"table {change.source['table']!r} is not in mapping {mapping.source} "
+            f"(it maps {known})",
             "unmapped_table",
         )
     if change.ts_ms is None:

@@ -150,7 +150,11 @@ def parse_mapping(data: Mapping[str, Any], source: str = "mapping") -> FeedMappi
     if "debezium" in data:
         dbz = _table(data, "debezium", source)
         topics = dbz.get("topics")
-        if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
+        if (
+            not isinstance(topics, list)
+            or not topics
+            or not all(isinstance(t, str) for t in topics)
+        ):
             raise MappingError(source, "[debezium] topics: expected a list of topic names")
         debezium = DebeziumSource(tuple(topics), dbz.get("group_id"))
     poller = PollerSource()
@@ -166,7 +170,9 @@ def parse_mapping(data: Mapping[str, Any], source: str = "mapping") -> FeedMappi
         except (TypeError, ValueError) as exc:
             raise MappingError(source, f"[poller]: expected numbers: {exc}") from exc
         if poller.batch_size < 1:
-            raise MappingError(source, f"[poller] batch_size: expected >= 1, got {poller.batch_size}")
+            raise MappingError(
+                source, f"[poller] batch_size: expected >= 1, got {poller.batch_size}"
+            )
     return FeedMapping(source, department, tables, debezium, poller)
 
 
@@ -179,7 +185,8 @@ def _table_mapping(raw: Any, source: str, index: int) -> TableMapping:
     category = _text(raw, "category", source, where)
     if category not in CATEGORIES:
         raise MappingError(
-            source, f"{where}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}"
+            source,
+            f"{where}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}",
         )
     columns_raw = raw.get("columns")
     if not isinstance(columns_raw, Mapping) or not columns_raw:
@@ -193,13 +200,16 @@ def _table_mapping(raw: Any, source: str, index: int) -> TableMapping:
         if kind not in COLUMN_TYPES:
             raise MappingError(
                 source,
-                f"{where}: column_types.{column} = {kind!r}; expected one of {', '.join(COLUMN_TYPES)}",
+                f"{where}: column_types.{column} = {kind!r}; "
+                f"expected one of {', '.join(COLUMN_TYPES)}",
             )
     zone = str(raw.get("sequence_timezone", "UTC"))
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise MappingError(source, f"{where}: sequence_timezone {zone!r} is not a time zone") from exc
+        raise MappingError(
+            source, f"{where}: sequence_timezone {zone!r} is not a time zone"
+        ) from exc
     return TableMapping(
         table=table,
         category=category,  # type: ignore[arg-type]
@@ -212,9 +222,7 @@ def _table_mapping(raw: Any, source: str, index: int) -> TableMapping:
     )
 
 
-def _columns(
-    raw: Mapping[str, Any], category: Category, source: str, where: str
-) -> dict[str, str]:
+def _columns(raw: Mapping[str, Any], category: Category, source: str, where: str) -> dict[str, str]:
     spec = category_spec(category)
     columns: dict[str, str] = {}
     owner: dict[str, str] = {}

@@ -98,7 +98,9 @@ def position_from_json(text: str, table: str, source: str = "position") -> PollP
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise PositionError(f"{source}: expected a position of format {FORMAT_VERSION}")
     if data.get("table") != table:
-        raise PositionError(f"{source}: it is the position of table {data.get('table')!r}, not {table!r}")
+        raise PositionError(
+            f"{source}: it is the position of table {data.get('table')!r}, not {table!r}"
+        )
     key = data.get("key")
     if not isinstance(key, list):
         raise PositionError(f"{source}: key: expected a list of primary-key values")

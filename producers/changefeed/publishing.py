@@ -95,28 +95,27 @@ def select_fresh(
 ) -> tuple[list[IntakeEvent], int]:
     """The events to publish, and how many are already published.
 
-    Skipped: a repeat of the same change within the batch, and an event whose id was
-    published before unless it is newer than the item's head and differs from it (a change
-    back to earlier content, which must reach the public view)."""
+    Skipped: an event whose id was published before (or earlier in the batch), unless it is
+    newer than the item's head and differs from it — a change back to earlier content, which
+    must reach the public view."""
     fresh: list[IntakeEvent] = []
     already = 0
-    in_batch: set[tuple[str, int]] = set()
+    known = set(published_ids)
+    # Heads move through the batch as its events are taken, so a batch is judged exactly
+    # as the same events sent one by one would be.
+    running = dict(heads)
     for event in events:
-        ident = (event["event_id"], event["source_sequence"])
-        if ident in in_batch:
-            already += 1
-            continue
-        in_batch.add(ident)
-        head = heads.get(item_of(event))
-        known = event["event_id"] in published_ids
-        if known and (
-            head is None
-            or head.event_id == event["event_id"]
-            or event["source_sequence"] <= head.sequence
+        item, event_id, sequence = item_of(event), event["event_id"], event["source_sequence"]
+        head = running.get(item)
+        if event_id in known and (
+            head is None or head.event_id == event_id or sequence <= head.sequence
         ):
             already += 1
             continue
         fresh.append(event)
+        known.add(event_id)
+        if head is None or sequence >= head.sequence:
+            running[item] = ItemHead(sequence, event_id)
     return fresh, already
 
 
@@ -153,9 +152,7 @@ class FeedPublisher:
         self.ledger = PublishedLedger(client, topic_prefix)
         self._heads_key = f"{topic_prefix}{HEADS_PREFIX}{department_code}"
 
-    def send(
-        self, events: list[IntakeEvent], refusals: list[Refusal], stats: FeedStats
-    ) -> None:
+    def send(self, events: list[IntakeEvent], refusals: list[Refusal], stats: FeedStats) -> None:
         """Publish a batch; raises PublishFailed (Kafka) or LedgerUnavailable (Redis), in
         which case nothing of the batch may be taken as done and it must be sent again."""
         items = list(dict.fromkeys(item_of(e) for e in events))

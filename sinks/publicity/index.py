@@ -26,7 +26,7 @@ from redis import Redis
 
 from schemas.records import EnrichedRecord
 from sinks.base import WORKFLOW_CATEGORIES, RecordRejection, SinkResult, privacy_violation
-from sinks.errors import IndexLost, downstream_errors
+from sinks.errors import REBUILD_PUBLICITY_COMMAND, IndexLost, downstream_errors
 from sinks.publicity import profile
 from sinks.publicity.keys import LISTS, Keys, bigrams, normalise_code, normalise_name
 
@@ -84,11 +84,20 @@ class PublicityIndex:
         before = self.marker
         after = self.setup()
         if before is not None and after["marker"] != before["marker"]:
+            # Kept in the index's meta hash so that `creditsync status` and /healthz keep
+            # saying so (to every process, after this worker's log has scrolled away) until
+            # a full replay clears it (`mark_rebuilt`).
+            self.redis.hset(self.keys.meta, "replay_needed_since", after["created_at"])
             raise IndexLost(
                 SINK_NAME,
-                f"the index was recreated (marker {before['marker']} → {after['marker']}): "
-                "Redis lost its data; replay credit.records into the publicity index",
+                f"the index was recreated empty at {after['created_at']} (marker "
+                f"{before['marker']} → {after['marker']}): Redis lost its data; replay "
+                f"credit.records into the publicity index: run `{REBUILD_PUBLICITY_COMMAND}`",
             )
+
+    def mark_rebuilt(self) -> None:
+        """A full replay of credit.records has been applied: the index is whole again."""
+        self.redis.hdel(self.keys.meta, "replay_needed_since")
 
     def write_batch(self, records: list[EnrichedRecord]) -> SinkResult:
         """Apply a batch in one pipeline; counts of applied and not-newer records."""

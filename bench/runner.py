@@ -1,0 +1,256 @@
+"""Runs every section of `creditsync bench` on its own services and gathers the figures.
+
+Sections run in order on one broker and one redis-server started for the run. A section
+that fails is reported — its error in the JSON and on screen, and a non-zero exit — and
+the others still run, so a long run is not lost to one failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from bench import baselines, latency, pipeline, queries, registry_rss, replay
+from bench.env import BenchServices, bench_services, publish_all
+from bench.machine import machine_info
+from bench.stats import results_document
+from bench.workload import encoded_records, workload
+from schemas.codec import codec_for
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How much of everything to run; `quick()` is about a minute of measuring."""
+
+    quick: bool = False
+    baseline_events: int = 200_000
+    pipeline_events: int = 100_000
+    latency_per_s: int = 1000
+    latency_seconds: float = 30.0
+    lookup_enterprises: int = 1_000_000
+    queries: int = 2000
+    dashboard_rows: int = 10_000_000
+    registry_codes: int = 1_000_000
+
+    @classmethod
+    def full(cls) -> BenchPlan:
+        return cls()
+
+    @classmethod
+    def quick_plan(cls) -> BenchPlan:
+        return cls(
+            quick=True,
+            baseline_events=30_000,
+            pipeline_events=10_000,
+            latency_seconds=5.0,
+            lookup_enterprises=100_000,
+            queries=500,
+            dashboard_rows=1_000_000,
+            registry_codes=10_000,
+        )
+
+
+Section = Callable[[BenchServices, dict[str, Any], Callable[[str], None]], dict[str, Any]]
+
+
+def run_bench(plan: BenchPlan, console: Console, sections: list[str] | None = None) -> dict:
+    """Run the plan's sections (all by default); the results document (bench.stats)."""
+    chosen = [(name, fn) for name, fn in SECTIONS if sections is None or name in sections]
+    figures: dict[str, Any] = {"started_at": dt.datetime.now(dt.UTC).isoformat()}
+    details: dict[str, Any] = {}
+    began = time.perf_counter()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} sections"),
+        TimeElapsedColumn(),
+    )
+    with bench_services() as services, Progress(*columns, console=console) as progress:
+        task = progress.add_task("starting", total=len(chosen))
+        for name, fn in chosen:
+
+            def say(text: str, name: str = name) -> None:
+                progress.update(task, description=f"{name}: {text}")
+
+            say("running")
+            started = time.perf_counter()
+            try:
+                details[name] = fn(services, {"plan": plan, "figures": figures}, say)
+                details[name]["seconds"] = round(time.perf_counter() - started, 1)
+                progress.console.print(
+                    f"[green]✓[/green] {name} ({time.perf_counter() - started:.0f}s)"
+                )
+            except Exception as exc:  # reported, recorded, and turned into the exit status
+                details[name] = {
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=6),
+                }
+                progress.console.print(f"[red]✗ {name}: {type(exc).__name__}: {exc}[/red]")
+            progress.advance(task)
+    figures["total_seconds"] = round(time.perf_counter() - began, 1)
+    return results_document(figures, details, machine_info(), asdict(plan))
+
+
+def _baselines(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    figures = ctx["figures"]
+    say(f"encoding {plan.baseline_events:,} intake events")
+    events = workload(plan.baseline_events)
+    values = codec_for("IntakeEvent").encode_many(events)
+    topic = "bench.baseline"
+    say("producing")
+    produced = baselines.produce_baseline(services.bootstrap, topic, values)
+    say("(a) confluent-kafka consume + decode")
+    confluent = baselines.confluent_consume(services.bootstrap, topic, len(values))
+    say("(b) aiokafka getmany + decode")
+    aio = baselines.aiokafka_consume(services.bootstrap, topic, len(values))
+    say(f"(c) echo at {plan.latency_per_s:,}/s")
+    echo = baselines.echo_latency(
+        services.bootstrap,
+        "bench.echo",
+        values[0],
+        plan.latency_per_s,
+        min(plan.latency_seconds, 10),
+    )
+    figures.update(
+        baseline_events_per_s=confluent["events_per_s"],
+        baseline_aiokafka_events_per_s=aio["events_per_s"],
+        baseline_produce_events_per_s=produced["produce_events_per_s"],
+        echo_p99_ms=echo["p99_ms"],
+    )
+    return {
+        "produce": produced,
+        "confluent": confluent,
+        "aiokafka": aio,
+        "echo": echo,
+        "message_bytes": round(sum(map(len, values)) / len(values)),
+    }
+
+
+def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    figures = ctx["figures"]
+    n = plan.pipeline_events
+    say(f"pre-loading {n:,} intake events twice (pipeline, stages)")
+    records_of = encoded_records(workload(n), "")
+    for prefix in ("pipe.", "stage."):
+        services.create_topics(prefix)
+        publish_all(services.bootstrap, (_prefixed(r, prefix) for r in records_of))
+    say("all stages, both sinks")
+    whole = pipeline.pipeline_throughput(services, "pipe.", n, services.work_dir / "faust")
+    figures["pipeline_events_per_s"] = whole.events_per_s
+    figures["pipeline_events"] = n
+    say("each stage alone")
+    stages = pipeline.stage_throughputs(services, "stage.", n, services.work_dir / "faust")
+    keys = (
+        "intake_events_per_s",
+        "items_events_per_s",
+        "clickhouse_sink_events_per_s",
+        "publicity_sink_events_per_s",
+    )
+    for key, run in zip(keys, stages, strict=True):
+        figures[key] = run.events_per_s
+    return {"pipeline": asdict(whole), "stages": pipeline.as_dicts(stages)}
+
+
+def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    say(f"{plan.latency_per_s:,} events/s for {plan.latency_seconds:.0f}s")
+    result = latency.pipeline_latency(
+        services, "lat.", plan.latency_per_s, plan.latency_seconds, services.work_dir / "faust"
+    )
+    ctx["figures"].update(
+        pipeline_p50_ms=result["p50_ms"],
+        pipeline_p95_ms=result["p95_ms"],
+        pipeline_p99_ms=result["p99_ms"],
+    )
+    return result
+
+
+def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    expected = ctx["figures"].get("pipeline_events")
+    if not expected:
+        raise RuntimeError("replay needs the pipeline section's credit.records (run it first)")
+    say(f"{expected:,} records into a fresh database and Redis db")
+    result = replay.replay_throughput(services, "pipe.", expected)
+    ctx["figures"]["replay_events_per_s"] = result["events_per_s"]
+    return result
+
+
+def _queries(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    figures = ctx["figures"]
+    client = redis.Redis.from_url(services.redis_url(2))
+    done = {"n": 0}
+
+    def tick(count: int) -> None:
+        done["n"] += count
+        say(f"indexing {done['n']:,}/{plan.lookup_enterprises:,} enterprises")
+
+    try:
+        write_rate = queries.fill_index(client, plan.lookup_enterprises, tick)
+        say(f"{plan.queries:,} look-ups and {4 * plan.queries:,} searches")
+        result = queries.query_latency(client, plan.lookup_enterprises, plan.queries)
+    finally:
+        client.close()
+    result["index_write_records_per_s"] = write_rate
+    figures.update(
+        lookup_enterprises=plan.lookup_enterprises,
+        lookup_p50_ms=result["lookup"]["p50_ms"],
+        lookup_p99_ms=result["lookup"]["p99_ms"],
+        search_p50_ms=result["search"]["p50_ms"],
+        search_p99_ms=result["search"]["p99_ms"],
+    )
+    return result
+
+
+def _dashboards(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    say(f"{plan.dashboard_rows:,} rows, then each view")
+    result = queries.dashboard_latency(services.chdb_dsn, plan.dashboard_rows)
+    ctx["figures"]["dashboard_rows"] = result["rows"]
+    ctx["figures"]["dashboard_max_p50_ms"] = max(v["p50_ms"] for v in result["views"].values())
+    return result
+
+
+def _memory(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    plan: BenchPlan = ctx["plan"]
+    say(f"worker loading {plan.registry_codes:,} registrations")
+    result = registry_rss.registry_rss(
+        services,
+        "mem.",
+        plan.registry_codes,
+        services.work_dir / "faust" / "registry",
+        timeout=120 + plan.registry_codes / 100,
+    )
+    ctx["figures"].update(
+        worker_peak_rss_mb=result["peak_rss_mb"], registry_codes=plan.registry_codes
+    )
+    return result
+
+
+def _prefixed(record: Any, prefix: str) -> Any:
+    from producers.publisher import OutgoingRecord
+
+    return OutgoingRecord(prefix + record.topic, record.key, record.value, record.headers)
+
+
+SECTIONS: list[tuple[str, Section]] = [
+    ("baselines", _baselines),
+    ("pipeline", _pipeline),
+    ("latency", _latency),
+    ("replay", _replay),
+    ("queries", _queries),
+    ("dashboards", _dashboards),
+    ("memory", _memory),
+]
+SECTION_NAMES = tuple(name for name, _ in SECTIONS)
