@@ -8,6 +8,7 @@ the others still run, so a long run is not lost to one failure.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -64,7 +65,12 @@ Section = Callable[[BenchServices, dict[str, Any], Callable[[str], None]], dict[
 def run_bench(plan: BenchPlan, console: Console, sections: list[str] | None = None) -> dict:
     """Run the plan's sections (all by default); the results document (bench.stats)."""
     chosen = [(name, fn) for name, fn in SECTIONS if sections is None or name in sections]
-    figures: dict[str, Any] = {"started_at": dt.datetime.now(dt.UTC).isoformat()}
+    # The load average says whether other work shared the machine (2 cores here): figures
+    # from a busy machine are not comparable with those from a quiet one.
+    figures: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
     details: dict[str, Any] = {}
     began = time.perf_counter()
     columns = (
@@ -97,6 +103,7 @@ def run_bench(plan: BenchPlan, console: Console, sections: list[str] | None = No
                 progress.console.print(f"[red]✗ {name}: {type(exc).__name__}: {exc}[/red]")
             progress.advance(task)
     figures["total_seconds"] = round(time.perf_counter() - began, 1)
+    figures["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return results_document(figures, details, machine_info(), asdict(plan))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -79,9 +80,14 @@ def worker(
 ) -> None:
     """Only the stream workers (no HTTP server); run several for more throughput."""
     import asyncio
+    import logging
 
     from creditsync.runtime import run_main, worker_config
 
+    logging.basicConfig(
+        level=os.environ.get("CREDITSYNC_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     config = worker_config(tuple(s.strip() for s in stages.split(",") if s.strip()))
     asyncio.run(run_main(config, serve_http=False))
 

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from stdnum import numdb
@@ -145,6 +146,9 @@ def _expect_length(kind: str, raw: str, code: str, length: int) -> None:
         raise InvalidCode(kind, raw, f"length {len(code)}, expected {length} characters")
 
 
+# Cached: the same enterprises' codes recur on every record about them, and parsing is a
+# measurable share of the intake stage (the results are immutable).
+@lru_cache(maxsize=65536)
 def parse_uscc(raw: str) -> Uscc:
     """Check an 18-character USCC and split it into its parts."""
     code = normalise_code(raw)
@@ -251,6 +255,7 @@ def _is_resident_id(code: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=65536)
 def identify_code(raw: str) -> tuple[CodeKind, str]:
     """Tell which kind of subject code this is by its shape, check it, return it normalised."""
     code = normalise_code(raw)

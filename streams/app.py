@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -73,6 +74,17 @@ class CreditStreams:
     resolved: faust.TopicT
     records: faust.TopicT
     tables: dict[str, faust.Table]
+    # Producers of the stages' outputs (streams.outputs), closed once the app has stopped.
+    outputs: list[Any] = field(default_factory=list)
+
+    def output_producer(self, stage: str) -> Any:
+        from streams.outputs import Outputs
+
+        out = Outputs(
+            self.config.bootstrap, f"{self.config.topic_prefix}{self.config.app_id}-{stage}"
+        )
+        self.outputs.append(out)
+        return out
 
 
 def build_app(config: WorkerConfig) -> CreditStreams:

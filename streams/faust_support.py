@@ -104,25 +104,27 @@ class StagedTable:
         self._staged.clear()
 
 
-async def send_dead_letter(
-    topic: Any,
+def send_dead_letter(
+    out: Any,
+    topic: str,
     message: Any,
     rejection: Rejection,
     *,
     event_id: str | None = None,
     department: str | None = None,
     category: str | None = None,
-) -> Any:
-    """The message's original bytes to credit.rejected with the reason headers; returns
-    the delivery future, to be awaited before the batch's offsets may be committed.
+) -> None:
+    """The message's original bytes to credit.rejected with the reason headers, sent with
+    the batch's outputs (so acknowledged before the batch's offsets may be committed).
 
     Identity headers not given are taken from the adapter's headers on the message."""
     original = message_headers(message)
     sent = {k: v.decode("utf-8", "replace") for k, v in original if v}
-    return await topic.send(
-        key=message.key,
-        value=message.value,
-        headers=dead_letter_headers(
+    out.send(
+        topic,
+        message.key,
+        message.value,
+        dead_letter_headers(
             rejection,
             topic=message.topic,
             partition=message.partition,

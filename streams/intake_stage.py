@@ -7,10 +7,8 @@ committed (Faust acks a `take_events` batch only when the loop asks for the next
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +18,7 @@ from schemas.codec import decode_intake, encode_enriched, fingerprint_of
 from schemas.dead_letters import Rejection, rejected_topic
 from schemas.errors import SchemaError
 from schemas.records import Lineage
-from schemas.topics import PARKED, QUALITY
+from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED
 from streams.app import CreditStreams
 from streams.faust_support import (
     StagedTable,
@@ -29,9 +27,8 @@ from streams.faust_support import (
     message_headers,
     send_dead_letter,
 )
+from streams.outputs import Outputs
 from streams.triage import IntakeDecision, quality_event, triage_intake
-
-PENDING = list[Awaitable[Any]]
 
 
 @dataclass
@@ -50,32 +47,28 @@ def install(
 ) -> None:
     app, cfg = streams.app, streams.config
 
-    def raw(name: str) -> faust.TopicT:
-        return app.topic(name, key_serializer="raw", value_serializer="raw")
-
-    rejected = raw(rejected_topic(cfg.topic_prefix))
-    quality = raw(cfg.topic(QUALITY))
-    parked_log = raw(cfg.topic(PARKED))
+    rejected = rejected_topic(cfg.topic_prefix)
+    quality = cfg.topic(QUALITY)
+    parked_log = cfg.topic(PARKED)
+    aliases_topic = cfg.topic(REGISTRY_ALIASES)
+    resolved = cfg.topic(RESOLVED)
+    out = streams.output_producer("intake")
 
     def staged() -> StagedTables:
         # One staging per agent: each applies its own writes once its outputs are acked.
         return StagedTables(StagedTable(registry), StagedTable(aliases), StagedTable(parked))
 
-    async def carry_out(
-        message: Any, decision: IntakeDecision, pending: PENDING, st: StagedTables
-    ) -> None:
+    def carry_out(message: Any, decision: IntakeDecision, out: Outputs, st: StagedTables) -> None:
         if decision.reject is not None:
-            pending.append(await send_dead_letter(rejected, message, decision.reject))
+            send_dead_letter(out, rejected, message, decision.reject)
             return
         for event in decision.quality_events:
-            pending.append(await quality.send(key=None, value=json.dumps(event).encode()))
+            out.send(quality, None, json.dumps(event).encode())
         if decision.registry_entry is not None:
             st.registry[decision.registry_entry.uscc] = decision.registry_entry.to_dict()
         for code, snapshot in decision.alias_updates:
             body = {"uscc": snapshot["uscc"], "entry": snapshot}
-            pending.append(
-                await streams.aliases.send(key=code.encode(), value=json.dumps(body).encode())
-            )
+            out.send(aliases_topic, code.encode(), json.dumps(body).encode())
         if decision.park_code is not None:
             waiting = list(st.parked.get(decision.park_code) or [])
             if all(
@@ -84,20 +77,13 @@ def install(
             ):
                 waiting.append(_parked_item(message, decision, cfg.clock().isoformat()))
                 st.parked[decision.park_code] = waiting
-                pending.append(
-                    await parked_log.send(
-                        key=f"{message.topic}:{message.partition}:{message.offset}".encode(),
-                        value=json.dumps(
-                            {**waiting[-1], "value": None, "state": "parked"}
-                        ).encode(),
-                    )
+                out.send(
+                    parked_log,
+                    f"{message.topic}:{message.partition}:{message.offset}".encode(),
+                    json.dumps({**waiting[-1], "value": None, "state": "parked"}).encode(),
                 )
         if decision.emit is not None:
-            pending.append(
-                await streams.resolved.send(
-                    key=decision.emit["uscc"].encode(), value=encode_enriched(decision.emit)
-                )
-            )
+            out.send(resolved, decision.emit["uscc"].encode(), encode_enriched(decision.emit))
 
     def decide(message: Any, st: StagedTables) -> IntakeDecision:
         try:
@@ -134,29 +120,28 @@ def install(
     @fail_loudly(app)
     async def process_intake(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
-            pending: PENDING = []
             st = staged()
             for event in events:
                 with as_current_event(event):
-                    await carry_out(event.message, decide(event.message, st), pending, st)
-            await asyncio.gather(*pending)
+                    carry_out(event.message, decide(event.message, st), out, st)
+            await out.flush()
             st.apply()
 
     @app.agent(streams.aliases, name=f"{cfg.topic_prefix}registry-aliases", concurrency=1)
     @fail_loudly(app)
     async def maintain_aliases(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            pending: PENDING = []
+        async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
             st = staged()
-            with as_current_event(event):
-                code = event.message.key.decode()
-                body = json.loads(event.message.value)
-                if "entry" in body:
-                    pending += await _record_alias(code, body, st.aliases, quality, cfg.clock())
-                if st.aliases.get(code) and st.parked.get(code):
-                    for item in st.parked.pop(code):
-                        pending += await _redrive(item, st, decide, carry_out, parked_log)
-            await asyncio.gather(*pending)
+            for event in events:
+                with as_current_event(event):
+                    code = event.message.key.decode()
+                    body = json.loads(event.message.value)
+                    if "entry" in body:
+                        _record_alias(code, body, st.aliases, out, quality, cfg.clock())
+                    if st.aliases.get(code) and st.parked.get(code):
+                        for item in st.parked.pop(code):
+                            _redrive(item, st, decide, carry_out, out, parked_log)
+            await out.flush()
             st.apply()
 
     @app.timer(cfg.parked_retry_seconds)
@@ -168,9 +153,9 @@ def install(
                 await streams.aliases.send(key=code.encode(), value=b'{"retry": true}')
 
 
-async def _record_alias(
-    code: str, body: dict[str, Any], aliases: StagedTable, quality: faust.TopicT, now: Any
-) -> PENDING:
+def _record_alias(
+    code: str, body: dict[str, Any], aliases: StagedTable, out: Outputs, quality: str, now: Any
+) -> None:
     existing = aliases.get(code)
     if existing and existing["uscc"] != body["uscc"]:
         # One legacy code claimed by two USCCs (查错查重): keep the first, report the second.
@@ -181,24 +166,26 @@ async def _record_alias(
             "other_uscc": body["uscc"],
             "detected_at": now.isoformat(),
         }
-        return [await quality.send(key=code.encode(), value=json.dumps(finding).encode())]
+        out.send(quality, code.encode(), json.dumps(finding).encode())
+        return
     aliases[code] = body["entry"]
-    return []
 
 
-async def _redrive(
-    item: dict[str, Any], st: StagedTables, decide: Any, carry_out: Any, parked_log: Any
-) -> PENDING:
+def _redrive(
+    item: dict[str, Any],
+    st: StagedTables,
+    decide: Any,
+    carry_out: Any,
+    out: Outputs,
+    parked_log: str,
+) -> None:
     message = _ParkedMessage(item)
-    pending: PENDING = []
-    await carry_out(message, decide(message, st), pending, st)
-    pending.append(
-        await parked_log.send(
-            key=f"{item['topic']}:{item['partition']}:{item['offset']}".encode(),
-            value=json.dumps({**item, "value": None, "state": "redriven"}).encode(),
-        )
+    carry_out(message, decide(message, st), out, st)
+    out.send(
+        parked_log,
+        f"{item['topic']}:{item['partition']}:{item['offset']}".encode(),
+        json.dumps({**item, "value": None, "state": "redriven"}).encode(),
     )
-    return pending
 
 
 def _parked_item(message: Any, decision: IntakeDecision, parked_at: str) -> dict[str, Any]:

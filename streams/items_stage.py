@@ -7,9 +7,7 @@ sends what they say to send, awaiting every delivery before the batch is acknowl
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +15,7 @@ import faust
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
-from schemas.topics import NOTICES_LOG, notices_topic
+from schemas.topics import NOTICES_LOG, RECORDS, notices_topic
 from streams.app import CreditStreams
 from streams.errors import ChangeError, NoticeError, PublicationError
 from streams.faust_support import (
@@ -29,6 +27,7 @@ from streams.faust_support import (
 )
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
+from streams.outputs import Outputs
 from streams.timeliness import china_date
 
 CONTROL_HEADER = "creditsync.control"
@@ -46,9 +45,9 @@ EXPIRY_CHECK = b"expiry-check"
 def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table) -> None:
     app, cfg = streams.app, streams.config
     notice_topics: dict[str, faust.TopicT] = {}
-    rejected = app.topic(
-        rejected_topic(cfg.topic_prefix), key_serializer="raw", value_serializer="raw"
-    )
+    rejected = rejected_topic(cfg.topic_prefix)
+    records_topic = cfg.topic(RECORDS)
+    out = streams.output_producer("items")
 
     async def notice_topic(department: str) -> faust.TopicT:
         # Receiving departments are open-ended: a department's topic is made on first use.
@@ -64,41 +63,35 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             notice_topics[department] = topic
         return notice_topics[department]
 
-    notices_log = app.topic(cfg.topic(NOTICES_LOG), key_serializer="raw", value_serializer="raw")
+    notices_log = cfg.topic(NOTICES_LOG)
 
-    async def send_notice(notice: Any, pending: list[Awaitable[Any]]) -> None:
+    async def send_notice(notice: Any, out: Outputs) -> None:
         """To the receiving department's topic, and to the log analytics reads."""
         key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
-        topic = await notice_topic(notice["department_code"])
-        pending.append(await topic.send(key=key, value=value))
-        pending.append(await notices_log.send(key=key, value=value))
+        await notice_topic(notice["department_code"])  # made on first use
+        out.send(notices_topic(notice["department_code"], cfg.topic_prefix), key, value)
+        out.send(notices_log, key, value)
 
-    async def carry_out(
-        outcome: ItemOutcome, pending: list[Awaitable[Any]], st: StagedItems
-    ) -> None:
+    async def carry_out(outcome: ItemOutcome, out: Outputs, st: StagedItems) -> None:
         for key, state in outcome.states.items():
             st.items[key] = state
         for record in outcome.records:
-            pending.append(
-                await streams.records.send(
-                    key=record["uscc"].encode(), value=encode_enriched(record)
-                )
-            )
+            out.send(records_topic, record["uscc"].encode(), encode_enriched(record))
         for notice in outcome.notices:
             st.notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
-            await send_notice(notice, pending)
+            await send_notice(notice, out)
 
-    async def handle(message: Any, pending: list[Awaitable[Any]], st: StagedItems) -> None:
+    async def handle(message: Any, out: Outputs, st: StagedItems) -> None:
         today = china_date(cfg.clock())
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
             key = message.value.decode()
             state = st.items.get(key)
             if state:
-                await carry_out(reduce_expiry_check(key, state, today), pending, st)
+                await carry_out(reduce_expiry_check(key, state, today), out, st)
             return
         record = decode_enriched(message.value)
         try:
-            await apply_record(record, pending, st)
+            await apply_record(record, out, st)
         except (ChangeError, PublicationError, NoticeError) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field): refused with the reason, the item left as it was.
@@ -110,37 +103,35 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 "items",
                 type(exc).__name__,
             )
-            pending.append(
-                await send_dead_letter(
-                    rejected,
-                    message,
-                    rejection,
-                    event_id=record["event_id"],
-                    department=record["department"]["code"],
-                    category=record["category"],
-                )
+            send_dead_letter(
+                out,
+                rejected,
+                message,
+                rejection,
+                event_id=record["event_id"],
+                department=record["department"]["code"],
+                category=record["category"],
             )
 
-    async def apply_record(record: Any, pending: list[Awaitable[Any]], st: StagedItems) -> None:
+    async def apply_record(record: Any, out: Outputs, st: StagedItems) -> None:
         today = china_date(cfg.clock())
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, st.notices.get)
             if found is not None:
                 key, notice = found
                 st.notices[key] = dict(notice)
-                await send_notice(notice, pending)
-        await carry_out(reduce_item_record(record, st.items.get, today), pending, st)
+                await send_notice(notice, out)
+        await carry_out(reduce_item_record(record, st.items.get, today), out, st)
 
     @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)
     @fail_loudly(app)
     async def maintain_items(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
-            pending: list[Awaitable[Any]] = []
             st = StagedItems(StagedTable(items), StagedTable(notices))
             for event in events:
                 with as_current_event(event):
-                    await handle(event.message, pending, st)
-            await asyncio.gather(*pending)
+                    await handle(event.message, out, st)
+            await out.flush()
             # Only now, with every output acknowledged, may the state say "done".
             st.items.apply()
             st.notices.apply()

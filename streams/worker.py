@@ -45,7 +45,12 @@ async def run_worker(
     try:
         return await _wait(stop, until, timeout, poll_seconds, crashed)
     finally:
-        await app.stop()
+        # A crashed app can hang in stop(); the caller must still get the crash, not a hang.
+        try:
+            await asyncio.wait_for(app.stop(), 60)
+        finally:
+            for out in streams.outputs:
+                await asyncio.to_thread(out.close)
 
 
 async def _wait(

@@ -49,12 +49,13 @@ def total_lag(lags: Iterable[PartitionLag]) -> dict[str, int]:
 
 
 def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
-    """The stream workers' consumer group (the Faust app id `<prefix><worker id>`), when the
-    broker knows it (it has members or committed offsets)."""
+    """The stream workers' consumer groups, when the broker knows them (members or committed
+    offsets): the Faust app id `<prefix><worker id>` and one `<app id>-sink-<sink>` per sink
+    (streams/sink_loop.py)."""
     app_id = f"{prefix}{worker_id}"
     listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT).result()
     ids = {g.group_id for g in listed.valid}
-    return sorted(g for g in ids if g == app_id)
+    return sorted(g for g in ids if g == app_id or g.startswith(f"{app_id}-sink-"))
 
 
 def group_lag(admin: AdminClient, groups: Sequence[str]) -> list[PartitionLag]:

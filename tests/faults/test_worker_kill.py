@@ -36,6 +36,7 @@ def test_worker_killed_mid_batch_and_restarted(fault_services, fault_pipeline, w
         )
         first.kill()
         at_kill = shown()
+        assert at_kill < total, "the worker finished before the kill: nothing was in flight"
 
         restarted = time.monotonic()
         second = workers.spawn(config)

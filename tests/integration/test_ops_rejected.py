@@ -143,7 +143,11 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     assert run_until(pipeline, processed), "the parked record or the notices never appeared"
     status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
-    assert status.groups == [group]
+    # The stream processors' group and one group per sink (streams/sink_loop.py).
+    sink_groups = {f"{group}-sink-clickhouse", f"{group}-sink-publicity"}
+    assert status.groups == sorted({group, *sink_groups})
+    records_lag = [x for x in status.lag if x.topic == f"{pipeline.topic_prefix}credit.records"]
+    assert {x.group for x in records_lag} == sink_groups
     intake_lag = [
         x for x in status.lag if x.topic == intake_topic("penalty", pipeline.topic_prefix)
     ]
@@ -163,4 +167,4 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
     assert len(body["open_notices"]) == 2
-    assert {row["group"] for row in body["lag"]} == {group}
+    assert {row["group"] for row in body["lag"]} == {group, *sink_groups}

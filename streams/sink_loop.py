@@ -1,0 +1,202 @@
+"""One sink's consumer loop: credit.records -> one store, offsets committed after the write.
+
+Each sink (ClickHouse, the Redis publicity index) reads credit.records with a consumer group
+of its own, `<app id>-sink-<sink>`, on a thread of its own, with confluent-kafka rather than a
+Faust agent:
+
+* Nothing is acknowledged by a framework behind our back: a batch is `consume`d, written,
+  its dead letters are delivered, and only then are its offsets committed, synchronously. A
+  kill -9 at any point re-reads from the last commit; the stores' versioned writes make the
+  re-read converge (Faust's flow control could leave a big backlog unread after a restart).
+* One group per sink: a worker with ClickHouse off (several workers sharing partitions, one
+  owning chdb) does not take the ClickHouse sink's partitions from the worker that writes
+  it, and a Redis outage does not hold ClickHouse back.
+* Batches come from librdkafka's fetch queue in C (`consume(num_messages=…)`); the loop never
+  holds more than one batch plus the bounded prefetch, so a backlog stays in Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from schemas.codec import decode_enriched
+from schemas.dead_letters import Rejection
+from sinks.errors import Backpressure, IndexLost, SinkUnavailable
+from streams.faust_support import send_dead_letter
+from streams.outputs import Outputs
+
+log = logging.getLogger(__name__)
+# Short enough that a store back after an outage is written to within seconds, long enough
+# not to hammer it.
+MAX_RETRY_DELAY = 5.0
+# A commit refused because the group moved on: the batch was written (idempotently) and its
+# partitions' new owner re-reads from the last commit, so the loop goes on.
+_REBALANCED = {
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError._NO_OFFSET,
+}
+
+
+def sink_group(app_group: str, sink_name: str) -> str:
+    """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
+    return f"{app_group}-sink-{sink_name}"
+
+
+def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # A killed worker's partitions move to the survivors within seconds.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
+        # A store down for minutes keeps the loop retrying one batch without polling.
+        "max.poll.interval.ms": 3_600_000,
+        "queued.max.messages.kbytes": 65_536,
+        "fetch.max.bytes": 16 * 1024 * 1024,
+        "enable.partition.eof": False,
+    }
+
+
+def next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """The offsets to commit after `messages`: one past the last of each partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        last[key] = max(last.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> Any | None:
+    """Write one batch, retrying operational failures and overload with backoff; None when
+    `stop` was set before it could be written (the batch is then not committed)."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return sink.write_batch(records)
+        except Backpressure as exc:
+            log.warning("%s; retrying the same batch", exc)
+            stop.wait(exc.retry_after)
+        except IndexLost as exc:
+            # Not a passing outage: what the index held before is gone until the operator
+            # replays credit.records. New batches keep flowing into the recreated index.
+            log.error("%s; retrying the same batch", exc)
+        except SinkUnavailable as exc:
+            log.warning("%s; retrying the same batch in %.1fs", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+    return None
+
+
+@dataclass
+class SinkLoop:
+    """credit.records into one sink; `run` blocks until `stop` is set or a failure raises."""
+
+    sink: Any
+    topic: str
+    group: str
+    bootstrap: str
+    rejected_topic: str
+    batch_size: int
+    flush_seconds: float
+    on_batch: Callable[[Any, Any, list[Any]], None] | None = None
+    batches: int = 0
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        out = Outputs(self.bootstrap, f"{self.group}-dead-letters")
+        consumer.subscribe([self.topic])
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(self.batch_size, timeout=self.flush_seconds)
+                batch = [m for m in messages if _usable(m)]
+                if batch and self._write(batch, out, stop):
+                    self._commit(consumer, next_offsets(batch))
+                    self.batches += 1
+        finally:
+            out.close()
+            consumer.close()
+
+    def _write(self, messages: list[Message], out: Outputs, stop: threading.Event) -> bool:
+        records = [decode_enriched(m.value()) for m in messages]
+        result = write_with_retry(self.sink, records, stop)
+        if result is None:
+            return False
+        if self.on_batch is not None:
+            self.on_batch(self.sink, result, records)
+        by_event = {r["event_id"]: m for r, m in zip(records, messages, strict=True)}
+        for refused in result.rejected:
+            rejection = Rejection(
+                refused.reason_code, None, refused.reason, "sink", f"sinks.{self.sink.name}"
+            )
+            send_dead_letter(
+                out, self.rejected_topic, _Sent(by_event[refused.event_id]), rejection,
+                event_id=refused.event_id,
+            )  # fmt: skip
+        out.flush_blocking()
+        return True
+
+    @staticmethod
+    def _commit(consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _REBALANCED:
+                raise
+            log.warning("commit after a rebalance refused (%s); the new owner re-reads", exc)
+
+
+def _usable(message: Message) -> bool:
+    err = message.error()
+    if err is None:
+        return True
+    if err.fatal():
+        raise KafkaException(err)
+    # Informational (a partition's end, a broker reconnecting): librdkafka recovers itself.
+    if err.code() != KafkaError._PARTITION_EOF:
+        log.warning("records consumer: %s", err)
+    return False
+
+
+class _Sent:
+    """A confluent-kafka message seen through the attributes `send_dead_letter` reads."""
+
+    def __init__(self, message: Message) -> None:
+        self.key, self.value = message.key(), message.value()
+        self.topic, self.partition, self.offset = (
+            message.topic(), message.partition(), message.offset()
+        )  # fmt: skip
+        self.headers = message.headers() or []
+
+
+def run_in_thread(loop: SinkLoop, stop: threading.Event) -> threading.Thread:
+    """Start `loop.run` on a daemon thread; its exception is kept on `thread.failure`."""
+
+    def target() -> None:
+        try:
+            loop.run(stop)
+        except BaseException as exc:
+            thread.failure = exc  # type: ignore[attr-defined]
+            log.exception("sink loop %s failed", loop.group)
+            raise
+
+    thread = threading.Thread(target=target, name=f"sink-{loop.sink.name}", daemon=True)
+    thread.failure = None  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def wait_stopped(thread: threading.Thread, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.2)
