@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from creditsync import services
-from creditsync.settings import KafkaSettings, RedisSettings
+from creditsync.settings import (
+    ClickHouseSettings,
+    DataSettings,
+    HttpSettings,
+    KafkaSettings,
+    RedisSettings,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +81,41 @@ def check_publicity_index(url: str) -> ServiceCheck:
     return ServiceCheck("publicity index", True, state)
 
 
+def check_clickhouse(dsn: str, database: str, data_dir: Path, http_base: str) -> ServiceCheck:
+    """The analytics store answers a query, where `creditsync sql` would run it: through the
+    running `creditsync run` when it owns the embedded ClickHouse, else directly."""
+    from creditsync.ops.sqlclient import run_sql
+
+    if dsn.lower() == "off":
+        return ServiceCheck("clickhouse", True, "off in this deployment")
+    if dsn.startswith("chdb:"):
+        from creditsync.ops.sqlclient import choose_route
+
+        if choose_route(dsn, data_dir, http_base).via != "server":
+            # Opening chdb here could collide with a `creditsync worker` that owns it.
+            return ServiceCheck("clickhouse", True, f"{dsn}: embedded, not opened by status")
+    sql = f"SELECT count() FROM system.tables WHERE database = '{database}'"
+    try:
+        result, route = run_sql(
+            sql, dsn=dsn, database=database, data_dir=data_dir, http_base=http_base
+        )
+    except Exception as exc:
+        return ServiceCheck("clickhouse", False, f"{dsn}: {type(exc).__name__}: {exc}")
+    return ServiceCheck("clickhouse", True, f"{route.detail}: {result.rows[0][0]} tables")
+
+
 def check_services() -> list[ServiceCheck]:
     redis_url = RedisSettings().redis_url
     checks = [check_kafka(KafkaSettings().kafka_bootstrap), check_redis(redis_url)]
     if checks[-1].ok:
         checks.append(check_publicity_index(redis_url))
+    data, clickhouse, http = DataSettings(), ClickHouseSettings(), HttpSettings()
+    checks.append(
+        check_clickhouse(
+            clickhouse.dsn(data),
+            clickhouse.clickhouse_database,
+            data.data_dir,
+            f"http://{http.http_host}:{http.http_port}",
+        )
+    )
     return checks

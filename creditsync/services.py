@@ -224,11 +224,7 @@ def start_kafka(
     if not (data_dir / "kraft-logs" / "meta.properties").exists():
         cluster_id = data_dir / "cluster.id"
         if not cluster_id.exists():
-            # Kafka cluster ids are 22-char url-safe base64 of a UUID.
-            import base64
-
-            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            cluster_id.write_text(raw)
+            cluster_id.write_text(new_cluster_id())
         subprocess.run(
             [
                 *_java_cmd("kafka.tools.StorageTool", data_dir),
@@ -247,6 +243,17 @@ def start_kafka(
     managed.process = proc
     wait_until(lambda: _kafka_answers(f"127.0.0.1:{port}"), timeout, "Kafka broker", proc)
     return managed
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 22-char url-safe base64 of a UUID, never starting with '-' (the
+    storage tool would read it as an option; Kafka's own Uuid.randomUuid skips those too)."""
+    import base64
+
+    while True:
+        raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not raw.startswith("-"):
+            return raw
 
 
 def _kafka_answers(bootstrap: str) -> bool:

@@ -18,6 +18,7 @@ import redis
 
 from tests.faults.audit import CaseReport, full_audit, record_summary, visible_in_index, wait_for
 from tests.faults.load import SteadyProducer, build_workload, rss_bytes
+from tests.integration.helpers import sinks_caught_up
 
 pytestmark = pytest.mark.faults
 
@@ -76,6 +77,7 @@ def test_load_faster_than_the_sinks_drain(fault_services, fault_pipeline, worker
         )
         producer.finish(60)
         produced_in = producer.finished_at - began if producer.finished_at else None
+        wait_for(lambda: sinks_caught_up(config), 120, lambda: "sinks behind credit.records")
         assert worker.stop() == 0, workers.log_text()[-3000:]
     finally:
         producer.cancel()

@@ -9,6 +9,7 @@ import redis
 
 from tests.faults.audit import CaseReport, full_audit, record_summary, visible_in_index, wait_for
 from tests.faults.load import SteadyProducer, build_workload
+from tests.integration.helpers import sinks_caught_up
 
 pytestmark = pytest.mark.faults
 
@@ -65,6 +66,7 @@ def test_broker_restart_during_production_and_consumption(fault_services, fault_
             180,
             lambda: f"{visible_in_index(index, workload.events)} of {total} in the index",
         )
+        wait_for(lambda: sinks_caught_up(config), 120, lambda: "sinks behind credit.records")
         assert current[0].stop() == 0, workers.log_text()[-3000:]
     finally:
         producer.cancel()

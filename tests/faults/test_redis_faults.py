@@ -15,6 +15,7 @@ from sinks.errors import REBUILD_PUBLICITY_COMMAND
 from tests.faults.audit import CaseReport, full_audit, record_summary, visible_in_index, wait_for
 from tests.faults.load import SteadyProducer, build_workload
 from tests.intake_factory import publish
+from tests.integration.helpers import sinks_caught_up
 
 pytestmark = pytest.mark.faults
 
@@ -81,6 +82,7 @@ def test_redis_down_for_30_seconds_during_a_stream(fault_services, fault_pipelin
             lambda: f"{visible_in_index(index, workload.events)} of {total} in the index",
             alive=worker_died,
         )
+        wait_for(lambda: sinks_caught_up(config), 120, lambda: "sinks behind credit.records")
         assert worker.stop() == 0, workers.log_text()[-3000:]
     finally:
         producer.cancel()
@@ -180,6 +182,7 @@ def test_redis_restarted_with_its_data_gone(fault_services, fault_pipeline, work
         after = operator(config, "status", "--json")
         checks = {c["name"]: c for c in json.loads(after.stdout)["services"]}
         assert checks["publicity index"]["ok"], checks["publicity index"]
+        wait_for(lambda: sinks_caught_up(config), 120, lambda: "sinks behind credit.records")
         assert worker.stop() == 0, workers.log_text()[-3000:]
     finally:
         index.close()

@@ -10,6 +10,7 @@ import redis
 from tests.faults.audit import CaseReport, full_audit, record_summary, visible_in_index, wait_for
 from tests.faults.load import build_workload
 from tests.intake_factory import publish
+from tests.integration.helpers import sinks_caught_up
 
 pytestmark = pytest.mark.faults
 
@@ -47,6 +48,7 @@ def test_worker_killed_mid_batch_and_restarted(fault_services, fault_pipeline, w
             alive=lambda: second.proc.poll() is not None and f"worker exited {second.proc.poll()}",
         )
         recovery = time.monotonic() - restarted
+        wait_for(lambda: sinks_caught_up(config), 120, lambda: "sinks behind credit.records")
         assert second.stop() == 0, workers.log_text()[-3000:]
     finally:
         index.close()

@@ -13,7 +13,7 @@ import pytest
 
 from sinks.publicity import Keys
 from tests.intake_factory import enterprise_codes, license_, penalty, publish, registration
-from tests.integration.helpers import WorkerProcess, chdb_query, worker_env
+from tests.integration.helpers import WorkerProcess, chdb_query, sinks_caught_up, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,8 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, redis_c
             f"after the restart only {visible_licences(redis_client, usccs)} of {total} "
             f"licences are visible ({seen_at_kill} were at the kill)"
         )
-        # The records stage writes ClickHouse in the same batches: wait for its last one.
+        # The ClickHouse sink reads on its own: wait until it has committed every record.
+        assert wait_for(lambda: sinks_caught_up(pipeline), 120, second)
         database = pipeline.clickhouse_database
     finally:
         assert second.stop() == 0, (tmp_path / "worker-2.log").read_text()[-3000:]
@@ -81,8 +82,14 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, redis_c
 
 
 def test_two_workers_share_partitions_and_release_parked_records(pipeline, redis_client, tmp_path):
-    env = worker_env(pipeline, tmp_path, clickhouse="off")
-    workers = [WorkerProcess(env, tmp_path / f"worker-{i}.log") for i in (1, 2)]
+    # One worker owns the embedded ClickHouse, the other has it off: the ClickHouse sink's
+    # consumer group is the first worker's alone, so every partition still reaches chdb.
+    dsn = f"chdb://{tmp_path / 'worker-clickhouse'}"
+    envs = [
+        worker_env(pipeline, tmp_path, clickhouse=dsn),
+        worker_env(pipeline, tmp_path, clickhouse="off"),
+    ]
+    workers = [WorkerProcess(env, tmp_path / f"worker-{i + 1}.log") for i, env in enumerate(envs)]
     try:
         usccs = feed(pipeline, 2000)
         total = ENTERPRISES * LICENCES_EACH
@@ -110,8 +117,12 @@ def test_two_workers_share_partitions_and_release_parked_records(pipeline, redis
             return sum(redis_client.hlen(keys.items(c["uscc"], "penalty")) for c in late)
 
         assert wait_for(lambda: penalties_visible() == len(late), 120), penalties_visible()
+        assert wait_for(lambda: sinks_caught_up(pipeline), 120)
         for w in workers:
             assert w.proc.poll() is None, "a worker died"
     finally:
         codes = [w.stop() for w in workers]
     assert codes == [0, 0], [(tmp_path / f"worker-{i}.log").read_text()[-2000:] for i in (1, 2)]
+    database = pipeline.clickhouse_database
+    rows = chdb_query(dsn, database, f"SELECT count() FROM {database}.license FINAL")
+    assert rows == [(total,)], f"ClickHouse after dedup: {rows}, expected {total}"

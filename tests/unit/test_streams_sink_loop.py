@@ -1,0 +1,76 @@
+"""The sink loop's pure parts: which offsets a batch commits, and the retry rule."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from sinks.base import SinkResult
+from sinks.errors import Backpressure, SinkUnavailable
+from streams import sink_loop
+from streams.sink_loop import next_offsets, sink_group, write_with_retry
+
+
+class FakeMessage:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._t, self._p, self._o = topic, partition, offset
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+
+def test_a_batch_commits_one_past_the_last_offset_of_each_partition():
+    batch = [FakeMessage("r", 0, 5), FakeMessage("r", 1, 9), FakeMessage("r", 0, 7)]
+    committed = sorted((tp.topic, tp.partition, tp.offset) for tp in next_offsets(batch))
+    assert committed == [("r", 0, 8), ("r", 1, 10)]
+
+
+def test_each_sink_has_a_group_of_its_own():
+    assert sink_group("p.creditsync", "clickhouse") == "p.creditsync-sink-clickhouse"
+    assert sink_group("p.creditsync", "publicity") != sink_group("p.creditsync", "clickhouse")
+
+
+class FlakySink:
+    name = "FlakySink"
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def write_batch(self, records):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return SinkResult(applied=len(records))
+
+
+def test_an_unavailable_or_overloaded_sink_gets_the_same_batch_again(monkeypatch):
+    monkeypatch.setattr(sink_loop, "MAX_RETRY_DELAY", 0.01)
+    sink = FlakySink([SinkUnavailable("redis", "down"), Backpressure("redis", 0.01, "busy")])
+    result = write_with_retry(sink, [{"event_id": "e1"}, {"event_id": "e2"}], threading.Event())
+    assert sink.calls == 3
+    assert result.applied == 2
+
+
+def test_a_stop_during_an_outage_returns_nothing_so_the_batch_is_not_committed():
+    stop = threading.Event()
+
+    class Down(FlakySink):
+        def write_batch(self, records):
+            stop.set()
+            raise SinkUnavailable("redis", "still down")
+
+    assert write_with_retry(Down([]), [{"event_id": "e1"}], stop) is None
+
+
+def test_other_errors_are_raised_not_retried():
+    sink = FlakySink([ValueError("a bug")])
+    with pytest.raises(ValueError):
+        write_with_retry(sink, [{"event_id": "e1"}], threading.Event())
