@@ -46,6 +46,18 @@ _REBALANCED = {
 }
 
 
+# The group coordinator is moving or loading (a broker restart): the commit can be retried.
+_COORDINATOR_MOVING = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._WAIT_COORD,
+    KafkaError.REQUEST_TIMED_OUT,
+}
+
+
 def sink_group(app_group: str, sink_name: str) -> str:
     """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
     return f"{app_group}-sink-{sink_name}"
@@ -121,7 +133,7 @@ class SinkLoop:
                 messages = consumer.consume(self.batch_size, timeout=self.flush_seconds)
                 batch = [m for m in messages if _usable(m)]
                 if batch and self._write(batch, out, stop):
-                    self._commit(consumer, next_offsets(batch))
+                    self._commit(consumer, next_offsets(batch), stop)
                     self.batches += 1
         finally:
             out.close()
@@ -147,13 +159,26 @@ class SinkLoop:
         return True
 
     @staticmethod
-    def _commit(consumer: Consumer, offsets: list[TopicPartition]) -> None:
-        try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _REBALANCED:
-                raise
-            log.warning("commit after a rebalance refused (%s); the new owner re-reads", exc)
+    def _commit(consumer: Consumer, offsets: list[TopicPartition], stop: threading.Event) -> None:
+        """Commit synchronously; a broker restarting (coordinator moving or loading) is waited
+        out, since the batch is written and only its offsets are still to be kept."""
+        delay = 0.2
+        while True:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() in _REBALANCED:
+                    log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
+                    return
+                if err.fatal() or not (err.retriable() or err.code() in _COORDINATOR_MOVING):
+                    raise
+                if stop.is_set():
+                    return  # stopping: the batch is re-read from the last commit, idempotently
+                log.warning("commit failed (%s); retrying in %.1fs", err, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
 
 
 def _usable(message: Message) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from sinks.base import SinkResult
 from sinks.errors import Backpressure, SinkUnavailable
 from streams import sink_loop
-from streams.sink_loop import next_offsets, sink_group, write_with_retry
+from streams.sink_loop import SinkLoop, next_offsets, sink_group, write_with_retry
 
 
 class FakeMessage:
@@ -74,3 +74,45 @@ def test_other_errors_are_raised_not_retried():
     sink = FlakySink([ValueError("a bug")])
     with pytest.raises(ValueError):
         write_with_retry(sink, [{"event_id": "e1"}], threading.Event())
+
+
+class FlakyCommits:
+    """A consumer whose commits fail with the given errors first."""
+
+    def __init__(self, errors: list[int]) -> None:
+        self.errors = errors
+        self.committed: list = []
+
+    def commit(self, offsets, asynchronous):
+        from confluent_kafka import KafkaError, KafkaException
+
+        assert asynchronous is False
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        self.committed.append(offsets)
+
+
+def test_a_commit_during_a_broker_restart_is_retried_until_it_is_kept(monkeypatch):
+    from confluent_kafka import KafkaError
+
+    monkeypatch.setattr(sink_loop, "MAX_RETRY_DELAY", 0.01)
+    consumer = FlakyCommits([KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._TRANSPORT])
+    SinkLoop._commit(consumer, ["offsets"], threading.Event())
+    assert consumer.committed == [["offsets"]]
+
+
+def test_a_commit_refused_after_a_rebalance_is_left_to_the_new_owner():
+    from confluent_kafka import KafkaError
+
+    consumer = FlakyCommits([KafkaError.ILLEGAL_GENERATION])
+    SinkLoop._commit(consumer, ["offsets"], threading.Event())
+    assert consumer.committed == []
+
+
+def test_a_commit_that_cannot_succeed_is_raised():
+    from confluent_kafka import KafkaError, KafkaException
+
+    with pytest.raises(KafkaException):
+        SinkLoop._commit(
+            FlakyCommits([KafkaError.GROUP_AUTHORIZATION_FAILED]), ["o"], threading.Event()
+        )
