@@ -63,6 +63,19 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # `kill -USR1 <pid>`: what every task awaits, for an operator looking at a stuck worker
+    # (thread stacks alone, as py-spy shows them, say only that the loop is idle).
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+
+
+def dump_tasks() -> None:
+    import io
+
+    tasks = asyncio.all_tasks()
+    out = io.StringIO()
+    for task in tasks:
+        task.print_stack(limit=12, file=out)
+    log.warning("%d asyncio tasks (SIGUSR1):\n%s", len(tasks), out.getvalue())
 
 
 async def run_main(

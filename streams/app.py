@@ -21,6 +21,7 @@ is made with the current event set, so its changelog partition is the event's pa
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from schemas.categories import CATEGORIES
 from schemas.topics import RECORDS, REGISTRY_ALIASES, RESOLVED, intake_topic
 
 Clock = Callable[[], dt.datetime]
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> dt.datetime:
@@ -125,6 +127,14 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         t = app.Table(name, default=None, partitions=config.partitions)
         streams.tables[name] = t
         return t
+
+    from streams.faust_support import release_stranded_partitions
+
+    @app.timer(1.0)
+    async def keep_partitions_flowing() -> None:
+        released = release_stranded_partitions(app)
+        if released:
+            log.warning("resumed %d partition(s) left paused by Faust's flow control", released)
 
     # Imported here so that `import streams` (pure domain logic) never needs Faust.
     from streams import intake_stage, items_stage, sink_stage

@@ -168,3 +168,23 @@ def declare_changelog_topics(bootstrap: str, tables: list[Any], partitions: int)
             return
         time.sleep(0.1)
     raise TimeoutError(f"changelog topics {names} did not show {partitions} partitions")
+
+
+def release_stranded_partitions(app: Any) -> int:
+    """Resume partitions that Faust's flow control left paused behind an emptied queue.
+
+    A stream queue over its high-water mark pauses the partitions feeding it and keeps a
+    "pressure dropped" callback per partition, fired by the next `get` that finds the queue
+    drained. `FlowControlEvent.resume()` (after every rebalance or recovery) clears the queues
+    but not those callbacks, and a reader already waiting in `get` never checks again: with
+    every partition of a topic paused, nothing arrives and the stage stalls with lag (seen
+    after a kill -9 and restart with a backlog). Called on a timer, this fires the callbacks
+    of drained queues as that `get` would have; the number of partitions released."""
+    released = 0
+    for queue in list(getattr(app.flow_control, "_queues", ()) or ()):
+        pending = getattr(queue, "_pending_pressure_drop_callbacks", None)
+        if pending and queue.qsize() <= queue.pressure_drop_size:
+            before = len(pending)
+            queue.maybe_endorse_pressure_drop()
+            released += before - len(pending)
+    return released
