@@ -69,13 +69,22 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 
 
 def dump_tasks() -> None:
-    import io
-
+    """Log every asyncio task with the chain of coroutines it is awaiting, innermost last."""
+    lines: list[str] = []
     tasks = asyncio.all_tasks()
-    out = io.StringIO()
     for task in tasks:
-        task.print_stack(limit=12, file=out)
-    log.warning("%d asyncio tasks (SIGUSR1):\n%s", len(tasks), out.getvalue())
+        lines.append(f"task {task.get_name()}:")
+        coro: Any = task.get_coro()
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                lines.append(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        waiting = getattr(task, "_fut_waiter", None)
+        if waiting is not None:
+            lines.append(f"    waiting on {waiting!r}"[:300])
+    log.warning("%d asyncio tasks (SIGUSR1):\n%s", len(tasks), "\n".join(lines))
 
 
 async def run_main(
