@@ -54,6 +54,7 @@ def worker_config(
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
         "stages": stages,
+        "restart_when_stalled": True,
     }
     values.update(overrides)
     return WorkerConfig(**values)  # type: ignore[arg-type]
@@ -65,26 +66,9 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
     # `kill -USR1 <pid>`: what every task awaits, for an operator looking at a stuck worker
     # (thread stacks alone, as py-spy shows them, say only that the loop is idle).
+    from streams.faust_support import dump_tasks
+
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
-
-
-def dump_tasks() -> None:
-    """Log every asyncio task with the chain of coroutines it is awaiting, innermost last."""
-    lines: list[str] = []
-    tasks = asyncio.all_tasks()
-    for task in tasks:
-        lines.append(f"task {task.get_name()}:")
-        coro: Any = task.get_coro()
-        while coro is not None:
-            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
-            if frame is not None:
-                code = frame.f_code
-                lines.append(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}")
-            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
-        waiting = getattr(task, "_fut_waiter", None)
-        if waiting is not None:
-            lines.append(f"    waiting on {waiting!r}"[:300])
-    log.warning("%d asyncio tasks (SIGUSR1):\n%s", len(tasks), "\n".join(lines))
 
 
 async def run_main(

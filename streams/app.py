@@ -59,6 +59,9 @@ class WorkerConfig:
     parked_retry_seconds: float = 60.0
     expiry_check_seconds: float = 30.0
     stages: tuple[str, ...] = ("intake", "items", "sinks")
+    # The CLI's workers re-execute themselves when a Faust stage stalls (streams/watchdog.py).
+    restart_when_stalled: bool = False
+    stall_seconds: float = 45.0
     clock: Clock = field(default=utc_now)
 
     def topic(self, name: str) -> str:
@@ -101,6 +104,8 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to the others after this (Faust's default is 60).
+        broker_session_timeout=20.0,
         web_enabled=False,
         # Our own topics are created by `creditsync up` from schemas/topics.py; Faust only
         # declares its internal changelog topics.
@@ -136,6 +141,9 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         if released:
             log.warning("resumed %d partition(s) left paused by Faust's flow control", released)
 
+    if config.restart_when_stalled:
+        _install_watchdog(app, config)
+
     # Imported here so that `import streams` (pure domain logic) never needs Faust.
     from streams import intake_stage, items_stage, sink_stage
 
@@ -148,3 +156,26 @@ def build_app(config: WorkerConfig) -> CreditStreams:
     if "sinks" in config.stages:
         sink_stage.install(streams)
     return streams
+
+
+def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
+    import asyncio
+
+    from streams.faust_support import dump_tasks
+    from streams.watchdog import GroupProgress, StallDetector, restart_process
+
+    topics = [config.topic(intake_topic(c)) for c in CATEGORIES]
+    topics += [config.topic(REGISTRY_ALIASES), config.topic(RESOLVED)]
+    detector = StallDetector(config.stall_seconds)
+    progress: list[GroupProgress] = []
+
+    @app.timer(5.0)
+    async def restart_when_stalled() -> None:
+        if not progress:
+            progress.append(GroupProgress(config.bootstrap, app.conf.id, topics, config.partitions))
+        committed, lag = await asyncio.to_thread(progress[0].read)
+        if detector.observe(committed, lag, assigned=bool(app.consumer.assignment())):
+            dump_tasks()
+            restart_process(
+                f"stream stage stalled: lag {lag} and no commit for {config.stall_seconds:.0f}s"
+            )

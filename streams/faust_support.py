@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -188,3 +189,22 @@ def release_stranded_partitions(app: Any) -> int:
             queue.maybe_endorse_pressure_drop()
             released += before - len(pending)
     return released
+
+
+def dump_tasks() -> None:
+    """Log every asyncio task with the chain of coroutines it is awaiting, innermost last."""
+    lines: list[str] = []
+    tasks = asyncio.all_tasks()
+    for task in tasks:
+        lines.append(f"task {task.get_name()}:")
+        coro: Any = task.get_coro()
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                lines.append(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        waiting = getattr(task, "_fut_waiter", None)
+        if waiting is not None:
+            lines.append(f"    waiting on {waiting!r}"[:300])
+    logging.getLogger("creditsync").warning("%d asyncio tasks:\n%s", len(tasks), "\n".join(lines))

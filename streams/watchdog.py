@@ -1,0 +1,74 @@
+"""A stalled Faust stage restarts its worker process instead of sitting on its backlog.
+
+After a kill -9 and restart with a backlog, a Faust agent has been seen to stop taking events
+with lag on its partitions and nothing in the log (faust-streaming 0.15.3; the cause is not
+found yet — `kill -USR1 <pid>` dumps every task's awaits for whoever looks next). Kafka keeps
+the backlog, so nothing is lost, but the views stop moving. Like a liveness probe, the
+watchdog reads the stream processors' group lag from the broker; when there is lag and the
+group's committed offsets have not moved for `stall_seconds` while the worker holds
+partitions, it logs the task dump and re-executes the worker process (same pid, same
+command line). Offsets not committed are re-read: every output is idempotent.
+
+Only `creditsync worker` and `creditsync run` arm it (`WorkerConfig.restart_when_stalled`);
+a worker run inside a test process never re-executes that process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StallDetector:
+    """Pure: fed the group's committed offsets and lag, says when the stage has stalled."""
+
+    stall_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    _last: dict[tuple[str, int], int] = field(default_factory=dict)
+    _since: float | None = None
+
+    def observe(self, committed: dict[tuple[str, int], int], lag: int, assigned: bool) -> bool:
+        now = self.clock()
+        if not assigned or lag == 0 or committed != self._last or self._since is None:
+            self._last, self._since = dict(committed), now
+            return False
+        return now - self._since >= self.stall_seconds
+
+
+class GroupProgress:
+    """The committed offsets and total lag of one consumer group on some topics."""
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str], partitions: int) -> None:
+        self._tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        self._consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+        )
+
+    def read(self) -> tuple[dict[tuple[str, int], int], int]:
+        committed: dict[tuple[str, int], int] = {}
+        lag = 0
+        for tp in self._consumer.committed(self._tps, timeout=10):
+            _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+            start = tp.offset if tp.offset >= 0 else 0
+            committed[(tp.topic, tp.partition)] = tp.offset
+            lag += max(0, high - start)
+        return committed, lag
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def restart_process(reason: str) -> None:
+    """Re-execute this process with its own command line (never returns)."""
+    log.error("%s: restarting the worker process (pid %d)", reason, os.getpid())
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
