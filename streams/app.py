@@ -161,6 +161,8 @@ def build_app(config: WorkerConfig) -> CreditStreams:
 def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
     import asyncio
 
+    from confluent_kafka import KafkaException
+
     from streams.faust_support import dump_tasks
     from streams.watchdog import GroupProgress, StallDetector, restart_process
 
@@ -173,7 +175,13 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
     async def restart_when_stalled() -> None:
         if not progress:
             progress.append(GroupProgress(config.bootstrap, app.conf.id, topics, config.partitions))
-        committed, lag = await asyncio.to_thread(progress[0].read)
+        try:
+            committed, lag = await asyncio.to_thread(progress[0].read)
+        except KafkaException as exc:
+            # The broker is restarting or the coordinator moving: no reading this round, and
+            # no reading is no evidence of a stall.
+            log.warning("stall watchdog: group progress not readable (%s)", exc)
+            return
         if detector.observe(committed, lag, assigned=bool(app.consumer.assignment())):
             dump_tasks()
             restart_process(
