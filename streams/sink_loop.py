@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -219,9 +218,3 @@ def run_in_thread(loop: SinkLoop, stop: threading.Event) -> threading.Thread:
     thread.failure = None  # type: ignore[attr-defined]
     thread.start()
     return thread
-
-
-def wait_stopped(thread: threading.Thread, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while thread.is_alive() and time.monotonic() < deadline:
-        thread.join(0.2)

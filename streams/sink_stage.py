@@ -18,7 +18,7 @@ from schemas.dead_letters import rejected_topic
 from schemas.topics import RECORDS
 from streams.app import CreditStreams, WorkerConfig
 from streams.metrics import observe_batch
-from streams.sink_loop import SinkLoop, run_in_thread, sink_group, wait_stopped
+from streams.sink_loop import SinkLoop, run_in_thread, sink_group
 
 SINK_NAMES = {"ClickHouseSink": "clickhouse", "PublicityIndex": "publicity"}
 
@@ -114,4 +114,4 @@ def install(streams: CreditStreams) -> None:
             # Stopping (or crashed): each loop finishes the batch it is writing, then closes.
             stop.set()
             for thread in threads:
-                await asyncio.to_thread(wait_stopped, thread)
+                await asyncio.to_thread(thread.join, 60.0)

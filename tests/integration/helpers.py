@@ -119,22 +119,19 @@ def sinks_caught_up(
     """Whether each sink's consumer group (streams/sink_loop.py) has committed to the end of
     credit.records: every record is then in that store. The sinks read independently, so
     one store being complete says nothing of the other."""
-    from confluent_kafka import TopicPartition
-
     from schemas.topics import RECORDS
     from streams.sink_loop import sink_group
+    from streams.watchdog import GroupProgress
 
-    topic = config.topic(RECORDS)
     for sink in sinks:
         group = sink_group(f"{config.topic_prefix}{config.app_id}", sink)
-        consumer = Consumer({"bootstrap.servers": config.bootstrap, "group.id": group})
+        progress = GroupProgress(
+            config.bootstrap, group, [config.topic(RECORDS)], config.partitions
+        )
         try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            tps = [TopicPartition(topic, p) for p in partitions]
-            for tp in consumer.committed(tps, timeout=10):
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                if high > 0 and tp.offset < high:
-                    return False
+            _, lag = progress.read()
         finally:
-            consumer.close()
+            progress.close()
+        if lag:
+            return False
     return True
