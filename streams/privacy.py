@@ -6,6 +6,7 @@ keeps an HMAC of the number, never the number; the raw number never leaves strea
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -61,16 +62,23 @@ def published_payload(category: str, payload: Mapping[str, Any], key: bytes) -> 
     return published
 
 
+# A living person's birth year: no resident ID holder was born before this. Without the
+# bound, digit runs that are no ID at all pass the check digit and a calendar date — the
+# hex of an event id's ASCII (the version string) gave "333646639306236306", born 6393.
+EARLIEST_BIRTH_YEAR = 1900
+
+
 def _is_resident_id(candidate: str) -> bool:
-    # Check digit and birth date only: stdnum's is_valid() also wants the division to have
-    # existed in the birth year, and a leak scanner must not miss a number over that.
+    # Check digit and a plausible birth date only: stdnum's is_valid() also wants the
+    # division to have existed in the birth year, and a leak scanner must not miss a number
+    # over that.
     if ric.calc_check_digit(candidate) != candidate[-1].upper():
         return False
     try:
-        ric.get_birth_date(candidate)
+        born = ric.get_birth_date(candidate)
     except ValidationError:
         return False
-    return True
+    return born.year >= EARLIEST_BIRTH_YEAR and born <= dt.date.today()
 
 
 def contains_resident_id(text: str) -> bool:
