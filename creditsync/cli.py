@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -29,6 +30,18 @@ def configure_wire_format() -> None:
     from schemas import confluent
 
     confluent.configure(KafkaSettings().schema_registry_url)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Until the event loop installs its own stop handlers, SIGTERM ends the process with
+    status 0 through the normal unwinding (finally blocks stop what was started) instead of
+    the default death by signal. A worker is stopped this early when a supervisor stops it
+    while it starts, or right after the stall watchdog re-executed it."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -62,6 +75,7 @@ def run(
     ),
 ) -> None:
     """The main job: stream workers, both sinks and the HTTP server in one process."""
+    exit_cleanly_on_sigterm()
     from creditsync.runtime import run_main_job
 
     try:
@@ -79,6 +93,7 @@ def worker(
     stages: str = typer.Option("intake,items,sinks", help="Comma-separated stages to run."),
 ) -> None:
     """Only the stream workers (no HTTP server); run several for more throughput."""
+    exit_cleanly_on_sigterm()
     import asyncio
     import logging
 
