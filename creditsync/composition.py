@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
+from creditsync.operator_token import expected_token_sha256
 from creditsync.settings import HttpSettings
 from producers.departments import load_departments
 from producers.http_intake import HttpIntake
@@ -61,5 +62,6 @@ def http_app(config: WorkerConfig) -> FastAPI:
             analytics=partial(run_readonly_query, clickhouse) if clickhouse else None,
             intake=intake,
             health=health,
+            operator_token_sha256=expected_token_sha256(config.data_dir),
         )
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from clickhouse_connect.driver import exceptions as ch_errors
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditsync.health import ServiceCheck
+from creditsync.operator_token import token_matches
 from sinks.errors import ReadOnlyQueryRefused, clickhouse_error_code
 from sinks.publicity.api import PublicityReaderLike, api_error, public_router
 from streams.privacy import contains_resident_id
@@ -75,6 +76,8 @@ class HttpDeps:
     # producers.http_intake.HttpIntake; typed loosely so the public API needs no Kafka.
     intake: Any | None = None
     health: HealthCheck = field(default=lambda: ())
+    # SHA-256 of the operator token that POST /v1/analytics/sql asks for (operator_token.py).
+    operator_token_sha256: str | None = None
     title: str = "creditsync — 信用信息公示查询"
 
 
@@ -245,6 +248,28 @@ def view_name(name: str) -> str:
     return candidate
 
 
+def _operator_only(deps: HttpDeps) -> Callable[..., None]:
+    """A dependency admitting requests with `Authorization: Bearer <operator token>`."""
+
+    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        if deps.operator_token_sha256 is None:
+            raise api_error(
+                503, "operator_token_unset", "this server has no operator token configured"
+            )
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token_matches(
+            token.strip(), deps.operator_token_sha256
+        ):
+            raise api_error(
+                401,
+                "operator_token_required",
+                "this endpoint needs the operator token: Authorization: Bearer "
+                "<CREDITSYNC_OPERATOR_TOKEN>",
+            )
+
+    return check
+
+
 def _run_analytics(deps: HttpDeps, lock: threading.Lock, sql: str) -> dict[str, Any]:
     if deps.analytics is None:
         raise api_error(
@@ -335,7 +360,12 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
             **_run_analytics(deps, analytics_lock, f"SELECT * FROM {name} LIMIT {limit}"),
         }
 
-    @app.post("/v1/analytics/sql", tags=["analytics"], summary="One read-only SQL query")
+    @app.post(
+        "/v1/analytics/sql",
+        tags=["analytics"],
+        summary="One read-only SQL query (operator token)",
+        dependencies=[Depends(_operator_only(deps))],
+    )
     def analytics_sql(
         sql: Annotated[str, Body(embed=True, description="SELECT / WITH / SHOW / DESCRIBE")],
     ) -> dict[str, Any]:

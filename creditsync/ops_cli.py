@@ -46,6 +46,13 @@ def operator_errors() -> Iterator[None]:
         fail(str(exc))
 
 
+def _authorize() -> None:
+    """Commands that write (replay, re-drive) need the operator token (operator_token.py)."""
+    from creditsync.operator_token import authorize_operator
+
+    authorize_operator(DataSettings().data_dir.resolve())
+
+
 def _prefix() -> str:
     return StreamSettings().topic_prefix
 
@@ -85,6 +92,8 @@ def replay(
     from creditsync.ops.timespec import parse_time
 
     with operator_errors():
+        if not dry_run:
+            _authorize()
         start_ms = parse_time(from_, option="--from")
         end_ms = parse_time(to, option="--to") if to else None
         if stage == "streams":
@@ -275,6 +284,7 @@ def rejected_redrive(
     if not (ids or reason or department or redrive_all):
         fail("name dead letters (IDs), or select them with --reason, --department or --all", 2)
     with operator_errors():
+        _authorize()
         redriven = read_redriven(_bootstrap(), _prefix())
         letters = read_dead_letters(_bootstrap(), _prefix())
         if ids:

@@ -68,6 +68,15 @@ class PrivacySettings(BaseSettings):
     pii_hash_key: SecretStr = Field(default=SecretStr("creditsync-local-development-key"))
 
 
+class OperatorSettings(BaseSettings):
+    """The operator token (creditsync/operator_token.py): its hash where the deployment
+    checks it, the token itself where an operator presents it."""
+
+    model_config = _config()
+    operator_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    operator_token: SecretStr | None = None
+
+
 class StreamSettings(BaseSettings):
     model_config = _config()
     worker_id: str = "creditsync"

@@ -4,6 +4,7 @@ With a ClickHouse server (http DSN) the query goes straight to it. With embedded
 (chdb DSN) one process owns the data directory: when `creditsync run` owns it (run.pid), the
 query is sent to that process's `POST /v1/analytics/sql`; otherwise this process opens chdb
 itself. Either way the query is checked to be read-only first, and runs with readonly=1.
+The server asks for the operator token (creditsync/operator_token.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from creditsync.operator_token import OperatorTokenRefused, presented_token
 from creditsync.ops.errors import AnalyticsQueryFailed
 from creditsync.ops.runlock import running_main_job
 from sinks.clickhouse import QueryResult, check_read_only, connect_clickhouse, run_readonly_query
@@ -45,7 +47,7 @@ def run_sql(
     check_read_only(sql)
     route = choose_route(dsn, data_dir, http_base)
     if route.via == "server":
-        return query_server(sql, http_base), route
+        return query_server(sql, http_base, token=presented_token(data_dir)), route
     client = connect_clickhouse(dsn, database)
     try:
         return run_readonly_query(client, sql), route
@@ -61,13 +63,14 @@ def run_sql(
         client.close()
 
 
-def query_server(sql: str, http_base: str) -> QueryResult:
-    """The query through the running server's analytics endpoint."""
+def query_server(sql: str, http_base: str, *, token: str | None) -> QueryResult:
+    """The query through the running server's analytics endpoint, with the operator token."""
     import httpx
 
     url = f"{http_base.rstrip('/')}/v1/analytics/sql"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.post(url, json={"sql": sql}, timeout=HTTP_TIMEOUT)
+        response = httpx.post(url, json={"sql": sql}, headers=headers, timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:
         raise AnalyticsQueryFailed(
             f"`creditsync run` owns the embedded ClickHouse but {url} did not answer: {exc}"
@@ -80,6 +83,8 @@ def query_server(sql: str, http_base: str) -> QueryResult:
     if response.status_code == 200:
         return QueryResult(list(body["columns"]), [tuple(r) for r in body["rows"]])
     message = _message(body) or f"HTTP {response.status_code}"
+    if response.status_code == 401:
+        raise OperatorTokenRefused(f"{url} refused the operator token: {message}")
     if response.status_code == 403:
         raise ReadOnlyQueryRefused(sql, message)
     if response.status_code == 404:

@@ -8,11 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditsync.http import DASHBOARD_VIEWS, HttpDeps, create_http_app
+from producers.departments import hash_token
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityReader
 from tests.factories import make_enriched
 
 pytestmark = pytest.mark.integration
+
+OPERATOR_TOKEN = "analyst-operator-token-for-tests"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @pytest.fixture
@@ -37,8 +41,9 @@ def client(chdb_dsn, clickhouse_database, redis_client):
     deps = HttpDeps(
         reader=PublicityReader(redis_client),
         analytics=functools.partial(run_readonly_query, clickhouse),
+        operator_token_sha256=hash_token(OPERATOR_TOKEN),
     )
-    with TestClient(create_http_app(deps)) as test_client:
+    with TestClient(create_http_app(deps), headers=OPERATOR) as test_client:
         yield test_client
     clickhouse.command(f"DROP DATABASE IF EXISTS `{clickhouse_database}`")
     clickhouse.close()
@@ -125,9 +130,22 @@ def test_unknown_view_is_404_listing_the_views(client):
     assert "v_daily_volume" in response.json()["message"]
 
 
+def test_sql_needs_the_operator_token_and_the_views_do_not(client):
+    anonymous = {"Authorization": ""}
+    refused = client.post("/v1/analytics/sql", json={"sql": "SELECT 1"}, headers=anonymous)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "operator_token_required"
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert (
+        client.post("/v1/analytics/sql", json={"sql": "SELECT 1"}, headers=wrong).status_code == 401
+    )
+    view = client.get("/v1/analytics/views/daily_volume", headers=anonymous)
+    assert view.status_code == 200 and view.json()["rows"]
+
+
 def test_without_clickhouse_analytics_is_503(redis_client):
-    app = create_http_app(HttpDeps(reader=PublicityReader(redis_client)))
-    with TestClient(app) as client:
+    deps = HttpDeps(reader=PublicityReader(redis_client), operator_token_sha256=hash_token("t"))
+    with TestClient(create_http_app(deps), headers={"Authorization": "Bearer t"}) as client:
         response = client.post("/v1/analytics/sql", json={"sql": "SELECT 1"})
     assert response.status_code == 503
     assert "no ClickHouse connection" in response.json()["message"]

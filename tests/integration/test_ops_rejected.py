@@ -14,6 +14,7 @@ from creditsync.local import create_topics
 from creditsync.ops.kafka_read import read_all
 from creditsync.ops.rejected import read_dead_letters
 from creditsync.ops.status import collect_status
+from producers.departments import hash_token
 from producers.events import build_intake_event
 from producers.publisher import KafkaPublisher, rejection_record
 from schemas.codec import decode_intake
@@ -97,6 +98,14 @@ def test_rejected_list_show_and_redrive_after_a_correction(kafka_bootstrap, topi
     assert still.exit_code == 3, still.output
     assert "still rejected" in still.output
     assert letter.id in cli("rejected", "list").output
+
+    # Where the deployment configured an operator token, a wrong one re-drives nothing.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CREDITSYNC_OPERATOR_TOKEN_SHA256", hash_token("the-operators-token"))
+        env.setenv("CREDITSYNC_OPERATOR_TOKEN", "a-guess")
+        refused = cli("rejected", "redrive", letter.id, "--set", "fine_amount=5000")
+    assert refused.exit_code == 1 and "not the operator token" in refused.output
+    assert not read_all(kafka_bootstrap, [intake_topic("penalty", topic_prefix)], "t0")
 
     # Corrected, it is published to its intake topic and leaves the open view.
     fixed = cli("rejected", "redrive", letter.id, "--set", "fine_amount=5000")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -61,6 +62,27 @@ def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
         assert volume["rows"], "the dashboard's daily volume view stayed empty"
         health = get_json(f"{base}/healthz")
         assert health["status"] == "ok", health
+        # `creditsync sql` goes through the server that owns chdb, with the local operator
+        # token; without it the endpoint refuses.
+        sql = subprocess.run(
+            [sys.executable, "-m", "creditsync", "sql", "SELECT count() AS n FROM records_raw"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sql.returncode == 0, sql.stdout + sql.stderr
+        # The title (row count and route) wraps to the table's width.
+        assert " ".join(sql.stdout.split()).startswith("1 row(s) — server"), sql.stdout
+        assert int(sql.stdout.split("│")[1]) > 0, sql.stdout
+        request = urllib.request.Request(
+            f"{base}/v1/analytics/sql", data=b'{"sql": "SELECT 1"}', method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        refused.value.close()
+        assert refused.value.code == 401
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -7,6 +7,7 @@ import os
 import httpx
 import pytest
 
+from creditsync.operator_token import OperatorTokenRefused
 from creditsync.ops.errors import AnalyticsQueryFailed
 from creditsync.ops.sqlclient import choose_route, run_sql
 from sinks.errors import ReadOnlyQueryRefused
@@ -26,9 +27,10 @@ def test_route_is_the_server_only_for_chdb_owned_by_a_run(owned, tmp_path_factor
 
 
 def _answer(status: int, body: dict):
-    def post(url, json, timeout):
+    def post(url, json, headers, timeout):
         assert url == "http://h:8080/v1/analytics/sql"
         assert json == {"sql": "SELECT 1"}
+        assert headers["Authorization"].startswith("Bearer ") and len(headers["Authorization"]) > 40
         return httpx.Response(status, json=body)
 
     return post
@@ -51,6 +53,15 @@ def test_server_errors_keep_clickhouses_message(owned, monkeypatch):
         )
     monkeypatch.setattr(httpx, "post", _answer(403, {"error": "not_read_only", "message": "no"}))
     with pytest.raises(ReadOnlyQueryRefused):
+        run_sql(
+            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
+        )
+
+
+def test_a_refused_operator_token_says_so(owned, monkeypatch):
+    refusal = {"error": "operator_token_required", "message": "needs the operator token"}
+    monkeypatch.setattr(httpx, "post", _answer(401, refusal))
+    with pytest.raises(OperatorTokenRefused, match="refused the operator token"):
         run_sql(
             "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
         )
