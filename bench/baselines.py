@@ -23,6 +23,7 @@ from bench.stats import latency_summary, rate
 from creditsync.local import create_topics
 from producers.publisher import DEFAULT_PRODUCER_CONFIG, OutgoingRecord
 from schemas.codec import codec_for
+from schemas.kafka_connection import client_config
 from schemas.topics import TopicSpec
 
 CONSUME_BATCH = 10_000
@@ -48,7 +49,7 @@ def confluent_consume(bootstrap: str, topic: str, expected: int, timeout: float 
     codec = codec_for("IntakeEvent")
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": f"{topic}.confluent",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -110,7 +111,7 @@ def echo_latency(
     already fetching (a warm-up message has gone round); latency = receive − send, each."""
     _topic(bootstrap, topic)
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"{topic}.echo", "enable.auto.commit": False}
+        {**client_config(bootstrap), "group.id": f"{topic}.echo", "enable.auto.commit": False}
     )
     consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
     total = int(per_second * seconds)
@@ -132,7 +133,7 @@ def echo_latency(
 
     receiver = threading.Thread(target=receive, name="bench-echo-receiver")
     receiver.start()
-    producer = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap})
+    producer = Producer({**DEFAULT_PRODUCER_CONFIG, **client_config(bootstrap)})
     try:
         deadline = time.monotonic() + 60
         while not warm.is_set() and time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 from creditsync import services
 from creditsync.local import create_topics
 from producers.publisher import KafkaPublisher, OutgoingRecord
+from schemas.kafka_connection import client_config
 from schemas.topics import topic_specs
 
 PARTITIONS = 4
@@ -82,7 +83,7 @@ class OffsetProbe:
 
     def __init__(self, bootstrap: str) -> None:
         self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": "bench-probe", "enable.auto.commit": False}
+            {**client_config(bootstrap), "group.id": "bench-probe", "enable.auto.commit": False}
         )
 
     def messages(self, topic: str) -> int:

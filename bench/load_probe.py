@@ -25,6 +25,7 @@ from bench.stats import latency_summary
 from bench.workload import EventFactory, enterprise_codes, record_row
 from producers.publisher import DEFAULT_PRODUCER_CONFIG, intake_record
 from schemas.codec import codec_for
+from schemas.kafka_connection import client_config
 from schemas.records import item_id
 from sinks.publicity.keys import Keys
 
@@ -72,7 +73,7 @@ def run_probe(
 
     poller = threading.Thread(target=poll, name="bench-visibility-poller")
     poller.start()
-    producer = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap})
+    producer = Producer({**DEFAULT_PRODUCER_CONFIG, **client_config(bootstrap)})
     total = int(per_second * seconds)
     began = time.perf_counter()
     try:

@@ -25,11 +25,17 @@ console = Console()
 
 @app.callback()
 def configure_wire_format() -> None:
-    """Every command encodes as configured: Confluent's frame when a registry is set."""
+    """Every command encodes as configured (Confluent's frame when a registry is set) and
+    reaches Kafka with the configured TLS and SASL settings."""
     from creditsync.settings import KafkaSettings
-    from schemas import confluent
+    from schemas import confluent, kafka_connection
 
-    confluent.configure(KafkaSettings().schema_registry_url)
+    kafka = KafkaSettings()
+    confluent.configure(kafka.schema_registry_url)
+    try:
+        kafka_connection.configure(kafka.connection())
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def exit_cleanly_on_sigterm() -> None:

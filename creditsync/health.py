@@ -14,6 +14,8 @@ from creditsync.settings import (
     KafkaSettings,
     RedisSettings,
 )
+from schemas.kafka_connection import client_config
+from sinks.clickhouse.client import redact_dsn
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ def check_kafka(bootstrap: str) -> ServiceCheck:
     from confluent_kafka.admin import AdminClient
 
     try:
-        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+        meta = AdminClient(client_config(bootstrap)).list_topics(timeout=5)
     except Exception as exc:
         return ServiceCheck("kafka", False, f"{bootstrap}: {exc}")
     return ServiceCheck("kafka", True, f"{bootstrap}: {len(meta.topics)} topics")
@@ -100,7 +102,7 @@ def check_clickhouse(dsn: str, database: str, data_dir: Path, http_base: str) ->
             sql, dsn=dsn, database=database, data_dir=data_dir, http_base=http_base
         )
     except Exception as exc:
-        return ServiceCheck("clickhouse", False, f"{dsn}: {type(exc).__name__}: {exc}")
+        return ServiceCheck("clickhouse", False, f"{redact_dsn(dsn)}: {type(exc).__name__}: {exc}")
     return ServiceCheck("clickhouse", True, f"{route.detail}: {result.rows[0][0]} tables")
 
 

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from creditsync import services
 from creditsync.errors import ServiceUnavailable
 from creditsync.settings import DataSettings, KafkaSettings, RedisSettings
+from schemas.kafka_connection import client_config
 from schemas.topics import FOREVER, TopicSpec, topic_specs
 
 
@@ -79,7 +80,7 @@ class LocalStack:
 
 def create_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
     """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
     new = [
         NewTopic(

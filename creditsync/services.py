@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditsync.errors import MissingPrerequisite, ServiceUnavailable
+from schemas.kafka_connection import client_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_INFRA = REPO_ROOT / "infra" / "kafka"
@@ -263,7 +264,7 @@ def _kafka_answers(bootstrap: str) -> bool:
     if not port_open(host, int(port)):
         return False  # asking librdkafka before the port opens only fills the log
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=1.0)
+        AdminClient(client_config(bootstrap)).list_topics(timeout=1.0)
         return True
     except Exception:
         return False

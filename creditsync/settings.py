@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.kafka_connection import KafkaConnection
+
 
 def _config() -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix="CREDITSYNC_", frozen=True, extra="ignore")
@@ -33,6 +35,23 @@ class KafkaSettings(BaseSettings):
     topic_replication: int = 1
     # Retention of the system-of-record topics; -1 keeps them forever (DESIGN.md).
     record_retention_ms: int = -1
+    # TLS and SASL for a shared cluster; PLAINTEXT is the local broker of `creditsync up`.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+
+    def connection(self) -> KafkaConnection:
+        """How every Kafka client of the process connects (schemas/kafka_connection.py)."""
+        password = self.kafka_sasl_password
+        return KafkaConnection(
+            security_protocol=self.kafka_security_protocol.upper(),
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password.get_secret_value() if password is not None else None,
+            ssl_ca_location=self.kafka_ssl_ca_location,
+        )
 
 
 class RedisSettings(BaseSettings):

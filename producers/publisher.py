@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from creditsync.errors import ServiceUnavailable
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.identifiers import normalise_code
+from schemas.kafka_connection import client_config
 from schemas.records import IntakeEvent
 from schemas.topics import intake_topic
 
@@ -62,7 +63,7 @@ class KafkaPublisher:
         self._config = {
             **DEFAULT_PRODUCER_CONFIG,
             **(extra_config or {}),
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "client.id": client_id,
         }
         self._producer: Producer | None = None

@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from schemas import kafka_connection
 from schemas.categories import CATEGORIES
 from schemas.topics import RECORDS, REGISTRY_ALIASES, RESOLVED, intake_topic
 
@@ -96,6 +97,7 @@ def build_app(config: WorkerConfig) -> CreditStreams:
     app = faust.App(
         f"{config.topic_prefix}{config.app_id}",
         broker=f"kafka://{config.bootstrap}",
+        broker_credentials=kafka_connection.faust_credentials(),
         store="memory://",
         datadir=str(config.data_dir / "faust"),
         topic_partitions=config.partitions,

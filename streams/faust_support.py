@@ -14,6 +14,7 @@ from typing import Any
 from faust.streams import _current_event, current_event
 
 from schemas.dead_letters import Rejection, dead_letter_headers
+from schemas.kafka_connection import client_config
 
 AgentFun = Callable[[Any], Awaitable[None]]
 
@@ -147,7 +148,7 @@ def declare_changelog_topics(bootstrap: str, tables: list[Any], partitions: int)
     complete before Faust looks."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     names = [t.changelog_topic_name for t in tables]
     existing = set(admin.list_topics(timeout=10).topics)
     new = [

@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from schemas.kafka_connection import client_config
 from streams.errors import StreamsError
 
 # The murmur2 partitioner is Java's and aiokafka's: a record keyed by a USCC or a legacy
@@ -42,7 +43,7 @@ class Outputs:
     """One producer per worker process; `send` per output, `flush` per batch."""
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._config = {**OUTPUT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap,
+        self._config = {**OUTPUT_PRODUCER_CONFIG, **client_config(bootstrap),
                         "client.id": client_id}  # fmt: skip
         self._producer: Producer | None = None
         self._errors: list[str] = []

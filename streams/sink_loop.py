@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
+from schemas.kafka_connection import client_config
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
 from streams.faust_support import send_dead_letter
 from streams.outputs import Outputs
@@ -64,7 +65,7 @@ def sink_group(app_group: str, sink_name: str) -> str:
 
 def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap),
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
+from schemas.kafka_connection import client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +52,7 @@ class GroupProgress:
     def __init__(self, bootstrap: str, group: str, topics: list[str], partitions: int) -> None:
         self._tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         self._consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+            {**client_config(bootstrap), "group.id": group, "enable.auto.commit": False}
         )
 
     def read(self) -> tuple[dict[tuple[str, int], int], int]:

@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from creditsync.ops.errors import ReadStalled, TopicMissing
+from schemas.kafka_connection import client_config
 
 META_TIMEOUT = 10.0
 # A bounded read that receives nothing for this long while offsets remain is reported,
@@ -51,7 +52,7 @@ def ops_consumer(bootstrap: str, purpose: str, **extra: Any) -> Consumer:
     """A consumer that commits nothing and belongs to no group the workers use."""
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": f"creditsync-ops-{purpose}-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,

@@ -17,6 +17,7 @@ from creditsync.operator_token import OperatorTokenRefused, presented_token
 from creditsync.ops.errors import AnalyticsQueryFailed
 from creditsync.ops.runlock import running_main_job
 from sinks.clickhouse import QueryResult, check_read_only, connect_clickhouse, run_readonly_query
+from sinks.clickhouse.client import redact_dsn
 from sinks.errors import ReadOnlyQueryRefused
 
 HTTP_TIMEOUT = 120.0
@@ -36,7 +37,7 @@ def choose_route(dsn: str, data_dir: Path, http_base: str) -> SqlRoute:
         pid = running_main_job(data_dir)
         if pid is not None:
             return SqlRoute("server", f"{http_base} (creditsync run, pid {pid}, owns {dsn})")
-    return SqlRoute("direct", dsn)
+    return SqlRoute("direct", redact_dsn(dsn))
 
 
 def run_sql(

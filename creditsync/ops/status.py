@@ -24,6 +24,7 @@ from creditsync.ops.lag import (
     worker_groups,
 )
 from schemas.categories import CATEGORIES
+from schemas.kafka_connection import client_config
 from schemas.topics import (
     INTAKE_PREFIX,
     NOTICES_PREFIX,
@@ -132,7 +133,7 @@ def collect_status(
     from schemas.dead_letters import rejected_topic
 
     now = now or dt.datetime.now(dt.UTC)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     groups = sorted({*worker_groups(admin, prefix, worker_id), *extra_groups})
     lag = group_lag(admin, groups)
     names = admin.list_topics(timeout=ADMIN_TIMEOUT).topics

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from creditsync.ops.errors import GroupActive, OpsError, TopicMissing
 from schemas.categories import CATEGORIES
+from schemas.kafka_connection import client_config
 from schemas.topics import intake_topic
 
 ADMIN_TIMEOUT = 15.0
@@ -66,7 +67,7 @@ def plan_stream_reset(
     bootstrap: str, group_id: str, topic_prefix: str, start_ms: int
 ) -> StreamResetPlan:
     """What the reset would do; checks that the group is idle. Changes nothing."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     _check_idle(admin, group_id)
     metadata = admin.list_topics(timeout=ADMIN_TIMEOUT)
     intake = [intake_topic(c, topic_prefix) for c in CATEGORIES]
@@ -103,7 +104,7 @@ def _list_offsets(
 
 def apply_stream_reset(bootstrap: str, plan: StreamResetPlan) -> None:
     """Move the group's offsets and delete the changelog topics, as planned."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     # Checked again: a worker may have started while the operator read the plan.
     _check_idle(admin, plan.group_id)
     request = ConsumerGroupTopicPartitions(

@@ -22,6 +22,7 @@ from producers.changefeed.mapping import FeedMapping
 from producers.changefeed.publishing import FeedPublisher, FeedStats, Refusal
 from producers.publisher import OutgoingRecord, rejection_record
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.kafka_connection import client_config
 from schemas.records import IntakeEvent
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class DebeziumFeed:
         self._config = {
             **DEFAULT_CONSUMER_CONFIG,
             **(extra_config or {}),
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": self.group_id,
         }
         self.stats = FeedStats()

@@ -33,6 +33,7 @@ from producers.changefeed.publishing import FeedPublisher
 from producers.changefeed.sql_poller import SqlPoller
 from producers.publisher import KafkaPublisher
 from schemas.identifiers import make_uscc
+from schemas.kafka_connection import client_config
 from schemas.topics import TopicSpec, topic_specs
 
 COLUMNS = {
@@ -88,7 +89,7 @@ def measure_debezium(bootstrap: str, client: redis.Redis, rows: int) -> float:
     prefix = f"b{uuid.uuid4().hex[:8]}."
     topic = f"{prefix}hbdb.public.penalties"
     create_topics(bootstrap, [*topic_specs(prefix, partitions=4), TopicSpec(topic, 4, -1)])
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    producer = Producer({**client_config(bootstrap), "linger.ms": 20})
     for n in range(rows):
         after = {**_row(n), "decided_on": 19786, "fine": "1000.00", "updated_at": None}
         value = {"before": None, "after": after, "op": "c", "ts_ms": 1709600000000 + n,

@@ -55,6 +55,15 @@ class ChdbClient:
         setattr(self._client, name, value)
 
 
+def redact_dsn(dsn: str) -> str:
+    """The DSN as it may be shown: a password in it (https://user:pw@host) becomes ***."""
+    parsed = urlparse(dsn)
+    if parsed.password is None:
+        return dsn
+    host = parsed.netloc.rpartition("@")[2]
+    return parsed._replace(netloc=f"{parsed.username}:***@{host}").geturl()
+
+
 def connect_clickhouse(dsn: str, database: str | None = None) -> Client:
     """A client whose current database exists: created if absent, then selected."""
     database = database or database_from_dsn(dsn) or DEFAULT_DATABASE
@@ -73,7 +82,7 @@ def connect_clickhouse(dsn: str, database: str | None = None) -> Client:
         )
     else:
         raise SinkError(
-            f"ClickHouse DSN {dsn!r}: expected chdb:///<data dir> or http(s)://host:port/db"
+            f"ClickHouse DSN {redact_dsn(dsn)!r}: expected chdb:///<data dir> or http(s)://host:port/db"
         )
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")

@@ -76,3 +76,8 @@ def test_a_write_is_refused_before_anything_is_contacted(owned):
             data_dir=owned,
             http_base="http://unreachable.invalid",
         )
+
+
+def test_a_password_in_the_dsn_is_never_shown(owned):
+    route = choose_route("https://analyst:pw-123@ch.example:8443/credit", owned, "http://h:8080")
+    assert route.detail == "https://analyst:***@ch.example:8443/credit"
