@@ -143,7 +143,7 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         if released:
             log.warning("resumed %d partition(s) left paused by Faust's flow control", released)
 
-    if config.restart_when_stalled:
+    if config.restart_when_stalled and {"intake", "items"} & set(config.stages):
         _install_watchdog(app, config)
 
     # Imported here so that `import streams` (pure domain logic) never needs Faust.
@@ -168,8 +168,14 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
     from streams.faust_support import dump_tasks
     from streams.watchdog import GroupProgress, StallDetector, restart_process
 
-    topics = [config.topic(intake_topic(c)) for c in CATEGORIES]
-    topics += [config.topic(REGISTRY_ALIASES), config.topic(RESOLVED)]
+    # Only the topics of the Faust stages this worker runs: lag a stage elsewhere leaves
+    # (another worker's, or one not running) must not restart this one.
+    topics: list[str] = []
+    if "intake" in config.stages:
+        topics += [config.topic(intake_topic(c)) for c in CATEGORIES]
+        topics.append(config.topic(REGISTRY_ALIASES))
+    if "items" in config.stages:
+        topics.append(config.topic(RESOLVED))
     detector = StallDetector(config.stall_seconds)
     progress: list[GroupProgress] = []
 
@@ -184,7 +190,7 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
             # no reading is no evidence of a stall.
             log.warning("stall watchdog: group progress not readable (%s)", exc)
             return
-        if detector.observe(committed, lag, assigned=bool(app.consumer.assignment())):
+        if detector.observe(committed, lag, recovering=bool(app.in_recovery)):
             dump_tasks()
             restart_process(
                 f"stream stage stalled: lag {lag} and no commit for {config.stall_seconds:.0f}s"

@@ -5,8 +5,8 @@ with lag on its partitions and nothing in the log (faust-streaming 0.15.3; the c
 found yet — `kill -USR1 <pid>` dumps every task's awaits for whoever looks next). Kafka keeps
 the backlog, so nothing is lost, but the views stop moving. Like a liveness probe, the
 watchdog reads the stream processors' group lag from the broker; when there is lag and the
-group's committed offsets have not moved for `stall_seconds` while the worker holds
-partitions, it logs the task dump and re-executes the worker process (same pid, same
+group's committed offsets have not moved for `stall_seconds` (and no table recovery is
+running), it logs the task dump and re-executes the worker process (same pid, same
 command line). Offsets not committed are re-read: every output is idempotent.
 
 Only `creditsync worker` and `creditsync run` arm it (`WorkerConfig.restart_when_stalled`);
@@ -38,9 +38,13 @@ class StallDetector:
     _last: dict[tuple[str, int], int] = field(default_factory=dict)
     _since: float | None = None
 
-    def observe(self, committed: dict[tuple[str, int], int], lag: int, assigned: bool) -> bool:
+    def observe(self, committed: dict[tuple[str, int], int], lag: int, recovering: bool) -> bool:
+        """`recovering`: Faust is restoring tables from their changelogs, which for large
+        tables takes minutes without a commit and is no stall. A rebalance that never ends
+        is one: the group's offsets stand still with lag whether or not this worker holds
+        partitions (with other members committing, the offsets move)."""
         now = self.clock()
-        if not assigned or lag == 0 or committed != self._last or self._since is None:
+        if recovering or lag == 0 or committed != self._last or self._since is None:
             self._last, self._since = dict(committed), now
             return False
         return now - self._since >= self.stall_seconds
