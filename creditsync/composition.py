@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from creditsync.operator_token import expected_token_sha256
+from creditsync.ops.status import collect_status
+from creditsync.pipeline_metrics import PIPELINE_STATUS
 from creditsync.settings import HttpSettings
 from producers.departments import load_departments
 from producers.http_intake import HttpIntake
@@ -56,6 +58,10 @@ def http_app(config: WorkerConfig) -> FastAPI:
             checks.append(check_clickhouse(clickhouse))
         return checks
 
+    # /metrics shows what `creditsync status` shows (pipeline_metrics.py).
+    PIPELINE_STATUS.read = partial(
+        collect_status, config.bootstrap, config.topic_prefix, config.app_id
+    )
     return create_http_app(
         HttpDeps(
             reader=PublicityReader(client),

@@ -18,9 +18,6 @@ END_TO_END = Histogram(
     ["sink"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-STAGE_EVENTS = Counter(
-    "creditsync_stage_events_total", "Events through each stage, by outcome", ["stage", "outcome"]
-)
 
 
 def observe_batch(sink: str, result: Any, records: list[Any], now: dt.datetime) -> None:

@@ -62,6 +62,13 @@ def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
         assert volume["rows"], "the dashboard's daily volume view stayed empty"
         health = get_json(f"{base}/healthz")
         assert health["status"] == "ok", health
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+            metrics = response.read().decode()
+        assert "creditsync_pipeline_status_up 1.0" in metrics, metrics[-2000:]
+        assert (
+            f'creditsync_consumer_lag{{group="{topic_prefix}creditsync-sink-clickhouse"' in metrics
+        )
+        assert "creditsync_rejected_open " in metrics and "creditsync_parked_waiting " in metrics
         # `creditsync sql` goes through the server that owns chdb, with the local operator
         # token; without it the endpoint refuses.
         sql = subprocess.run(
