@@ -135,13 +135,23 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         streams.tables[name] = t
         return t
 
-    from streams.faust_support import release_stranded_partitions
+    from streams.faust_support import (
+        consumer_state,
+        release_stranded_partitions,
+        resume_unfed_partitions,
+    )
+
+    unfed: list[set] = [set()]
 
     @app.timer(1.0)
     async def keep_partitions_flowing() -> None:
         released = release_stranded_partitions(app)
         if released:
             log.warning("resumed %d partition(s) left paused by Faust's flow control", released)
+        state = consumer_state(app) if unfed[0] else None
+        resumed, unfed[0] = resume_unfed_partitions(app, unfed[0])
+        if resumed:
+            log.warning("resumed %d stream partition(s) nothing held back: %s", resumed, state)
 
     if config.restart_when_stalled and {"intake", "items"} & set(config.stages):
         _install_watchdog(app, config)
@@ -165,7 +175,7 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
 
     from confluent_kafka import KafkaException
 
-    from streams.faust_support import dump_tasks
+    from streams.faust_support import consumer_state, dump_agents, dump_tasks
     from streams.watchdog import GroupProgress, StallDetector, restart_process
 
     # Only the topics of the Faust stages this worker runs: lag a stage elsewhere leaves
@@ -191,6 +201,8 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
             log.warning("stall watchdog: group progress not readable (%s)", exc)
             return
         if detector.observe(committed, lag, recovering=bool(app.in_recovery)):
+            log.error("stall watchdog: consumer %s", consumer_state(app))
+            dump_agents(app)
             dump_tasks()
             restart_process(
                 f"stream stage stalled: lag {lag} and no commit for {config.stall_seconds:.0f}s"

@@ -192,20 +192,84 @@ def release_stranded_partitions(app: Any) -> int:
     return released
 
 
+def _await_chain(coro: Any) -> list[str]:
+    lines = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return lines
+
+
+def dump_agents(app: Any) -> None:
+    """Log where each Faust agent's actor waits: an actor is awaited through a wrapper that
+    hides its frames from dump_tasks, so its coroutine is walked from the actor itself."""
+    lines: list[str] = []
+    for agent in app.agents.values():
+        for actor in list(getattr(agent, "_actors", ())):
+            lines.append(f"agent {agent.name}:")
+            lines += _await_chain(getattr(actor, "it", None))
+    logging.getLogger("creditsync").warning("Faust agents:\n%s", "\n".join(lines))
+
+
 def dump_tasks() -> None:
     """Log every asyncio task with the chain of coroutines it is awaiting, innermost last."""
     lines: list[str] = []
     tasks = asyncio.all_tasks()
     for task in tasks:
         lines.append(f"task {task.get_name()}:")
-        coro: Any = task.get_coro()
-        while coro is not None:
-            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
-            if frame is not None:
-                code = frame.f_code
-                lines.append(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}")
-            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        lines += _await_chain(task.get_coro())
         waiting = getattr(task, "_fut_waiter", None)
         if waiting is not None:
             lines.append(f"    waiting on {waiting!r}"[:300])
+        if isinstance(waiting, asyncio.Task):
+            # An agent awaits its actor's task: where the work waits is that task's chain,
+            # listed under its own name.
+            lines.append(f"    (see task {waiting.get_name()})")
     logging.getLogger("creditsync").warning("%d asyncio tasks:\n%s", len(tasks), "\n".join(lines))
+
+
+def consumer_state(app: Any) -> dict[str, Any]:
+    """What the Faust consumer fetches and why not: for the log when a stage stalls."""
+    consumer = app.consumer
+    assigned = set(consumer.assignment())
+    active = set(consumer._get_active_partitions())
+    streams_tps = {tp for tp in assigned if not consumer._is_changelog_tp(tp)}
+    return {
+        "rebalancing": bool(app.rebalancing),
+        "in_recovery": bool(app.in_recovery),
+        "recovery_completed": app.tables.recovery.completed.is_set(),
+        "stream_partitions": len(streams_tps),
+        "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in streams_tps - active),
+        "paused": sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer._paused_partitions),
+        "buffered": sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer._buffered_partitions),
+        "queues": [q.qsize() for q in list(getattr(app.flow_control, "_queues", ()) or ())],
+    }
+
+
+def unfed_stream_partitions(app: Any) -> set[Any]:
+    """Assigned stream partitions the fetcher skips although nothing holds them back: not
+    rebalancing, not recovering, every stream queue drained below its pressure-drop mark."""
+    if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+        return set()
+    queues = list(getattr(app.flow_control, "_queues", ()) or ())
+    if any(q.qsize() > q.pressure_drop_size for q in queues):
+        return set()  # real backpressure: Faust resumes those partitions itself
+    consumer = app.consumer
+    active = set(consumer._get_active_partitions())
+    return {
+        tp for tp in consumer.assignment() if not consumer._is_changelog_tp(tp) and tp not in active
+    }
+
+
+def resume_unfed_partitions(app: Any, seen_before: set[Any]) -> tuple[int, set[Any]]:
+    """Resume the partitions unfed on two readings in a row (one reading may fall between
+    Faust's own pause and resume); returns (how many were resumed, this reading)."""
+    unfed = unfed_stream_partitions(app)
+    stuck = unfed & seen_before
+    if stuck:
+        app.consumer.resume_partitions(stuck)
+        app.consumer._buffered_partitions.difference_update(stuck)
+    return len(stuck), unfed - stuck
