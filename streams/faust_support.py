@@ -273,3 +273,18 @@ def resume_unfed_partitions(app: Any, seen_before: set[Any]) -> tuple[int, set[A
         app.consumer.resume_partitions(stuck)
         app.consumer._buffered_partitions.difference_update(stuck)
     return len(stuck), unfed - stuck
+
+
+async def flush_table_writes(app: Any) -> None:
+    """Wait until Kafka has acknowledged every table write made so far (their changelog).
+
+    A batch's events are acknowledged, and so committed, once the agent takes the next
+    batch. Faust's own flush before a commit gives up after 0.1 s without progress, so a
+    commit could overtake the changelog: after a kill -9 the registry lost an entry whose
+    registration was committed, and that enterprise's later records waited parked for good.
+    Draining the producer buffer to empty, then flushing the producer, puts the state
+    before the offsets."""
+    buffer = app.producer.buffer
+    while buffer.size:
+        await buffer.flush()
+    await app.producer.flush()

@@ -24,6 +24,7 @@ from streams.faust_support import (
     StagedTable,
     as_current_event,
     fail_loudly,
+    flush_table_writes,
     message_headers,
     send_dead_letter,
 )
@@ -126,6 +127,7 @@ def install(
                     carry_out(event.message, decide(event.message, st), out, st)
             await out.flush()
             st.apply()
+            await flush_table_writes(app)
 
     @app.agent(streams.aliases, name=f"{cfg.topic_prefix}registry-aliases", concurrency=1)
     @fail_loudly(app)
@@ -143,6 +145,7 @@ def install(
                             _redrive(item, st, decide, carry_out, out, parked_log)
             await out.flush()
             st.apply()
+            await flush_table_writes(app)
 
     @app.timer(cfg.parked_retry_seconds)
     async def retry_parked() -> None:

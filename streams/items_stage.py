@@ -22,6 +22,7 @@ from streams.faust_support import (
     StagedTable,
     as_current_event,
     fail_loudly,
+    flush_table_writes,
     message_headers,
     send_dead_letter,
 )
@@ -135,6 +136,7 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
             # Only now, with every output acknowledged, may the state say "done".
             st.items.apply()
             st.notices.apply()
+            await flush_table_writes(app)
 
     @app.timer(cfg.expiry_check_seconds)
     async def check_expiry() -> None:
