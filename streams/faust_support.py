@@ -172,6 +172,18 @@ def declare_changelog_topics(bootstrap: str, tables: list[Any], partitions: int)
     raise TimeoutError(f"changelog topics {names} did not show {partitions} partitions")
 
 
+def _stream_queues(app: Any) -> list[Any]:
+    return list(getattr(app.flow_control, "_queues", ()) or ())
+
+
+def _unfetched_stream_partitions(consumer: Any) -> set[Any]:
+    """Assigned partitions of stream topics (not changelogs) the fetcher does not read."""
+    active = set(consumer._get_active_partitions())
+    return {
+        tp for tp in consumer.assignment() if not consumer._is_changelog_tp(tp) and tp not in active
+    }
+
+
 def release_stranded_partitions(app: Any) -> int:
     """Resume partitions that Faust's flow control left paused behind an emptied queue.
 
@@ -183,7 +195,7 @@ def release_stranded_partitions(app: Any) -> int:
     after a kill -9 and restart with a backlog). Called on a timer, this fires the callbacks
     of drained queues as that `get` would have; the number of partitions released."""
     released = 0
-    for queue in list(getattr(app.flow_control, "_queues", ()) or ()):
+    for queue in _stream_queues(app):
         pending = getattr(queue, "_pending_pressure_drop_callbacks", None)
         if pending and queue.qsize() <= queue.pressure_drop_size:
             before = len(pending)
@@ -234,18 +246,17 @@ def dump_tasks() -> None:
 def consumer_state(app: Any) -> dict[str, Any]:
     """What the Faust consumer fetches and why not: for the log when a stage stalls."""
     consumer = app.consumer
-    assigned = set(consumer.assignment())
-    active = set(consumer._get_active_partitions())
-    streams_tps = {tp for tp in assigned if not consumer._is_changelog_tp(tp)}
+    streams_tps = {tp for tp in consumer.assignment() if not consumer._is_changelog_tp(tp)}
+    unfetched = _unfetched_stream_partitions(consumer)
     return {
         "rebalancing": bool(app.rebalancing),
         "in_recovery": bool(app.in_recovery),
         "recovery_completed": app.tables.recovery.completed.is_set(),
         "stream_partitions": len(streams_tps),
-        "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in streams_tps - active),
+        "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in unfetched),
         "paused": sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer._paused_partitions),
         "buffered": sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer._buffered_partitions),
-        "queues": [q.qsize() for q in list(getattr(app.flow_control, "_queues", ()) or ())],
+        "queues": [q.qsize() for q in _stream_queues(app)],
     }
 
 
@@ -254,14 +265,9 @@ def unfed_stream_partitions(app: Any) -> set[Any]:
     rebalancing, not recovering, every stream queue drained below its pressure-drop mark."""
     if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
         return set()
-    queues = list(getattr(app.flow_control, "_queues", ()) or ())
-    if any(q.qsize() > q.pressure_drop_size for q in queues):
+    if any(q.qsize() > q.pressure_drop_size for q in _stream_queues(app)):
         return set()  # real backpressure: Faust resumes those partitions itself
-    consumer = app.consumer
-    active = set(consumer._get_active_partitions())
-    return {
-        tp for tp in consumer.assignment() if not consumer._is_changelog_tp(tp) and tp not in active
-    }
+    return _unfetched_stream_partitions(app.consumer)
 
 
 def resume_unfed_partitions(app: Any, seen_before: set[Any]) -> tuple[int, set[Any]]:
@@ -280,10 +286,10 @@ async def flush_table_writes(app: Any) -> None:
 
     A batch's events are acknowledged, and so committed, once the agent takes the next
     batch. Faust's own flush before a commit gives up after 0.1 s without progress, so a
-    commit could overtake the changelog: after a kill -9 the registry lost an entry whose
-    registration was committed, and that enterprise's later records waited parked for good.
-    Draining the producer buffer to empty, then flushing the producer, puts the state
-    before the offsets."""
+    commit could overtake the changelog, and after a kill -9 a table could miss a write
+    whose source event was committed (suspected, not confirmed, in a CI run that ended one
+    licence short). Draining the producer buffer to empty, then flushing the producer,
+    puts the state before the offsets."""
     buffer = app.producer.buffer
     while buffer.size:
         await buffer.flush()
