@@ -1,12 +1,13 @@
 """`python -m creditsync` is the `creditsync` console script."""
 
-import signal
 import sys
 
+from creditsync.early_stop import exit_cleanly_on_sigterm
+
 if sys.argv[1:2] in (["run"], ["worker"]):
-    # Before the imports (half a second): a supervisor's SIGTERM while a worker starts, or
-    # right after the stall watchdog re-executed it, is a clean stop (cli.exit_cleanly_on_sigterm).
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # Before the CLI's imports (half a second): the commands install it again for the
+    # console script, which starts in creditsync.cli.
+    exit_cleanly_on_sigterm()
 
 from creditsync.cli import main
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from creditsync.bench_cli import register as register_bench
+from creditsync.early_stop import exit_cleanly_on_sigterm
 from creditsync.errors import CreditSyncError
 from creditsync.feeds_cli import register as register_feeds
 from creditsync.local import LocalStack
@@ -36,18 +36,6 @@ def configure_wire_format() -> None:
         kafka_connection.configure(kafka.connection())
     except ValueError as exc:
         fail(str(exc))
-
-
-def exit_cleanly_on_sigterm() -> None:
-    """Until the event loop installs its own stop handlers, SIGTERM ends the process with
-    status 0 through the normal unwinding (finally blocks stop what was started) instead of
-    the default death by signal. A worker is stopped this early when a supervisor stops it
-    while it starts, or right after the stall watchdog re-executed it."""
-
-    def _exit(signum: int, frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _exit)
 
 
 def fail(message: str, code: int = 1) -> None:
