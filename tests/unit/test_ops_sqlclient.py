@@ -36,11 +36,15 @@ def _answer(status: int, body: dict):
     return post
 
 
-def test_the_running_server_answers_the_query(owned, monkeypatch):
-    monkeypatch.setattr(httpx, "post", _answer(200, {"columns": ["x"], "rows": [[1]]}))
-    result, route = run_sql(
+def select_one_through_the_server(owned):
+    return run_sql(
         "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
     )
+
+
+def test_the_running_server_answers_the_query(owned, monkeypatch):
+    monkeypatch.setattr(httpx, "post", _answer(200, {"columns": ["x"], "rows": [[1]]}))
+    result, route = select_one_through_the_server(owned)
     assert (result.columns, result.rows, route.via) == (["x"], [(1,)], "server")
 
 
@@ -48,23 +52,17 @@ def test_server_errors_keep_clickhouses_message(owned, monkeypatch):
     refused = {"error": "query_failed", "message": "ClickHouse refused the query: Code: 47"}
     monkeypatch.setattr(httpx, "post", _answer(400, refused))
     with pytest.raises(AnalyticsQueryFailed, match="Code: 47"):
-        run_sql(
-            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
-        )
+        select_one_through_the_server(owned)
     monkeypatch.setattr(httpx, "post", _answer(403, {"error": "not_read_only", "message": "no"}))
     with pytest.raises(ReadOnlyQueryRefused):
-        run_sql(
-            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
-        )
+        select_one_through_the_server(owned)
 
 
 def test_a_refused_operator_token_says_so(owned, monkeypatch):
     refusal = {"error": "operator_token_required", "message": "needs the operator token"}
     monkeypatch.setattr(httpx, "post", _answer(401, refusal))
     with pytest.raises(OperatorTokenRefused, match="refused the operator token"):
-        run_sql(
-            "SELECT 1", dsn="chdb:///x", database="d", data_dir=owned, http_base="http://h:8080"
-        )
+        select_one_through_the_server(owned)
 
 
 def test_a_write_is_refused_before_anything_is_contacted(owned):
