@@ -1,6 +1,6 @@
-"""The Faust app: topics, tables and agents of the stream processors, built per configuration.
+"""The stream worker: the stages, the sinks and the operations agent, built per configuration.
 
-Three stages, each a thin agent over plain functions:
+Three stages over plain functions:
 
 1. intake (`credit.intake.*`, keyed by the code the department sent) — decode, validate,
    resolve the subject to its USCC, enrich; registrations maintain the code registry and are
@@ -11,17 +11,21 @@ Three stages, each a thin agent over plain functions:
    timers, joint-punishment notices; emits `credit.records`.
 3. sinks (`credit.records`) — ClickHouse and the Redis publicity index, one batch each.
 
-Faust is treated as at-least-once (faust-streaming #517, #323: exactly_once duplicates and
-fencing crashes); every output is idempotent by event id and version instead. Agents run with
-concurrency 1 (#606: concurrency > 1 commits past unprocessed messages). No GlobalTable
-(#212, #283): tables are co-partitioned with the topics that read them, and every table write
-is made with the current event set, so its changelog partition is the event's partition.
+Stages 1 and 2 are stateful and run in one confluent-kafka consumer loop with changelog-backed
+tables (`streams.stage_loop`, `streams.stage_state`), group `<prefix><app id>`; each sink
+has a loop and group of its own (`streams.sink_loop`). The Faust app (id `<prefix><app
+id>-operations`) hosts them: it starts and stops the loops' threads, runs the operations
+agent that copies rejected, parked, control-total and notice history into ClickHouse, and
+crashes the worker loudly when a loop fails. Everything is at-least-once; every output is
+idempotent by event id and version.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +34,6 @@ from typing import Any
 import faust
 
 from schemas import kafka_connection
-from schemas.categories import CATEGORIES
-from schemas.topics import RECORDS, REGISTRY_ALIASES, RESOLVED, intake_topic
 
 Clock = Callable[[], dt.datetime]
 log = logging.getLogger(__name__)
@@ -71,31 +73,30 @@ class WorkerConfig:
 
 @dataclass
 class CreditStreams:
-    """The built app with its channels, so the CLI and tests can start, feed and stop it."""
+    """The built worker, so the CLI and tests can start and stop it."""
 
     config: WorkerConfig
     app: faust.App
-    intake: faust.TopicT
-    aliases: faust.TopicT
-    resolved: faust.TopicT
-    records: faust.TopicT
-    tables: dict[str, faust.Table]
-    # Producers of the stages' outputs (streams.outputs), closed once the app has stopped.
+    # The stateful stages' loop (None when this worker runs neither intake nor items).
+    stage_loop: Any = None
+    # Producers of the loops' outputs, closed once the app has stopped.
     outputs: list[Any] = field(default_factory=list)
 
-    def output_producer(self, stage: str) -> Any:
+    @property
+    def stage_group(self) -> str:
+        return f"{self.config.topic_prefix}{self.config.app_id}"
+
+    def output_producer(self, name: str) -> Any:
         from streams.outputs import Outputs
 
-        out = Outputs(
-            self.config.bootstrap, f"{self.config.topic_prefix}{self.config.app_id}-{stage}"
-        )
+        out = Outputs(self.config.bootstrap, f"{self.stage_group}-{name}")
         self.outputs.append(out)
         return out
 
 
 def build_app(config: WorkerConfig) -> CreditStreams:
     app = faust.App(
-        f"{config.topic_prefix}{config.app_id}",
+        f"{config.topic_prefix}{config.app_id}-operations",
         broker=f"kafka://{config.bootstrap}",
         broker_credentials=kafka_connection.faust_credentials(),
         store="memory://",
@@ -109,31 +110,11 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         # A killed worker's partitions move to the others after this (Faust's default is 60).
         broker_session_timeout=20.0,
         web_enabled=False,
-        # Our own topics are created by `creditsync up` from schemas/topics.py; Faust only
-        # declares its internal changelog topics.
+        # Our own topics are created by `creditsync up` from schemas/topics.py.
         topic_allow_declare=True,
         stream_wait_empty=False,
     )
-
-    def raw_topic(*names: str) -> faust.TopicT:
-        return app.topic(*names, key_serializer="raw", value_serializer="raw")
-
-    streams = CreditStreams(
-        config=config,
-        app=app,
-        intake=raw_topic(*(config.topic(intake_topic(c)) for c in CATEGORIES)),
-        aliases=raw_topic(config.topic(REGISTRY_ALIASES)),
-        resolved=raw_topic(config.topic(RESOLVED)),
-        records=raw_topic(config.topic(RECORDS)),
-        tables={},
-    )
-
-    def table(name: str) -> faust.Table:
-        # Values are JSON-able dicts (Faust's default json serializer); partitions match
-        # the topics that read them.
-        t = app.Table(name, default=None, partitions=config.partitions)
-        streams.tables[name] = t
-        return t
+    streams = CreditStreams(config=config, app=app)
 
     from streams.faust_support import (
         consumer_state,
@@ -145,6 +126,7 @@ def build_app(config: WorkerConfig) -> CreditStreams:
 
     @app.timer(1.0)
     async def keep_partitions_flowing() -> None:
+        # The operations agent is a Faust stream: work around its flow-control hazards.
         released = release_stranded_partitions(app)
         if released:
             log.warning("resumed %d partition(s) left paused by Faust's flow control", released)
@@ -153,46 +135,78 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         if resumed:
             log.warning("resumed %d stream partition(s) nothing held back: %s", resumed, state)
 
-    if config.restart_when_stalled and {"intake", "items"} & set(config.stages):
-        _install_watchdog(app, config)
-
     # Imported here so that `import streams` (pure domain logic) never needs Faust.
-    from streams import intake_stage, items_stage, sink_stage
+    from streams import sink_stage
 
-    if "intake" in config.stages:
-        intake_stage.install(
-            streams, registry=table("registry"), aliases=table("aliases"), parked=table("parked")
-        )
-    if "items" in config.stages:
-        items_stage.install(streams, items=table("items"), notices=table("notices"))
+    stages = [s for s in ("intake", "items") if s in config.stages]
+    if stages:
+        _install_stage_loop(streams, stages)
     if "sinks" in config.stages:
         sink_stage.install(streams)
     return streams
 
 
-def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
-    import asyncio
+def _install_stage_loop(streams: CreditStreams, stages: list[str]) -> None:
+    from streams.intake_stage import IntakeStage
+    from streams.items_stage import ItemsStage
+    from streams.sink_loop import run_in_thread
+    from streams.stage_loop import StageLoop
 
+    cfg, app = streams.config, streams.app
+    group = streams.stage_group
+    out = streams.output_producer("stages")
+    kinds = {"intake": IntakeStage, "items": ItemsStage}
+    loop = StageLoop(
+        stages=[kinds[name](cfg, out, group) for name in stages],
+        group=group,
+        bootstrap=cfg.bootstrap,
+        out=out,
+        batch_size=cfg.intake_batch_size,
+    )
+    streams.stage_loop = loop
+    if cfg.restart_when_stalled:
+        _install_watchdog(streams)
+
+    @app.task
+    async def run_stage_loop() -> None:
+        stop = threading.Event()
+        await supervise(app, [run_in_thread(loop, stop, "stages")], stop)
+
+
+async def supervise(app: faust.App, threads: list[threading.Thread], stop: threading.Event) -> None:
+    """Crash the worker when a loop's thread ends; stop the loops when the app stops."""
+    try:
+        while True:
+            for thread in threads:
+                if not thread.is_alive():
+                    failure = thread.failure or RuntimeError(f"{thread.name} ended")  # type: ignore[attr-defined]
+                    await app.crash(failure)
+                    return
+            await asyncio.sleep(0.2)
+    finally:
+        # Stopping (or crashed): each loop finishes the batch it is on, then closes.
+        stop.set()
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 60.0)
+
+
+def _install_watchdog(streams: CreditStreams) -> None:
     from confluent_kafka import KafkaException
 
-    from streams.faust_support import consumer_state, dump_agents, dump_tasks
+    from streams.stage_loop import describe
     from streams.watchdog import GroupProgress, StallDetector, restart_process
 
-    # Only the topics of the Faust stages this worker runs: lag a stage elsewhere leaves
-    # (another worker's, or one not running) must not restart this one.
-    topics: list[str] = []
-    if "intake" in config.stages:
-        topics += [config.topic(intake_topic(c)) for c in CATEGORIES]
-        topics.append(config.topic(REGISTRY_ALIASES))
-    if "items" in config.stages:
-        topics.append(config.topic(RESOLVED))
+    app, config, loop = streams.app, streams.config, streams.stage_loop
+    topics = [t for stage in loop.stages for t in stage.topics]
     detector = StallDetector(config.stall_seconds)
     progress: list[GroupProgress] = []
 
     @app.timer(5.0)
     async def restart_when_stalled() -> None:
         if not progress:
-            progress.append(GroupProgress(config.bootstrap, app.conf.id, topics, config.partitions))
+            progress.append(
+                GroupProgress(config.bootstrap, streams.stage_group, topics, config.partitions)
+            )
         try:
             committed, lag = await asyncio.to_thread(progress[0].read)
         except KafkaException as exc:
@@ -200,10 +214,8 @@ def _install_watchdog(app: faust.App, config: WorkerConfig) -> None:
             # no reading is no evidence of a stall.
             log.warning("stall watchdog: group progress not readable (%s)", exc)
             return
-        if detector.observe(committed, lag, recovering=bool(app.in_recovery)):
-            log.error("stall watchdog: consumer %s", consumer_state(app))
-            dump_agents(app)
-            dump_tasks()
+        if detector.observe(committed, lag, recovering=loop.restoring):
+            log.error("stall watchdog: stage loop %s", describe(loop))
             restart_process(
                 f"stream stage stalled: lag {lag} and no commit for {config.stall_seconds:.0f}s"
             )

@@ -1,8 +1,9 @@
-"""Stage 1 agents: intake -> resolved, the code registry, parking and re-driving.
+"""Stage 1: intake -> resolved, the code registry, parking and re-driving.
 
-Thin: decisions come from `streams.triage`; this module only reads and writes tables and
-topics. Every output of a batch is acknowledged by Kafka before the batch's offsets can be
-committed (Faust acks a `take_events` batch only when the loop asks for the next one).
+Thin: decisions come from `streams.triage`; this module only reads and writes the tables
+of the message's partition and sends what the decisions say. The stage loop
+(`streams.stage_loop`) acknowledges every output before the tables' changelogs, and both
+before the offsets.
 """
 
 from __future__ import annotations
@@ -12,24 +13,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import faust
-
+from schemas.categories import CATEGORIES
 from schemas.codec import decode_intake, encode_enriched, fingerprint_of
 from schemas.dead_letters import Rejection, rejected_topic
 from schemas.errors import SchemaError
 from schemas.records import Lineage
-from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED
-from streams.app import CreditStreams
-from streams.faust_support import (
-    StagedTable,
-    as_current_event,
-    fail_loudly,
-    flush_table_writes,
-    message_headers,
-    send_dead_letter,
-)
-from streams.outputs import Outputs
+from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED, intake_topic
+from streams.app import WorkerConfig
+from streams.outputs import Outputs, message_headers, send_dead_letter
+from streams.stage_state import StagedTable, StageTables
 from streams.triage import IntakeDecision, quality_event, triage_intake
+
+TABLES = ("registry", "aliases", "parked")
 
 
 @dataclass
@@ -38,55 +33,86 @@ class StagedTables:
     aliases: StagedTable
     parked: StagedTable
 
-    def apply(self) -> None:
-        for table in (self.registry, self.aliases, self.parked):
-            table.apply()
 
+class IntakeStage:
+    """Intake topics and `credit.registry-aliases`, with the registry, alias and parked
+    tables of each partition (both topics are keyed by the code looked up)."""
 
-def install(
-    streams: CreditStreams, *, registry: faust.Table, aliases: faust.Table, parked: faust.Table
-) -> None:
-    app, cfg = streams.app, streams.config
+    name = "intake"
 
-    rejected = rejected_topic(cfg.topic_prefix)
-    quality = cfg.topic(QUALITY)
-    parked_log = cfg.topic(PARKED)
-    aliases_topic = cfg.topic(REGISTRY_ALIASES)
-    resolved = cfg.topic(RESOLVED)
-    out = streams.output_producer("intake")
+    def __init__(self, cfg: WorkerConfig, out: Outputs, group: str) -> None:
+        self.cfg, self.out = cfg, out
+        self.rejected = rejected_topic(cfg.topic_prefix)
+        self.quality = cfg.topic(QUALITY)
+        self.parked_log = cfg.topic(PARKED)
+        self.aliases_topic = cfg.topic(REGISTRY_ALIASES)
+        self.resolved = cfg.topic(RESOLVED)
+        self.topics = [cfg.topic(intake_topic(c)) for c in CATEGORIES] + [self.aliases_topic]
+        self.tables = StageTables(group, TABLES)
+        self._next_retry = 0.0
 
-    def staged() -> StagedTables:
-        # One staging per agent: each applies its own writes once its outputs are acked.
-        return StagedTables(StagedTable(registry), StagedTable(aliases), StagedTable(parked))
+    def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
+        st = StagedTables(**tables)
+        if message.topic == self.aliases_topic:
+            self._maintain_alias(message, st)
+        else:
+            self._carry_out(message, self._decide(message, st), st)
 
-    def carry_out(message: Any, decision: IntakeDecision, out: Outputs, st: StagedTables) -> None:
+    def tick(self, now: float) -> None:
+        """Re-check parked records on a schedule: a code whose alias is known by now gets a
+        retry message on the alias topic (keyed by the code, so its own partition)."""
+        if now < self._next_retry:
+            return
+        self._next_retry = now + self.cfg.parked_retry_seconds
+        for tables in self.tables.partitions.values():
+            for code in list(tables["parked"]):
+                if tables["aliases"].get(code):
+                    self.out.send(self.aliases_topic, code.encode(), b'{"retry": true}')
+
+    def _maintain_alias(self, message: Any, st: StagedTables) -> None:
+        code = message.key.decode()
+        body = json.loads(message.value)
+        if "entry" in body:
+            _record_alias(code, body, st.aliases, self.out, self.quality, self.cfg.clock())
+        if st.aliases.get(code) and st.parked.get(code):
+            for item in st.parked.pop(code):
+                message = _ParkedMessage(item)
+                self._carry_out(message, self._decide(message, st), st)
+                self.out.send(
+                    self.parked_log,
+                    f"{item['topic']}:{item['partition']}:{item['offset']}".encode(),
+                    json.dumps({**item, "value": None, "state": "redriven"}).encode(),
+                )
+
+    def _carry_out(self, message: Any, decision: IntakeDecision, st: StagedTables) -> None:
+        out = self.out
         if decision.reject is not None:
-            send_dead_letter(out, rejected, message, decision.reject)
+            send_dead_letter(out, self.rejected, message, decision.reject)
             return
         for event in decision.quality_events:
-            out.send(quality, None, json.dumps(event).encode())
+            out.send(self.quality, None, json.dumps(event).encode())
         if decision.registry_entry is not None:
             st.registry[decision.registry_entry.uscc] = decision.registry_entry.to_dict()
         for code, snapshot in decision.alias_updates:
             body = {"uscc": snapshot["uscc"], "entry": snapshot}
-            out.send(aliases_topic, code.encode(), json.dumps(body).encode())
+            out.send(self.aliases_topic, code.encode(), json.dumps(body).encode())
         if decision.park_code is not None:
             waiting = list(st.parked.get(decision.park_code) or [])
             if all(
                 item["offset"] != message.offset or item["topic"] != message.topic
                 for item in waiting
             ):
-                waiting.append(_parked_item(message, decision, cfg.clock().isoformat()))
+                waiting.append(_parked_item(message, decision, self.cfg.clock().isoformat()))
                 st.parked[decision.park_code] = waiting
                 out.send(
-                    parked_log,
+                    self.parked_log,
                     f"{message.topic}:{message.partition}:{message.offset}".encode(),
                     json.dumps({**waiting[-1], "value": None, "state": "parked"}).encode(),
                 )
         if decision.emit is not None:
-            out.send(resolved, decision.emit["uscc"].encode(), encode_enriched(decision.emit))
+            out.send(self.resolved, decision.emit["uscc"].encode(), encode_enriched(decision.emit))
 
-    def decide(message: Any, st: StagedTables) -> IntakeDecision:
+    def _decide(self, message: Any, st: StagedTables) -> IntakeDecision:
         try:
             event = decode_intake(message.value)
         except SchemaError as exc:
@@ -113,47 +139,9 @@ def install(
             lineage=lineage,
             registry_get=st.registry.get,
             alias_get=st.aliases.get,
-            processed_at=cfg.clock(),
-            pii_key=cfg.pii_key,
+            processed_at=self.cfg.clock(),
+            pii_key=self.cfg.pii_key,
         )
-
-    @app.agent(streams.intake, name=f"{cfg.topic_prefix}intake", concurrency=1)
-    @fail_loudly(app)
-    async def process_intake(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
-            st = staged()
-            for event in events:
-                with as_current_event(event):
-                    carry_out(event.message, decide(event.message, st), out, st)
-            await out.flush()
-            st.apply()
-            await flush_table_writes(app)
-
-    @app.agent(streams.aliases, name=f"{cfg.topic_prefix}registry-aliases", concurrency=1)
-    @fail_loudly(app)
-    async def maintain_aliases(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
-            st = staged()
-            for event in events:
-                with as_current_event(event):
-                    code = event.message.key.decode()
-                    body = json.loads(event.message.value)
-                    if "entry" in body:
-                        _record_alias(code, body, st.aliases, out, quality, cfg.clock())
-                    if st.aliases.get(code) and st.parked.get(code):
-                        for item in st.parked.pop(code):
-                            _redrive(item, st, decide, carry_out, out, parked_log)
-            await out.flush()
-            st.apply()
-            await flush_table_writes(app)
-
-    @app.timer(cfg.parked_retry_seconds)
-    async def retry_parked() -> None:
-        # Timers have no current event, so they may not write tables: ask the alias agent
-        # (keyed by the same code, hence the same partition) to re-check instead.
-        for code in list(parked.keys()):
-            if aliases.get(code):
-                await streams.aliases.send(key=code.encode(), value=b'{"retry": true}')
 
 
 def _record_alias(
@@ -172,23 +160,6 @@ def _record_alias(
         out.send(quality, code.encode(), json.dumps(finding).encode())
         return
     aliases[code] = body["entry"]
-
-
-def _redrive(
-    item: dict[str, Any],
-    st: StagedTables,
-    decide: Any,
-    carry_out: Any,
-    out: Outputs,
-    parked_log: str,
-) -> None:
-    message = _ParkedMessage(item)
-    carry_out(message, decide(message, st), out, st)
-    out.send(
-        parked_log,
-        f"{item['topic']}:{item['partition']}:{item['offset']}".encode(),
-        json.dumps({**item, "value": None, "state": "redriven"}).encode(),
-    )
 
 
 def _parked_item(message: Any, decision: IntakeDecision, parked_at: str) -> dict[str, Any]:
@@ -217,4 +188,4 @@ class _ParkedMessage:
         self.headers = [(k, v.encode()) for k, v in item["headers"]]
 
 
-__all__ = ["install", "quality_event"]
+__all__ = ["IntakeStage", "quality_event"]

@@ -1,98 +1,60 @@
-"""Stage 2 agents: resolved -> credit.records, per-item state, notices and expiry timers.
+"""Stage 2: resolved -> credit.records, per-item state, notices and expiry timers.
 
 Thin: decisions come from `streams.items`; this module reads and writes the `items` and
-`notices` tables (keyed by USCC-prefixed keys, co-partitioned with `credit.resolved`) and
-sends what they say to send, awaiting every delivery before the batch is acknowledged.
+`notices` tables of the message's partition (keys prefixed by the USCC, which keys
+`credit.resolved`) and sends what they say to send. The stage loop (`streams.stage_loop`)
+acknowledges every output before the tables' changelogs, and both before the offsets.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
-
-import faust
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
-from schemas.topics import NOTICES_LOG, RECORDS, notices_topic
-from streams.app import CreditStreams
+from schemas.topics import NOTICES_LOG, RECORDS, RESOLVED, notices_topic
+from streams.app import WorkerConfig
 from streams.errors import ChangeError, NoticeError, PublicationError
-from streams.faust_support import (
-    StagedTable,
-    as_current_event,
-    fail_loudly,
-    flush_table_writes,
-    message_headers,
-    send_dead_letter,
-)
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
-from streams.outputs import Outputs
+from streams.outputs import Outputs, message_headers, send_dead_letter
+from streams.stage_state import StagedTable, StageTables, declare_topics
 from streams.timeliness import china_date
 
 CONTROL_HEADER = "creditsync.control"
-
-
-@dataclass
-class StagedItems:
-    items: StagedTable
-    notices: StagedTable
-
-
 EXPIRY_CHECK = b"expiry-check"
+TABLES = ("items", "notices")
 
 
-def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table) -> None:
-    app, cfg = streams.app, streams.config
-    notice_topics: dict[str, faust.TopicT] = {}
-    rejected = rejected_topic(cfg.topic_prefix)
-    records_topic = cfg.topic(RECORDS)
-    out = streams.output_producer("items")
+class ItemsStage:
+    """`credit.resolved` with the items and notices tables of each partition."""
 
-    async def notice_topic(department: str) -> faust.TopicT:
-        # Receiving departments are open-ended: a department's topic is made on first use.
-        if department not in notice_topics:
-            topic = app.topic(
-                notices_topic(department, cfg.topic_prefix),
-                partitions=1,
-                key_serializer="raw",
-                value_serializer="raw",
-                internal=True,
-            )
-            await topic.maybe_declare()
-            notice_topics[department] = topic
-        return notice_topics[department]
+    name = "items"
 
-    notices_log = cfg.topic(NOTICES_LOG)
+    def __init__(self, cfg: WorkerConfig, out: Outputs, group: str) -> None:
+        self.cfg, self.out = cfg, out
+        self.rejected = rejected_topic(cfg.topic_prefix)
+        self.records_topic = cfg.topic(RECORDS)
+        self.notices_log = cfg.topic(NOTICES_LOG)
+        self.resolved = cfg.topic(RESOLVED)
+        self.topics = [self.resolved]
+        self.tables = StageTables(group, TABLES)
+        self._notice_topics: set[str] = set()
+        self._next_check = 0.0
 
-    async def send_notice(notice: Any, out: Outputs) -> None:
-        """To the receiving department's topic, and to the log analytics reads."""
-        key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
-        await notice_topic(notice["department_code"])  # made on first use
-        out.send(notices_topic(notice["department_code"], cfg.topic_prefix), key, value)
-        out.send(notices_log, key, value)
-
-    async def carry_out(outcome: ItemOutcome, out: Outputs, st: StagedItems) -> None:
-        for key, state in outcome.states.items():
-            st.items[key] = state
-        for record in outcome.records:
-            out.send(records_topic, record["uscc"].encode(), encode_enriched(record))
-        for notice in outcome.notices:
-            st.notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
-            await send_notice(notice, out)
-
-    async def handle(message: Any, out: Outputs, st: StagedItems) -> None:
-        today = china_date(cfg.clock())
+    def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
+        items, notices = tables["items"], tables["notices"]
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
             key = message.value.decode()
-            state = st.items.get(key)
+            state = items.get(key)
             if state:
-                await carry_out(reduce_expiry_check(key, state, today), out, st)
+                today = china_date(self.cfg.clock())
+                self._carry_out(reduce_expiry_check(key, state, today), items, notices)
             return
         record = decode_enriched(message.value)
         try:
-            await apply_record(record, out, st)
+            self._apply_record(record, items, notices)
         except (ChangeError, PublicationError, NoticeError) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field): refused with the reason, the item left as it was.
@@ -105,8 +67,8 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 type(exc).__name__,
             )
             send_dead_letter(
-                out,
-                rejected,
+                self.out,
+                self.rejected,
                 message,
                 rejection,
                 event_id=record["event_id"],
@@ -114,44 +76,54 @@ def install(streams: CreditStreams, *, items: faust.Table, notices: faust.Table)
                 category=record["category"],
             )
 
-    async def apply_record(record: Any, out: Outputs, st: StagedItems) -> None:
-        today = china_date(cfg.clock())
+    def tick(self, now: float) -> None:
+        """Expire items on a schedule: each due item gets a check message on its own
+        partition of credit.resolved, handled like any record (state changes in order)."""
+        if now < self._next_check:
+            return
+        self._next_check = now + self.cfg.expiry_check_seconds
+        today = china_date(self.cfg.clock()).isoformat()
+        for tables in self.tables.partitions.values():
+            for key, state in tables["items"].items():
+                expires_on = state.get("expires_on")
+                if (
+                    expires_on
+                    and expires_on <= today
+                    and state.get("status") in ("public", "under_review")
+                ):
+                    self.out.send(
+                        self.resolved,
+                        key.split("|", 1)[0].encode(),
+                        key.encode(),
+                        [(CONTROL_HEADER, EXPIRY_CHECK)],
+                    )
+
+    def _apply_record(self, record: Any, items: StagedTable, notices: StagedTable) -> None:
         if record["category"] == "notice_feedback":
-            found = reduce_feedback(record, st.notices.get)
+            found = reduce_feedback(record, notices.get)
             if found is not None:
                 key, notice = found
-                st.notices[key] = dict(notice)
-                await send_notice(notice, out)
-        await carry_out(reduce_item_record(record, st.items.get, today), out, st)
+                notices[key] = dict(notice)
+                self._send_notice(notice)
+        today = china_date(self.cfg.clock())
+        self._carry_out(reduce_item_record(record, items.get, today), items, notices)
 
-    @app.agent(streams.resolved, name=f"{cfg.topic_prefix}items", concurrency=1)
-    @fail_loudly(app)
-    async def maintain_items(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(cfg.intake_batch_size, within=0.2):
-            st = StagedItems(StagedTable(items), StagedTable(notices))
-            for event in events:
-                with as_current_event(event):
-                    await handle(event.message, out, st)
-            await out.flush()
-            # Only now, with every output acknowledged, may the state say "done".
-            st.items.apply()
-            st.notices.apply()
-            await flush_table_writes(app)
+    def _carry_out(self, outcome: ItemOutcome, items: StagedTable, notices: StagedTable) -> None:
+        for key, state in outcome.states.items():
+            items[key] = state
+        for record in outcome.records:
+            self.out.send(self.records_topic, record["uscc"].encode(), encode_enriched(record))
+        for notice in outcome.notices:
+            notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
+            self._send_notice(notice)
 
-    @app.timer(cfg.expiry_check_seconds)
-    async def check_expiry() -> None:
-        # Timers may not write tables (no current event): each due item gets a check
-        # message on its own partition of credit.resolved, handled by the agent above.
-        today = china_date(cfg.clock()).isoformat()
-        for key, state in list(items.items()):
-            expires_on = state.get("expires_on")
-            if (
-                expires_on
-                and expires_on <= today
-                and state.get("status") in ("public", "under_review")
-            ):
-                await streams.resolved.send(
-                    key=key.split("|", 1)[0].encode(),
-                    value=key.encode(),
-                    headers=[(CONTROL_HEADER, EXPIRY_CHECK)],
-                )
+    def _send_notice(self, notice: Any) -> None:
+        """To the receiving department's topic, and to the log analytics reads."""
+        key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
+        topic = notices_topic(notice["department_code"], self.cfg.topic_prefix)
+        if topic not in self._notice_topics:
+            # Receiving departments are open-ended: a department's topic is made on first use.
+            declare_topics(self.cfg.bootstrap, [topic], 1)
+            self._notice_topics.add(topic)
+        self.out.send(topic, key, value)
+        self.out.send(self.notices_log, key, value)

@@ -17,7 +17,8 @@ import faust
 from schemas.dead_letters import headers_dict
 from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
 from streams.app import CreditStreams
-from streams.faust_support import fail_loudly, message_headers
+from streams.faust_support import fail_loudly
+from streams.outputs import message_headers
 
 
 def _when(message: Any) -> dt.datetime:

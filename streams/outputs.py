@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from schemas.dead_letters import Rejection, dead_letter_headers
 from schemas.kafka_connection import client_config
 from streams.errors import StreamsError
 
@@ -54,15 +55,25 @@ class Outputs:
             self._errors.append(f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}: {err}")
 
     def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+        *,
+        partition: int | None = None,
     ) -> None:
+        """`partition`: set for a changelog write (the partition of the state it keeps);
+        otherwise the partitioner's choice by key."""
         if self._producer is None:
             self._producer = Producer(self._config)
+        where = {} if partition is None else {"partition": partition}
         while True:
             try:
                 self._producer.produce(
-                    topic, value, key, headers=list(headers or ()), on_delivery=self._on_delivery
-                )
+                    topic, value, key, headers=list(headers or ()),
+                    on_delivery=self._on_delivery, **where,
+                )  # fmt: skip
                 break
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
@@ -90,3 +101,43 @@ class Outputs:
         if self._producer is not None:
             self._producer.flush(30)
             self._producer = None
+
+
+def message_headers(message: Any) -> list[tuple[str, bytes]]:
+    headers = getattr(message, "headers", None) or []
+    if isinstance(headers, dict):
+        return [(k, v) for k, v in headers.items()]
+    return [(k, v) for k, v in headers]
+
+
+def send_dead_letter(
+    out: Any,
+    topic: str,
+    message: Any,
+    rejection: Rejection,
+    *,
+    event_id: str | None = None,
+    department: str | None = None,
+    category: str | None = None,
+) -> None:
+    """The message's original bytes to credit.rejected with the reason headers, sent with
+    the batch's outputs (so acknowledged before the batch's offsets may be committed).
+
+    Identity headers not given are taken from the adapter's headers on the message."""
+    original = message_headers(message)
+    sent = {k: v.decode("utf-8", "replace") for k, v in original if v}
+    out.send(
+        topic,
+        message.key,
+        message.value,
+        dead_letter_headers(
+            rejection,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            original_headers=original,
+            event_id=event_id or sent.get("event_id"),
+            department=department or sent.get("department"),
+            category=category or sent.get("category"),
+        ),
+    )

@@ -29,8 +29,7 @@ from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
 from schemas.kafka_connection import client_config
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
-from streams.faust_support import send_dead_letter
-from streams.outputs import Outputs
+from streams.outputs import Outputs, send_dead_letter
 
 log = logging.getLogger(__name__)
 # Short enough that a store back after an outage is written to within seconds, long enough
@@ -131,9 +130,9 @@ class SinkLoop:
         try:
             while not stop.is_set():
                 messages = consumer.consume(self.batch_size, timeout=self.flush_seconds)
-                batch = [m for m in messages if _usable(m)]
+                batch = [m for m in messages if usable(m)]
                 if batch and self._write(batch, out, stop):
-                    self._commit(consumer, next_offsets(batch), stop)
+                    commit_offsets(consumer, next_offsets(batch), stop)
                     self.batches += 1
         finally:
             out.close()
@@ -152,36 +151,38 @@ class SinkLoop:
                 refused.reason_code, None, refused.reason, "sink", f"sinks.{self.sink.name}"
             )
             send_dead_letter(
-                out, self.rejected_topic, _Sent(by_event[refused.event_id]), rejection,
+                out, self.rejected_topic, Received.of(by_event[refused.event_id]), rejection,
                 event_id=refused.event_id,
             )  # fmt: skip
         out.flush_blocking()
         return True
 
-    @staticmethod
-    def _commit(consumer: Consumer, offsets: list[TopicPartition], stop: threading.Event) -> None:
-        """Commit synchronously; a broker restarting (coordinator moving or loading) is waited
-        out, since the batch is written and only its offsets are still to be kept."""
-        delay = 0.2
-        while True:
-            try:
-                consumer.commit(offsets=offsets, asynchronous=False)
+
+def commit_offsets(
+    consumer: Consumer, offsets: list[TopicPartition], stop: threading.Event
+) -> None:
+    """Commit synchronously; a broker restarting (coordinator moving or loading) is waited
+    out, since the batch is written and only its offsets are still to be kept."""
+    delay = 0.2
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() in _REBALANCED:
+                log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
                 return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() in _REBALANCED:
-                    log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
-                    return
-                if err.fatal() or not (err.retriable() or err.code() in _COORDINATOR_MOVING):
-                    raise
-                if stop.is_set():
-                    return  # stopping: the batch is re-read from the last commit, idempotently
-                log.warning("commit failed (%s); retrying in %.1fs", err, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
+            if err.fatal() or not (err.retriable() or err.code() in _COORDINATOR_MOVING):
+                raise
+            if stop.is_set():
+                return  # stopping: the batch is re-read from the last commit, idempotently
+            log.warning("commit failed (%s); retrying in %.1fs", err, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
 
 
-def _usable(message: Message) -> bool:
+def usable(message: Message) -> bool:
     err = message.error()
     if err is None:
         return True
@@ -193,29 +194,40 @@ def _usable(message: Message) -> bool:
     return False
 
 
-class _Sent:
-    """A confluent-kafka message seen through the attributes `send_dead_letter` reads."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A consumed message as plain attributes (what handlers and dead letters read)."""
 
-    def __init__(self, message: Message) -> None:
-        self.key, self.value = message.key(), message.value()
-        self.topic, self.partition, self.offset = (
-            message.topic(), message.partition(), message.offset()
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp: float | None  # seconds since the epoch, as Faust's messages give it
+
+    @classmethod
+    def of(cls, message: Message) -> Received:
+        kind, millis = message.timestamp()
+        return cls(
+            message.topic(), message.partition(), message.offset(), message.key(),
+            message.value(), list(message.headers() or []), millis / 1000 if kind else None,
         )  # fmt: skip
-        self.headers = message.headers() or []
 
 
-def run_in_thread(loop: SinkLoop, stop: threading.Event) -> threading.Thread:
-    """Start `loop.run` on a daemon thread; its exception is kept on `thread.failure`."""
+def run_in_thread(loop: Any, stop: threading.Event, name: str | None = None) -> threading.Thread:
+    """Start `loop.run(stop)` (a sink's or the stages' loop) on a daemon thread; its
+    exception is kept on `thread.failure`."""
 
     def target() -> None:
         try:
             loop.run(stop)
         except BaseException as exc:
             thread.failure = exc  # type: ignore[attr-defined]
-            log.exception("sink loop %s failed", loop.group)
+            log.exception("consumer loop %s failed", loop.group)
             raise
 
-    thread = threading.Thread(target=target, name=f"sink-{loop.sink.name}", daemon=True)
+    thread = threading.Thread(target=target, name=name or f"sink-{loop.sink.name}", daemon=True)
     thread.failure = None  # type: ignore[attr-defined]
     thread.start()
     return thread

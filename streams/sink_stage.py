@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.dead_letters import rejected_topic
 from schemas.topics import RECORDS
-from streams.app import CreditStreams, WorkerConfig
+from streams.app import CreditStreams, WorkerConfig, supervise
 from streams.metrics import observe_batch
 from streams.sink_loop import SinkLoop, run_in_thread, sink_group
 
@@ -101,17 +101,4 @@ def install(streams: CreditStreams) -> None:
         opened = await asyncio.to_thread(open_sinks, cfg)
         clickhouse.extend(s for s in opened if s.name == "ClickHouseSink")
         stop = threading.Event()
-        threads = [run_in_thread(loop, stop) for loop in sink_loops(cfg, opened)]
-        try:
-            while True:
-                for thread in threads:
-                    if not thread.is_alive():
-                        failure = thread.failure or RuntimeError(f"{thread.name} ended")  # type: ignore[attr-defined]
-                        await app.crash(failure)
-                        return
-                await asyncio.sleep(0.2)
-        finally:
-            # Stopping (or crashed): each loop finishes the batch it is writing, then closes.
-            stop.set()
-            for thread in threads:
-                await asyncio.to_thread(thread.join, 60.0)
+        await supervise(app, [run_in_thread(loop, stop) for loop in sink_loops(cfg, opened)], stop)

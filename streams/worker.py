@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from streams.app import CreditStreams
 from streams.errors import WorkerCrashed
-from streams.faust_support import declare_changelog_topics
+from streams.stage_state import declare_topics
 
 Condition = Callable[[], bool | Awaitable[bool]]
 
@@ -29,12 +29,15 @@ async def run_worker(
 
     Returns True when it ended by `stop` or `until`, False on timeout."""
     app = streams.app
-    await asyncio.to_thread(
-        declare_changelog_topics,
-        streams.config.bootstrap,
-        list(streams.tables.values()),
-        streams.config.partitions,
-    )
+    if streams.stage_loop is not None:
+        changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
+        await asyncio.to_thread(
+            declare_topics,
+            streams.config.bootstrap,
+            changelogs,
+            streams.config.partitions,
+            compacted=True,
+        )
     await app.start()
 
     def crashed() -> bool:

@@ -50,12 +50,14 @@ def total_lag(lags: Iterable[PartitionLag]) -> dict[str, int]:
 
 def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
     """The stream workers' consumer groups, when the broker knows them (members or committed
-    offsets): the Faust app id `<prefix><worker id>` and one `<app id>-sink-<sink>` per sink
-    (streams/sink_loop.py)."""
+    offsets): the stages' `<prefix><worker id>` (streams/stage_loop.py), one
+    `<that>-sink-<sink>` per sink (streams/sink_loop.py) and the operations agent's
+    `<that>-operations`."""
     app_id = f"{prefix}{worker_id}"
     listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT).result()
     ids = {g.group_id for g in listed.valid}
-    return sorted(g for g in ids if g == app_id or g.startswith(f"{app_id}-sink-"))
+    ours = (app_id, f"{app_id}-operations")
+    return sorted(g for g in ids if g in ours or g.startswith(f"{app_id}-sink-"))
 
 
 def group_lag(admin: AdminClient, groups: Sequence[str]) -> list[PartitionLag]:

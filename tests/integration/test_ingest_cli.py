@@ -70,7 +70,8 @@ def test_ingest_publishes_rejects_with_reasons_and_is_idempotent(
     }
     sample = tmp_path / "penalty.csv"
     sample.write_bytes((SAMPLES / "penalty.csv").read_bytes())
-    rows = sum(1 for _ in csv.reader(sample.open(encoding="utf-8-sig"))) - 1
+    with sample.open(encoding="utf-8-sig") as f:
+        rows = sum(1 for _ in csv.reader(f)) - 1
 
     first = ingest(sample, env)
     assert first.returncode == 3, first.stdout + first.stderr  # some rows rejected

@@ -152,11 +152,12 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     assert run_until(pipeline, processed), "the parked record or the notices never appeared"
     status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
-    # The stream processors' group and one group per sink (streams/sink_loop.py).
+    # The stream stages' group, one group per sink (streams/sink_loop.py) and the
+    # operations agent's.
     sink_groups = {f"{group}-sink-clickhouse", f"{group}-sink-publicity"}
-    assert status.groups == sorted({group, *sink_groups})
+    assert status.groups == sorted({group, f"{group}-operations", *sink_groups})
     records_lag = [x for x in status.lag if x.topic == f"{pipeline.topic_prefix}credit.records"]
-    assert {x.group for x in records_lag} == sink_groups
+    assert {x.group for x in records_lag} == sink_groups, records_lag
     intake_lag = [
         x for x in status.lag if x.topic == intake_topic("penalty", pipeline.topic_prefix)
     ]
@@ -176,4 +177,4 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
     assert len(body["open_notices"]) == 2
-    assert {row["group"] for row in body["lag"]} == {group, *sink_groups}
+    assert {row["group"] for row in body["lag"]} == {group, f"{group}-operations", *sink_groups}

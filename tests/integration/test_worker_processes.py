@@ -63,9 +63,10 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, redis_c
     assert wait_for(lambda: visible_licences(redis_client, usccs) > 0, 120, first)
     first.kill()
     seen_at_kill = visible_licences(redis_client, usccs)
-    # Not yet: a second batch sent while no worker runs, so that the restarted worker always
-    # has a backlog. With one, the restarted worker's Faust stages stall about 1 run in 5
-    # on this machine (issue #7 closing note; streams/watchdog.py).
+    # A second batch sent while no worker runs: the restarted worker always has a backlog,
+    # besides whatever the first left uncommitted.
+    usccs += feed(pipeline, 1000 + ENTERPRISES)
+    total = len(usccs) * LICENCES_EACH
 
     second = WorkerProcess(env, tmp_path / "worker-2.log")
     try:

@@ -9,7 +9,7 @@ import pytest
 from sinks.base import SinkResult
 from sinks.errors import Backpressure, SinkUnavailable
 from streams import sink_loop
-from streams.sink_loop import SinkLoop, next_offsets, sink_group, write_with_retry
+from streams.sink_loop import next_offsets, sink_group, write_with_retry
 
 
 class FakeMessage:
@@ -97,7 +97,7 @@ def test_a_commit_during_a_broker_restart_is_retried_until_it_is_kept(monkeypatc
 
     monkeypatch.setattr(sink_loop, "MAX_RETRY_DELAY", 0.01)
     consumer = FlakyCommits([KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._TRANSPORT])
-    SinkLoop._commit(consumer, ["offsets"], threading.Event())
+    sink_loop.commit_offsets(consumer, ["offsets"], threading.Event())
     assert consumer.committed == [["offsets"]]
 
 
@@ -105,7 +105,7 @@ def test_a_commit_refused_after_a_rebalance_is_left_to_the_new_owner():
     from confluent_kafka import KafkaError
 
     consumer = FlakyCommits([KafkaError.ILLEGAL_GENERATION])
-    SinkLoop._commit(consumer, ["offsets"], threading.Event())
+    sink_loop.commit_offsets(consumer, ["offsets"], threading.Event())
     assert consumer.committed == []
 
 
@@ -113,6 +113,6 @@ def test_a_commit_that_cannot_succeed_is_raised():
     from confluent_kafka import KafkaError, KafkaException
 
     with pytest.raises(KafkaException):
-        SinkLoop._commit(
+        sink_loop.commit_offsets(
             FlakyCommits([KafkaError.GROUP_AUTHORIZATION_FAILED]), ["o"], threading.Event()
         )

@@ -1,0 +1,163 @@
+"""The stream stages' tables: in memory per partition, kept in compacted changelog topics.
+
+Each table (code registry, aliases, parked records, per-item state, notices) is a dict per
+partition of the topics its stage reads: a key lives in the partition of the event that wrote
+it, which is the partition its look-ups come from (the topics are co-partitioned and keyed by
+the code they are looked up by). Every write is also sent to `<group>-<table>-changelog`, on
+that partition; a worker that is assigned a partition reads the partition's changelog to its
+end before it processes anything from it.
+
+Writes of a batch are staged (`StagedTable`) and applied only after the batch's outputs were
+acknowledged by Kafka, then the changelog writes are acknowledged before the offsets are
+committed. A crash at any point either re-reads the batch against state that has not seen it,
+or against state that has and whose outputs were already delivered; outputs are idempotent by
+event id and version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.kafka_connection import client_config
+
+log = logging.getLogger(__name__)
+
+Table = dict[str, Any]
+_DELETED = object()
+
+
+def changelog_topic(group: str, table: str) -> str:
+    """`<group>-<table>-changelog`: the name `creditsync replay --stage streams` deletes."""
+    return f"{group}-{table}-changelog"
+
+
+class StagedTable:
+    """One partition's table seen through the writes of the batch being processed."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._staged: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._staged:
+            value = self._staged[key]
+            return default if value is _DELETED else value
+        return self.table.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._staged[key] = value
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        value = self.get(key, default)
+        self._staged[key] = _DELETED
+        return value
+
+    def writes(self) -> list[tuple[str, Any | None]]:
+        """The staged writes as (key, value), None for a deletion."""
+        return [(k, None if v is _DELETED else v) for k, v in self._staged.items()]
+
+    def apply(self) -> None:
+        for key, value in self._staged.items():
+            if value is _DELETED:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+        self._staged.clear()
+
+
+class StageTables:
+    """Every table of one stage, per partition this worker holds."""
+
+    def __init__(self, group: str, names: tuple[str, ...]) -> None:
+        self.group = group
+        self.names = names
+        self.partitions: dict[int, dict[str, Table]] = {}
+
+    def topics(self) -> list[str]:
+        return [changelog_topic(self.group, n) for n in self.names]
+
+    def of(self, partition: int) -> dict[str, Table]:
+        return self.partitions[partition]
+
+    def restore(self, bootstrap: str, partitions: list[int]) -> None:
+        """Read each new partition's changelogs to their end; tables of partitions held
+        already are kept (the changelog has nothing newer than memory)."""
+        for p in partitions:
+            if p not in self.partitions:
+                self.partitions[p] = {
+                    n: read_changelog(bootstrap, changelog_topic(self.group, n), p)
+                    for n in self.names
+                }
+
+    def release(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self.partitions.pop(p, None)
+
+    def size(self) -> int:
+        return sum(len(t) for tables in self.partitions.values() for t in tables.values())
+
+
+def read_changelog(bootstrap: str, topic: str, partition: int) -> Table:
+    """One partition of a changelog topic, replayed into a dict (a None value deletes)."""
+    consumer = Consumer(
+        {
+            **client_config(bootstrap),
+            "group.id": f"{topic}-restore",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    table: Table = {}
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+        if high <= low:
+            return table
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        position = low
+        while position < high:
+            for m in consumer.consume(10_000, timeout=1.0):
+                if m.error() is not None:
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        position = high  # the end (compaction may leave the last offsets empty)
+                        continue
+                    raise KafkaException(m.error())
+                position = m.offset() + 1
+                key = m.key().decode()
+                if m.value() is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = json.loads(m.value())
+    finally:
+        consumer.close()
+    log.info("restored %s[%d]: %d keys", topic, partition, len(table))
+    return table
+
+
+def declare_topics(
+    bootstrap: str, names: list[str], partitions: int, *, compacted: bool = False
+) -> None:
+    """Create the topics if missing (changelogs: compacted, co-partitioned with the sources;
+    a receiving department's notices: one partition), and wait until the broker's metadata
+    shows all their partitions."""
+    admin = AdminClient(client_config(bootstrap))
+    existing = set(admin.list_topics(timeout=10).topics)
+    config = {"cleanup.policy": "compact"} if compacted else {}
+    new = [NewTopic(n, partitions, 1, config=config) for n in names if n not in existing]
+    for future in (admin.create_topics(new) if new else {}).values():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    for _ in range(300):
+        topics = admin.list_topics(timeout=10).topics
+        if all(n in topics and len(topics[n].partitions) == partitions for n in names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"topics {names} did not show {partitions} partitions")
