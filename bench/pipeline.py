@@ -7,7 +7,7 @@ intake (resolution + enrichment) until credit.resolved holds them all, items unt
 credit.records does, then the sink stage with only ClickHouse and with only Redis.
 
 A rate is measured from the first progress seen to the last (polled every 0.1 s), so the
-worker's start — Faust's consumer-group join, a few seconds — is reported beside it as
+worker's start — the consumer groups' join, a few seconds — is reported beside it as
 `startup_s` instead of diluting it.
 """
 

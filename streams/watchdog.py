@@ -1,13 +1,11 @@
-"""A stalled Faust stage restarts its worker process instead of sitting on its backlog.
+"""A stalled stream stage restarts its worker process instead of sitting on its backlog.
 
-After a kill -9 and restart with a backlog, a Faust agent has been seen to stop taking events
-with lag on its partitions and nothing in the log (faust-streaming 0.15.3; the cause is not
-found yet — `kill -USR1 <pid>` dumps every task's awaits for whoever looks next). Kafka keeps
-the backlog, so nothing is lost, but the views stop moving. Like a liveness probe, the
-watchdog reads the stream processors' group lag from the broker; when there is lag and the
-group's committed offsets have not moved for `stall_seconds` (and no table recovery is
-running), it logs the task dump and re-executes the worker process (same pid, same
-command line). Offsets not committed are re-read: every output is idempotent.
+A liveness probe for the stage loop (streams/stage_loop.py): it reads the stages' group lag
+from the broker; when there is lag and the group's committed offsets have not moved for
+`stall_seconds` (and no table restore is running), it logs what the loop holds and
+re-executes the worker process (same pid, same command line). Offsets not committed are
+re-read: every output is idempotent. (It was written for the Faust agents the stages used to
+be, which stalled after a kill -9 and restart with a backlog; the loop has not been seen to.)
 
 Only `creditsync worker` and `creditsync run` arm it (`WorkerConfig.restart_when_stalled`);
 a worker run inside a test process never re-executes that process.
@@ -39,7 +37,7 @@ class StallDetector:
     _since: float | None = None
 
     def observe(self, committed: dict[tuple[str, int], int], lag: int, recovering: bool) -> bool:
-        """`recovering`: Faust is restoring tables from their changelogs, which for large
+        """`recovering`: the loop is restoring tables from their changelogs, which for large
         tables takes minutes without a commit and is no stall. A rebalance that never ends
         is one: the group's offsets stand still with lag whether or not this worker holds
         partitions (with other members committing, the offsets move)."""

@@ -2,12 +2,12 @@
 
 After a fix to resolution or enrichment, the stream processors re-read the intake topics
 from a time. Their consumer group's offsets and their table state must move together: the
-tables (code registry, aliases, parked records, per-item state, notices) are Faust memory
-tables restored from changelog topics, so offsets moved back over state that still holds
+tables (code registry, aliases, parked records, per-item state, notices) are restored from
+changelog topics (streams/stage_state.py), so offsets moved back over state that still holds
 the later records would apply every change twice. The reset therefore (1) sets the group's
 committed offsets on the intake topics to the first offset at or after the time, and (2)
-deletes the changelog topics of the app's tables, which Faust recreates empty on the next
-start and refills from the re-read intake. It refuses while the group has active members.
+deletes the changelog topics of the stages' tables, which the worker recreates empty on its
+next start and refills from the re-read intake. It refuses while the group has active members.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class StreamResetPlan:
 
 
 def changelog_topics(all_topics: Sequence[str], group_id: str) -> list[str]:
-    """The changelog topics of the Faust app `group_id`: `<app id>-<table>-changelog`."""
+    """The changelog topics of the stages' group `group_id`: `<group>-<table>-changelog`."""
     prefix = f"{group_id}-"
     return sorted(
         t

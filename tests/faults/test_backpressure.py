@@ -1,12 +1,11 @@
 """Fault: load offered faster than the sinks drain it — backpressure, bounded memory.
 
-What bounds the worker's memory is Faust's flow control: each stream's buffer holds at most
-`stream_buffer_maxsize` (4096) events, and when it fills, the consumer stops fetching that
-partition (Consumer.on_buffer_full) until the agent has taken events out. The sink agent
-takes `sink_batch_size` events per round and awaits both sinks before the next, so a slow
-sink holds the stream — and everything upstream — at that buffer, with the backlog left in
-Kafka where it belongs. The worker's own state (Faust memory tables: registry, items) grows
-with the data, not with the backlog.
+What bounds the worker's memory is that every consumer loop holds one batch at a time plus
+librdkafka's bounded prefetch (`queued.max.messages.kbytes`): the stage loop and each sink
+loop `consume` a batch, finish it (outputs and writes acknowledged, offsets committed) and
+only then take the next, so a slow sink leaves the backlog in Kafka where it belongs. The
+worker's own state (the stages' tables: registry, items) grows with the data, not with the
+backlog.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ EVENTS = 20_000
 SINK_BATCH = 100  # small: one ClickHouse insert per table and one Redis pipeline per 100
 RSS_CAP = 1536 * 1024 * 1024  # generous: what a 2-core, few-GB machine can afford
 # Growth over the warmed-up worker while the whole flood waits: holding the backlog itself
-# (20,000 Faust events with their messages) would take several times this.
+# (20,000 decoded events with their messages) would take several times this.
 BACKLOG_GROWTH_CAP = 256 * 1024 * 1024
 
 
