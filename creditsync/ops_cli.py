@@ -177,16 +177,16 @@ def _replay_streams(start_ms: int, *, dry_run: bool, yes: bool) -> None:
         f"{len(plan.offsets)} partition(s); {plan.to_reprocess:,} intake message(s) re-read\n"
         f"  2. table state deleted so it rebuilds from the re-read intake — changelog topics:\n"
         + "".join(f"       {t}\n" for t in plan.changelogs or ["(none yet)"])
-        + "  Tables then hold only what is re-read: use --from beginning for a complete "
-        "registry.\n  Sinks keep the greatest version of each item; re-derived records carry "
-        "their original versions."
+        + f"  3. derivation generation {plan.generation}: the re-derived records supersede "
+        "those derived before\n     (the sinks keep the greatest version of each item).\n"
+        "  Tables then hold only what is re-read: use --from beginning for a complete registry."
     )
     if dry_run:
         console.print("[dim]dry run: nothing changed[/dim]")
         return
     if not yes and not typer.confirm("Reset offsets and delete the changelog topics?"):
         fail("nothing changed", code=1)
-    apply_stream_reset(_bootstrap(), plan)
+    apply_stream_reset(_bootstrap(), _prefix(), plan)
     console.print("[green]done[/green]: start the workers (`creditsync run`) to re-derive.")
 
 

@@ -24,6 +24,9 @@ QUALITY = "credit.quality"
 REGISTRY_ALIASES = "credit.registry-aliases"
 RESOLVED = "credit.resolved"
 CONTROL_TOTALS = "credit.control-totals"
+# The stream stages' derivation generation per consumer group, bumped by
+# `creditsync replay --stage streams` (streams/versioning.py `derived_version`); compacted.
+DERIVATIONS = "credit.derivations"
 NOTICES_PREFIX = "credit.notices."
 # Every notice state of every department in one stream, for analytics (ClickHouse reads it;
 # departments read their own credit.notices.<department>).
@@ -73,6 +76,9 @@ def topic_specs(
         TopicSpec(f"{prefix}{QUALITY}", 1, FOREVER, purpose="data-quality events"),
         TopicSpec(f"{prefix}{CONTROL_TOTALS}", 1, FOREVER, purpose="control totals"),
         TopicSpec(f"{prefix}{NOTICES_LOG}", 1, FOREVER, purpose="all notice states"),
+        TopicSpec(
+            f"{prefix}{DERIVATIONS}", 1, FOREVER, compact=True, purpose="derivation generations"
+        ),
     ]
     specs += [
         TopicSpec(notices_topic(d, prefix), 1, FOREVER, purpose="joint-punishment notices")

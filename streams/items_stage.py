@@ -15,12 +15,14 @@ from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
 from schemas.topics import NOTICES_LOG, RECORDS, RESOLVED, notices_topic
 from streams.app import WorkerConfig
+from streams.derivation import current_generation
 from streams.errors import ChangeError, NoticeError, PublicationError
 from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
 from streams.items import reduce_record as reduce_item_record
 from streams.outputs import Outputs, message_headers, send_dead_letter
 from streams.stage_state import StagedTable, StageTables, declare_topics
 from streams.timeliness import china_date
+from streams.versioning import derived_version
 
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
@@ -42,6 +44,8 @@ class ItemsStage:
         self.tables = StageTables(group, TABLES)
         self._notice_topics: set[str] = set()
         self._next_check = 0.0
+        self._group = group
+        self._generation: int | None = None  # read on first use (streams/derivation.py)
 
     def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
@@ -98,6 +102,14 @@ class ItemsStage:
                         [(CONTROL_HEADER, EXPIRY_CHECK)],
                     )
 
+    @property
+    def generation(self) -> int:
+        """How many times credit.records was re-derived: part of every emitted version."""
+        if self._generation is None:
+            prefix = self.cfg.topic_prefix
+            self._generation = current_generation(self.cfg.bootstrap, prefix, self._group)
+        return self._generation
+
     def _apply_record(self, record: Any, items: StagedTable, notices: StagedTable) -> None:
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, notices.get)
@@ -112,6 +124,7 @@ class ItemsStage:
         for key, state in outcome.states.items():
             items[key] = state
         for record in outcome.records:
+            record = {**record, "version": derived_version(record["version"], self.generation)}
             self.out.send(self.records_topic, record["uscc"].encode(), encode_enriched(record))
         for notice in outcome.notices:
             notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)

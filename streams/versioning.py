@@ -3,7 +3,14 @@
 Sinks keep the greatest version of an item and ignore anything older, so replays and retries
 converge (DESIGN.md "Every write is idempotent"). They compare versions as strings — Redis in
 Lua, ClickHouse in SQL — so the string must sort exactly like the tuple
-(source_sequence, emitted_at in ms, event_id).
+(source_sequence, emitted_at in ms, event_id), then the derivation generation.
+
+The generation (`derived_version`) is 0 until an operator re-derives credit.records from the
+intake topics (`creditsync replay --stage streams`, after a fix to resolution or
+enrichment); each re-derivation bumps it, so the re-derived record of an event supersedes
+the one derived before the fix instead of being skipped as "not newer". It is a suffix:
+"." sorts before every hex digit, so between different events the order stays that of
+their (sequence, time, event id), and a generation only breaks the tie of one event.
 """
 
 from __future__ import annotations
@@ -50,10 +57,23 @@ def record_version(source_sequence: int, emitted_at: dt.datetime, event_id: str)
     )
 
 
+GENERATION_DIGITS = 6
+
+
+def derived_version(version: str, generation: int) -> str:
+    """`version` as derived in `generation` (0: unchanged)."""
+    if generation == 0:
+        return version
+    if not 0 < generation < 10**GENERATION_DIGITS:
+        raise VersionError(f"derivation generation {generation} is outside 0 … 999999")
+    return f"{version}.{generation:0{GENERATION_DIGITS}d}"
+
+
 def parse_version(version: str) -> tuple[int, dt.datetime, str]:
-    """The (source_sequence, emitted_at, event_id) a version was made from, for people."""
+    """The (source_sequence, emitted_at, event_id) a version was made from, for people
+    (a derivation generation after them is left out)."""
     try:
-        sequence, millis, event_hex = version.split(".", 2)
+        sequence, millis, event_hex = version.split(".")[:3]
         return (
             int(sequence),
             _EPOCH + dt.timedelta(milliseconds=int(millis)),

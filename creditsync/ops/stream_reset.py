@@ -7,7 +7,9 @@ changelog topics (streams/stage_state.py), so offsets moved back over state that
 the later records would apply every change twice. The reset therefore (1) sets the group's
 committed offsets on the intake topics to the first offset at or after the time, and (2)
 deletes the changelog topics of the stages' tables, which the worker recreates empty on its
-next start and refills from the re-read intake. It refuses while the group has active members.
+next start and refills from the re-read intake, and (3) records the next derivation
+generation, which the re-derived records carry in their versions so that the sinks take them
+over the records derived before the fix. It refuses while the group has active members.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from creditsync.ops.errors import GroupActive, OpsError, TopicMissing
 from schemas.categories import CATEGORIES
 from schemas.kafka_connection import client_config
 from schemas.topics import intake_topic
+from streams.derivation import current_generation, record_generation
 
 ADMIN_TIMEOUT = 15.0
 CHANGELOG_SUFFIX = "-changelog"
@@ -35,6 +38,7 @@ class StreamResetPlan:
     offsets: list[tuple[str, int, int]]  # (topic, partition, new committed offset)
     changelogs: list[str]
     to_reprocess: int  # intake messages from the new offsets to the current ends
+    generation: int = 0  # the derivation generation the re-derived records will carry
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,6 +96,7 @@ def plan_stream_reset(
         offsets=offsets,
         changelogs=changelog_topics(list(metadata.topics), group_id),
         to_reprocess=sum(latest[(t, p)] - o for t, p, o in offsets),
+        generation=current_generation(bootstrap, topic_prefix, group_id) + 1,
     )
 
 
@@ -102,8 +107,9 @@ def _list_offsets(
     return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
 
 
-def apply_stream_reset(bootstrap: str, plan: StreamResetPlan) -> None:
-    """Move the group's offsets and delete the changelog topics, as planned."""
+def apply_stream_reset(bootstrap: str, topic_prefix: str, plan: StreamResetPlan) -> None:
+    """Move the group's offsets, delete the changelog topics and record the next derivation
+    generation, as planned."""
     admin = AdminClient(client_config(bootstrap))
     # Checked again: a worker may have started while the operator read the plan.
     _check_idle(admin, plan.group_id)
@@ -129,6 +135,11 @@ def apply_stream_reset(bootstrap: str, plan: StreamResetPlan) -> None:
             except Exception as exc:
                 raise OpsError(f"cannot delete changelog topic {topic}: {exc}") from exc
         _wait_deleted(admin, plan.changelogs)
+    # Last: the re-derived records must supersede the ones derived before (whose versions
+    # they would otherwise equal, and be skipped by the sinks as not newer).
+    record_generation(
+        bootstrap, topic_prefix, plan.group_id, plan.generation, from_ms=plan.start_ms
+    )
 
 
 def _wait_deleted(admin: AdminClient, topics: list[str], limit: float = 30.0) -> None:

@@ -56,7 +56,8 @@ def test_stream_reset_rederives_records_from_intake(pipeline, redis_client):
     assert plan.to_reprocess == 2
     assert f"{group}-registry-changelog" in plan.changelogs
     assert f"{group}-items-changelog" in plan.changelogs
-    apply_stream_reset(pipeline.bootstrap, plan)
+    assert plan.generation == 1
+    apply_stream_reset(pipeline.bootstrap, pipeline.topic_prefix, plan)
     remaining = AdminClient({"bootstrap.servers": pipeline.bootstrap}).list_topics(timeout=10)
     assert not set(plan.changelogs) & set(remaining.topics)
 
@@ -66,3 +67,14 @@ def test_stream_reset_rederives_records_from_intake(pipeline, redis_client):
 
     assert run_until(pipeline, rederived), "the records were not derived again"
     assert len(read_all(pipeline.bootstrap, [records], "t")) == 2 * first
+
+    # What the public sees is the re-derivation: its records carry generation 1 and were
+    # applied over those derived before, not skipped as "not newer".
+    def licence_versions() -> list[str]:
+        items = (reader.profile(a["uscc"]) or {}).get("items") or {}
+        return [item["version"] for item in items.get("license", [])]
+
+    assert run_until(
+        pipeline,
+        lambda: licence_versions() and all(v.endswith(".000001") for v in licence_versions()),
+    ), licence_versions()

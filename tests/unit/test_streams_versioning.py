@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.errors import VersionError
-from streams.versioning import is_newer, parse_version, record_version
+from streams.versioning import derived_version, is_newer, parse_version, record_version
 
 UTC = dt.UTC
 instants = st.datetimes(
@@ -79,3 +79,28 @@ def test_out_of_range_parts_are_refused(sequence, emitted_at, message) -> None:
 def test_garbage_is_not_a_version() -> None:
     with pytest.raises(VersionError, match="not a record version"):
         parse_version("latest")
+
+
+generations = st.integers(min_value=0, max_value=999_999)
+
+
+@settings(deadline=None)
+@given(sequences, instants, event_ids, generations, sequences, instants, event_ids, generations)
+def test_a_derivation_generation_only_breaks_the_tie_of_one_event(
+    s1, t1, e1, g1, s2, t2, e2, g2
+) -> None:
+    v1 = derived_version(record_version(s1, t1, e1), g1)
+    v2 = derived_version(record_version(s2, t2, e2), g2)
+    k1 = (s1, _millis(t1), e1.encode(), g1)
+    k2 = (s2, _millis(t2), e2.encode(), g2)
+    assert (v1 > v2) == (k1 > k2)
+    assert parse_version(v1)[2] == e1
+
+
+def test_a_rederived_record_supersedes_the_first_derivation() -> None:
+    first = record_version(7, dt.datetime(2024, 5, 1, tzinfo=UTC), "event-1")
+    assert derived_version(first, 0) == first
+    assert is_newer(derived_version(first, 1), first)
+    assert is_newer(derived_version(first, 2), derived_version(first, 1))
+    with pytest.raises(VersionError, match="generation"):
+        derived_version(first, 10**6)

@@ -1,0 +1,49 @@
+"""The stream stages' derivation generation: how many times credit.records was re-derived.
+
+Kept in the compacted topic `credit.derivations`, keyed by the stages' consumer group:
+`creditsync replay --stage streams` writes the next generation while the workers are stopped,
+and the items stage reads it when it starts, so every record it emits after a re-derivation
+carries the new generation in its version (streams/versioning.py `derived_version`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from schemas.kafka_connection import client_config
+from schemas.topics import DERIVATIONS
+from streams.stage_state import declare_topics, read_changelog
+
+
+def derivations_topic(prefix: str) -> str:
+    return f"{prefix}{DERIVATIONS}"
+
+
+def current_generation(bootstrap: str, prefix: str, group: str) -> int:
+    """The group's generation: 0 if it was never re-derived (changes nothing)."""
+    topic = derivations_topic(prefix)
+    if topic not in AdminClient(client_config(bootstrap)).list_topics(timeout=10).topics:
+        return 0
+    entry = read_changelog(bootstrap, topic, 0).get(group) or {}
+    return int(entry.get("generation", 0))
+
+
+def record_generation(
+    bootstrap: str, prefix: str, group: str, generation: int, *, from_ms: int
+) -> None:
+    """Write the group's new generation (the workers are stopped: checked by the caller)."""
+    topic = derivations_topic(prefix)
+    declare_topics(bootstrap, [topic], 1, compacted=True)
+    body = {
+        "generation": generation,
+        "from_ms": from_ms,
+        "reset_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    producer = Producer({**client_config(bootstrap), "enable.idempotence": True, "acks": "all"})
+    producer.produce(topic, json.dumps(body).encode(), group.encode(), partition=0)
+    if producer.flush(30):
+        raise TimeoutError(f"the derivation generation was not acknowledged on {topic}")
