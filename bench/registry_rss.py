@@ -49,24 +49,32 @@ def run_intake_worker(
         stages=("intake",),
     )
     streams = build_app(config)
-    registry, aliases = streams.tables["registry"], streams.tables["aliases"]
+    intake = streams.stage_loop.stages[0]
     started = time.perf_counter()
 
+    def entries(table: str) -> int:
+        # Read from the loop's thread's dicts: a length is safe to read across threads.
+        return sum(len(tables[table]) for tables in list(intake.tables.partitions.values()))
+
     def loaded() -> bool:
-        return len(registry) >= codes and len(aliases) >= codes * LEGACY_CODES_PER_ENTERPRISE
+        return (
+            entries("registry") >= codes
+            and entries("aliases") >= codes * LEGACY_CODES_PER_ENTERPRISE
+        )
 
     async def main() -> bool:
         return await run_worker(streams, until=loaded, timeout=timeout, poll_seconds=0.5)
 
     if not asyncio.run(main()):
         raise SystemExit(
-            f"registry_rss: {len(registry)} of {codes} registrations loaded within {timeout:.0f}s"
+            f"registry_rss: {entries('registry')} of {codes} registrations loaded "
+            f"within {timeout:.0f}s"
         )
     status = Path(f"/proc/{os.getpid()}/status").read_text()
     return {
         "codes": codes,
-        "registry_entries": len(registry),
-        "alias_entries": len(aliases),
+        "registry_entries": entries("registry"),
+        "alias_entries": entries("aliases"),
         "seconds": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(status_kb("VmHWM", status) / 1024, 1),
         "rss_mb": round(status_kb("VmRSS", status) / 1024, 1),
