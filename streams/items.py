@@ -71,8 +71,12 @@ def _empty_state() -> dict[str, Any]:
     }
 
 
-def reduce_record(record: EnrichedRecord, get_state: StateGet, today: dt.date) -> ItemOutcome:
-    """Apply one resolved record to the items it concerns."""
+def reduce_record(
+    record: EnrichedRecord, get_state: StateGet, today: dt.date, encoded: bytes | None = None
+) -> ItemOutcome:
+    """Apply one resolved record to the items it concerns. `encoded`: the message the
+    record was decoded from, kept as the item's original as it is (saves encoding it again;
+    any kept schema version decodes)."""
     category = record["category"]
     out = ItemOutcome()
     if category in ITEM_CATEGORIES:
@@ -81,8 +85,9 @@ def reduce_record(record: EnrichedRecord, get_state: StateGet, today: dt.date) -
         current = state["original"] and _unpack(state["original"])
         if current and not is_newer(record["version"], current["version"]):
             return out  # a duplicate or an older version: the item already has better
-        state = {**state, "original": _pack(record), "withdrawn": record["operation"] == "withdraw"}
-        _publish(key, state, record, today, out)
+        packed = base64.b64encode(encoded).decode() if encoded is not None else _pack(record)
+        state = {**state, "original": packed, "withdrawn": record["operation"] == "withdraw"}
+        _publish(key, state, record, today, out, original=record)
         return out
     # Changes and workflow events are history of their own (ClickHouse keeps them) and act
     # on the item they name.
@@ -147,12 +152,15 @@ def _publish(
     trigger: EnrichedRecord | None,
     today: dt.date,
     out: ItemOutcome,
+    original: EnrichedRecord | None = None,
 ) -> None:
-    """Recompute the item's published version from its state; publish it if it changed."""
+    """Recompute the item's published version from its state; publish it if it changed.
+    `original`: the state's original, when the caller has it decoded already."""
     out.states[key] = state
     if not state["original"]:
         return  # the original has not arrived: held until it does
-    original = _unpack(state["original"])
+    if original is None:
+        original = _unpack(state["original"])
     changes = [PendingChange.from_dict(c) for c in state["changes"]]
     payload = merge_pending(original["payload"], changes) if changes else original["payload"]
     workflow = WorkflowState.from_dict(state["workflow"]) if state["workflow"] else None

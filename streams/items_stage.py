@@ -58,7 +58,7 @@ class ItemsStage:
             return
         record = decode_enriched(message.value)
         try:
-            self._apply_record(record, items, notices)
+            self._apply_record(record, message.value, items, notices)
         except (ChangeError, PublicationError, NoticeError) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field): refused with the reason, the item left as it was.
@@ -110,7 +110,9 @@ class ItemsStage:
             self._generation = current_generation(self.cfg.bootstrap, prefix, self._group)
         return self._generation
 
-    def _apply_record(self, record: Any, items: StagedTable, notices: StagedTable) -> None:
+    def _apply_record(
+        self, record: Any, encoded: bytes, items: StagedTable, notices: StagedTable
+    ) -> None:
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, notices.get)
             if found is not None:
@@ -118,7 +120,8 @@ class ItemsStage:
                 notices[key] = dict(notice)
                 self._send_notice(notice)
         today = china_date(self.cfg.clock())
-        self._carry_out(reduce_item_record(record, items.get, today), items, notices)
+        outcome = reduce_item_record(record, items.get, today, encoded)
+        self._carry_out(outcome, items, notices)
 
     def _carry_out(self, outcome: ItemOutcome, items: StagedTable, notices: StagedTable) -> None:
         for key, state in outcome.states.items():

@@ -79,6 +79,17 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
     }
 
 
+def take_arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
+    """Up to `most` messages as soon as there is one: the first awaited (at most `wait`
+    seconds), the rest only those already fetched. Batches grow with the backlog by
+    themselves, and a lone event is not held back to fill one (`consume(n, timeout)`
+    waits for n or the timeout)."""
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, timeout=0)] if most > 1 else [first]
+
+
 def next_offsets(messages: list[Message]) -> list[TopicPartition]:
     """The offsets to commit after `messages`: one past the last of each partition."""
     last: dict[tuple[str, int], int] = {}
@@ -90,9 +101,14 @@ def next_offsets(messages: list[Message]) -> list[TopicPartition]:
 
 def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> Any | None:
     """Write one batch, retrying operational failures and overload with backoff; None when
-    `stop` was set before it could be written (the batch is then not committed)."""
+    `stop` was set before it could be written (the batch is then not committed).
+
+    Tried at least once: a batch taken just before a stop is written (and then committed),
+    as a graceful stop should, instead of being left for the next start to re-read."""
     delay = 0.5
-    while not stop.is_set():
+    first = True
+    while first or not stop.is_set():
+        first = False
         try:
             return sink.write_batch(records)
         except Backpressure as exc:
@@ -121,6 +137,9 @@ class SinkLoop:
     batch_size: int
     flush_seconds: float
     on_batch: Callable[[Any, Any, list[Any]], None] | None = None
+    # True: a batch is whatever has arrived (the publicity index, where the public waits);
+    # False: up to batch_size or flush_seconds (ClickHouse wants few, large inserts).
+    eager: bool = False
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -129,7 +148,10 @@ class SinkLoop:
         consumer.subscribe([self.topic])
         try:
             while not stop.is_set():
-                messages = consumer.consume(self.batch_size, timeout=self.flush_seconds)
+                if self.eager:
+                    messages = take_arrived(consumer, self.batch_size, self.flush_seconds)
+                else:
+                    messages = consumer.consume(self.batch_size, timeout=self.flush_seconds)
                 batch = [m for m in messages if usable(m)]
                 if batch and self._write(batch, out, stop):
                     commit_offsets(consumer, next_offsets(batch), stop)

@@ -82,6 +82,7 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[SinkLoop]:
             batch_size=cfg.sink_batch_size,
             flush_seconds=cfg.sink_flush_seconds,
             on_batch=observe,
+            eager=sink.name == "PublicityIndex",
         )
         for sink in sinks
     ]

@@ -6,7 +6,7 @@ and once hung in Faust's producer buffer so the worker could not stop (CI runs o
 faust-streaming's flow control and changelog flush are outside our control). The loop here
 does what those agents did with nothing acknowledged behind our back:
 
-1. `consume` a batch (librdkafka's fetch queue, in C);
+1. take a batch: what has arrived, as soon as anything has (librdkafka's fetch queue, in C);
 2. hand each message to its stage with the tables of its partition, writes staged;
 3. wait until Kafka acknowledged every output of the batch;
 4. write the staged table changes to their changelogs and wait for those too;
@@ -32,7 +32,14 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from streams.outputs import Outputs
-from streams.sink_loop import Received, commit_offsets, consumer_config, next_offsets, usable
+from streams.sink_loop import (
+    Received,
+    commit_offsets,
+    consumer_config,
+    next_offsets,
+    take_arrived,
+    usable,
+)
 from streams.stage_state import StagedTable, StageTables, changelog_topic
 
 log = logging.getLogger(__name__)
@@ -80,7 +87,7 @@ class StageLoop:
         consumer.subscribe(list(self._by_topic), on_assign=self._assigned, on_lost=self._lost)
         try:
             while not stop.is_set():
-                messages = consumer.consume(self.batch_size, timeout=self.poll_seconds)
+                messages = take_arrived(consumer, self.batch_size, self.poll_seconds)
                 batch = [m for m in messages if usable(m)]
                 if batch:
                     self._process([Received.of(m) for m in batch])

@@ -20,7 +20,7 @@ from tests.intake_factory import (
     registration,
     restriction,
 )
-from tests.integration.helpers import count, run_until
+from tests.integration.helpers import count, run_until, sinks_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,11 @@ def test_records_reach_both_stores_once_and_legacy_codes_resolve(pipeline, redis
     assert not b_visible()
 
     publish(pipeline.bootstrap, [registration(2, "宁夏乙餐饮有限公司")], pipeline.topic_prefix)
-    assert run_until(pipeline, b_visible), "B's parked penalty was not released"
+    # The index shows a record as soon as it arrives; ClickHouse takes it in its next
+    # insert (once a second): wait for both sinks to have committed everything.
+    assert run_until(pipeline, lambda: b_visible() and sinks_caught_up(pipeline)), (
+        "B's parked penalty was not released"
+    )
 
     profile_b = reader.profile(b["registration_number"])
     assert profile_b["name"] == "宁夏乙餐饮有限公司"
