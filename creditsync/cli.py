@@ -85,6 +85,13 @@ def run(
 @app.command()
 def worker(
     stages: str = typer.Option("intake,items,sinks", help="Comma-separated stages to run."),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        envvar="CREDITSYNC_WORKER_METRICS_PORT",
+        help="Serve this worker's Prometheus metrics (stage and sink counters, end-to-end "
+        "latency) at http://<CREDITSYNC_HTTP_HOST>:PORT/metrics; 0: off.",
+    ),
 ) -> None:
     """Only the stream workers (no HTTP server); run several for more throughput."""
     exit_cleanly_on_sigterm()
@@ -97,6 +104,13 @@ def worker(
         level=os.environ.get("CREDITSYNC_LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        from creditsync.settings import HttpSettings
+
+        # What this process counts; /metrics of `creditsync run` also has the pipeline status.
+        start_http_server(metrics_port, addr=HttpSettings().http_host)
     config = worker_config(tuple(s.strip() for s in stages.split(",") if s.strip()))
     asyncio.run(run_main(config, serve_http=False))
 

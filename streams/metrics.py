@@ -12,6 +12,11 @@ SINK_RECORDS = Counter(
     "Records a sink handled, by outcome (applied, skipped_not_newer, not_applicable, rejected)",
     ["sink", "outcome"],
 )
+STAGE_MESSAGES = Counter(
+    "creditsync_stage_messages_total",
+    "Messages a stream stage (intake, items) handled and committed",
+    ["stage"],
+)
 END_TO_END = Histogram(
     "creditsync_end_to_end_seconds",
     "From emitted_at (the department's system) to written in a sink",

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
+from streams.metrics import STAGE_MESSAGES
 from streams.outputs import Outputs
 from streams.sink_loop import (
     Received,
@@ -103,6 +104,7 @@ class StageLoop:
 
     def _process(self, batch: list[Received]) -> None:
         staged: dict[tuple[str, int], dict[str, StagedTable]] = {}
+        handled: dict[str, int] = {}
         for message in batch:
             stage = self._by_topic[message.topic]
             tables = staged.get((stage.name, message.partition))
@@ -111,6 +113,7 @@ class StageLoop:
                 tables = {name: StagedTable(table) for name, table in of.items()}
                 staged[(stage.name, message.partition)] = tables
             stage.handle(message, tables)
+            handled[stage.name] = handled.get(stage.name, 0) + 1
         # Outputs first: state saying "done" must never precede the output it stands for.
         self.out.flush_blocking()
         for (_, partition), tables in staged.items():
@@ -121,6 +124,8 @@ class StageLoop:
                     self.out.send(topic, key.encode(), body, partition=partition)
                 table.apply()
         self.out.flush_blocking()
+        for name, count in handled.items():
+            STAGE_MESSAGES.labels(name).inc(count)
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Eager (range) rebalancing revokes everything, then assigns: a partition held

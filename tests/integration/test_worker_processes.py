@@ -130,3 +130,42 @@ def test_two_workers_share_partitions_and_release_parked_records(pipeline, redis
     database = pipeline.clickhouse_database
     rows = chdb_query(dsn, database, f"SELECT count() FROM {database}.license FINAL")
     assert rows == [(total,)], f"ClickHouse after dedup: {rows}, expected {total}"
+
+
+def metric_values(text: str, name: str) -> dict[str, float]:
+    """Samples of one metric in Prometheus text format, by their label string."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name):
+            labels, _, value = line[len(name) :].rpartition(" ")
+            values[labels] = float(value)
+    return values
+
+
+def test_a_worker_serves_its_own_metrics(pipeline, redis_client, tmp_path):
+    import urllib.request
+
+    from creditsync.services import free_port
+
+    port = free_port()
+    env = {**worker_env(pipeline, tmp_path, clickhouse="off"),
+           "CREDITSYNC_WORKER_METRICS_PORT": str(port)}  # fmt: skip
+    codes = enterprise_codes(3000)
+    events = [registration(3000, "宁夏指标商贸有限公司")]
+    events += [license_(codes["uscc"], f"JY{3000:06d}{i:04d}") for i in range(3)]
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        publish(pipeline.bootstrap, events, pipeline.topic_prefix)
+        assert wait_for(lambda: visible_licences(redis_client, [codes["uscc"]]) == 3, 120, worker)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        assert worker.stop() == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    stages = metric_values(text, "creditsync_stage_messages_total")
+    # Intake: the four events, and the registration re-keyed by each of its legacy codes.
+    assert stages['{stage="intake"}'] >= len(events) + 2
+    assert stages['{stage="items"}'] >= len(events)
+    applied = metric_values(text, "creditsync_sink_records_total")
+    assert applied['{outcome="applied",sink="PublicityIndex"}'] >= len(events)
+    latency = metric_values(text, "creditsync_end_to_end_seconds_count")
+    assert latency['{sink="PublicityIndex"}'] >= len(events)
