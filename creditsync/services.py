@@ -213,15 +213,21 @@ def _java_cmd(main_class: str, data_dir: Path) -> list[str]:
 
 
 def start_kafka(
-    data_dir: Path, port: int, controller_port: int, timeout: float = 90.0
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    timeout: float = 90.0,
+    extra_properties: str = "",
 ) -> ManagedProcess:
-    """Format KRaft storage when new, start the broker, wait until it answers."""
+    """Format KRaft storage when new, start the broker, wait until it answers on its
+    PLAINTEXT port. `extra_properties` are appended (a later key overrides an earlier one:
+    e.g. a SASL listener beside the PLAINTEXT one)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     managed = ManagedProcess("kafka", data_dir / "kafka.pid", data_dir / "kafka.log")
     if managed.pid() is not None:
         return managed
     config = data_dir / "server.properties"
-    config.write_text(kafka_properties(data_dir, port, controller_port))
+    config.write_text(kafka_properties(data_dir, port, controller_port) + extra_properties)
     if not (data_dir / "kraft-logs" / "meta.properties").exists():
         cluster_id = data_dir / "cluster.id"
         if not cluster_id.exists():
