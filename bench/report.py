@@ -14,6 +14,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("baseline_aiokafka_events_per_s", "(b) aiokafka getmany+decode", "events/s"),
     ("baseline_produce_events_per_s", "produce, adapters' settings", "events/s"),
     ("pipeline_events_per_s", "pipeline intake → both sinks", "events/s"),
+    ("pipeline_split_events_per_s", "  same, stages in a 2nd process", "events/s"),
     ("intake_events_per_s", "  intake (resolve + enrich)", "events/s"),
     ("items_events_per_s", "  items", "events/s"),
     ("clickhouse_sink_events_per_s", "  ClickHouse sink", "events/s"),

@@ -147,15 +147,18 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     plan: BenchPlan = ctx["plan"]
     figures = ctx["figures"]
     n = plan.pipeline_events
-    say(f"pre-loading {n:,} intake events twice (pipeline, stages)")
+    say(f"pre-loading {n:,} intake events three times (pipeline, stages, split)")
     records_of = encoded_records(workload(n), "")
-    for prefix in ("pipe.", "stage."):
+    for prefix in ("pipe.", "stage.", "split."):
         services.create_topics(prefix)
         publish_all(services.bootstrap, (_prefixed(r, prefix) for r in records_of))
     say("all stages, both sinks")
     whole = pipeline.pipeline_throughput(services, "pipe.", n, services.work_dir / "faust")
     figures["pipeline_events_per_s"] = whole.events_per_s
     figures["pipeline_events"] = n
+    say("stages in a second process, sinks in this one")
+    split = pipeline.pipeline_throughput_split(services, "split.", n, services.work_dir / "faust")
+    figures["pipeline_split_events_per_s"] = split.events_per_s
     say("each stage alone")
     stages = pipeline.stage_throughputs(services, "stage.", n, services.work_dir / "faust")
     keys = (
@@ -166,7 +169,11 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     )
     for key, run in zip(keys, stages, strict=True):
         figures[key] = run.events_per_s
-    return {"pipeline": asdict(whole), "stages": pipeline.as_dicts(stages)}
+    return {
+        "pipeline": asdict(whole),
+        "pipeline_split": asdict(split),
+        "stages": pipeline.as_dicts(stages),
+    }
 
 
 def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
