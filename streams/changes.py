@@ -124,7 +124,7 @@ class PendingChange:
     change_payload: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe (dates as ISO strings) for a Faust table."""
+        """JSON-safe (dates as ISO strings) for a stage table."""
         payload = {
             k: v.isoformat() if isinstance(v, dt.date) else v
             for k, v in self.change_payload.items()

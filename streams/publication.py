@@ -49,7 +49,7 @@ class WorkflowState:
     repaired_on: dt.date | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe, for a Faust table."""
+        """JSON-safe, for a stage table."""
         return {
             "objections": dict(self.objections),
             "repaired_on": self.repaired_on.isoformat() if self.repaired_on else None,

@@ -58,7 +58,7 @@ class CodeConflict:
 
 @dataclass(slots=True)
 class RegistryEntry:
-    """What the registry knows of one enterprise (stored in a Faust table, as a dict)."""
+    """What the registry knows of one enterprise (stored in a stage table, as a dict)."""
 
     uscc: str
     registration_number: str | None

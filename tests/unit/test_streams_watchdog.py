@@ -1,4 +1,4 @@
-"""When the stall watchdog says a Faust stage has stalled (streams/watchdog.py)."""
+"""When the stall watchdog says a stream stage has stalled (streams/watchdog.py)."""
 
 from __future__ import annotations
 
