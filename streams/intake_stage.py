@@ -48,7 +48,8 @@ class IntakeStage:
         self.aliases_topic = cfg.topic(REGISTRY_ALIASES)
         self.resolved = cfg.topic(RESOLVED)
         self.topics = [cfg.topic(intake_topic(c)) for c in CATEGORIES] + [self.aliases_topic]
-        self.tables = StageTables(group, TABLES)
+        # Millions of entries at a province's scale: kept as bytes (stage_state.StagedTable).
+        self.tables = StageTables(group, TABLES, packed=frozenset({"registry", "aliases"}))
         self._next_retry = 0.0
 
     def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:

@@ -21,7 +21,6 @@ expiring items) run between batches on the same thread, so tables need no locks.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -109,8 +108,7 @@ class StageLoop:
             stage = self._by_topic[message.topic]
             tables = staged.get((stage.name, message.partition))
             if tables is None:
-                of = stage.tables.of(message.partition)
-                tables = {name: StagedTable(table) for name, table in of.items()}
+                tables = stage.tables.staged(message.partition)
                 staged[(stage.name, message.partition)] = tables
             stage.handle(message, tables)
             handled[stage.name] = handled.get(stage.name, 0) + 1
@@ -119,10 +117,8 @@ class StageLoop:
         for (_, partition), tables in staged.items():
             for name, table in tables.items():
                 topic = changelog_topic(self.group, name)
-                for key, value in table.writes():
-                    body = None if value is None else json.dumps(value).encode()
+                for key, body in table.commit_writes():
                     self.out.send(topic, key.encode(), body, partition=partition)
-                table.apply()
         self.out.flush_blocking()
         for name, count in handled.items():
             STAGE_MESSAGES.labels(name).inc(count)

@@ -74,15 +74,25 @@ def test_a_deletion_is_a_tombstone_in_the_changelog():
     table = StagedTable({"k": 1, "j": 2})
     assert table.pop("k") == 1 and table.get("k") is None
     table["n"] = {"x": 1}
-    assert table.writes() == [("k", None), ("n", {"x": 1})]
-    table.apply()
+    assert table.commit_writes() == [("k", None), ("n", b'{"x":1}')]
     assert table.table == {"j": 2, "n": {"x": 1}}
+
+
+def test_a_packed_table_keeps_values_as_their_changelog_bytes():
+    table = StagedTable({}, packed=True)
+    table["91640422500000007B"] = {"name": "宁夏甲商贸有限公司", "former_names": []}
+    records = table.commit_writes()
+    assert records == [("91640422500000007B", table.table["91640422500000007B"])]
+    assert "宁夏甲商贸有限公司".encode() in records[0][1]  # UTF-8, not JSON escapes
+    reread = StagedTable(table.table, packed=True)
+    assert reread.get("91640422500000007B") == {"name": "宁夏甲商贸有限公司", "former_names": []}
+    assert reread.get("missing", "none") == "none"
 
 
 def test_a_rebalance_keeps_held_partitions_drops_lost_ones_and_restores_new_ones(monkeypatch):
     restored: list[tuple[str, int]] = []
 
-    def read_changelog(bootstrap: str, topic: str, partition: int) -> dict:
+    def read_changelog(bootstrap: str, topic: str, partition: int, **_: object) -> dict:
         restored.append((topic, partition))
         return {"restored": partition}
 
