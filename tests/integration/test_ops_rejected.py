@@ -153,9 +153,10 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
     # The stream stages' group, one group per sink (streams/sink_loop.py) and the
-    # operations agent's.
+    # operations agent's, which the broker lists only if it committed before the stop.
     sink_groups = {f"{group}-sink-clickhouse", f"{group}-sink-publicity"}
-    assert status.groups == sorted({group, f"{group}-operations", *sink_groups})
+    ours = {group, f"{group}-operations", *sink_groups}
+    assert {group, *sink_groups} <= set(status.groups) <= ours, status.groups
     records_lag = [x for x in status.lag if x.topic == f"{pipeline.topic_prefix}credit.records"]
     assert {x.group for x in records_lag} == sink_groups, records_lag
     intake_lag = [
@@ -177,4 +178,7 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
     assert len(body["open_notices"]) == 2
-    assert {row["group"] for row in body["lag"]} == {group, f"{group}-operations", *sink_groups}
+    # The operations agent's group shows lag rows once it has committed (Faust commits
+    # every second); the stages' and the sinks' have by now.
+    lag_groups = {row["group"] for row in body["lag"]}
+    assert {group, *sink_groups} <= lag_groups <= {group, f"{group}-operations", *sink_groups}
