@@ -153,19 +153,27 @@ def test_a_worker_serves_its_own_metrics(pipeline, redis_client, tmp_path):
     codes = enterprise_codes(3000)
     events = [registration(3000, "宁夏指标商贸有限公司")]
     events += [license_(codes["uscc"], f"JY{3000:06d}{i:04d}") for i in range(3)]
+    scraped: dict[str, str] = {}
+
+    def counted() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            scraped["text"] = text = reply.read().decode()
+        stages = metric_values(text, "creditsync_stage_messages_total")
+        applied = metric_values(text, "creditsync_sink_records_total")
+        latency = metric_values(text, "creditsync_end_to_end_seconds_count")
+        return (
+            # Intake: the four events, and the registration re-keyed by each legacy code.
+            stages.get('{stage="intake"}', 0) >= len(events) + 2
+            and stages.get('{stage="items"}', 0) >= len(events)
+            and applied.get('{outcome="applied",sink="PublicityIndex"}', 0) >= len(events)
+            and latency.get('{sink="PublicityIndex"}', 0) >= len(events)
+        )
+
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         publish(pipeline.bootstrap, events, pipeline.topic_prefix)
         assert wait_for(lambda: visible_licences(redis_client, [codes["uscc"]]) == 3, 120, worker)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-            text = reply.read().decode()
+        # The counters reach what was done (the last batches may still be on their way).
+        assert wait_for(counted, 60, worker), scraped.get("text", "")[-3000:]
     finally:
         assert worker.stop() == 0, (tmp_path / "worker.log").read_text()[-3000:]
-    stages = metric_values(text, "creditsync_stage_messages_total")
-    # Intake: the four events, and the registration re-keyed by each of its legacy codes.
-    assert stages['{stage="intake"}'] >= len(events) + 2
-    assert stages['{stage="items"}'] >= len(events)
-    applied = metric_values(text, "creditsync_sink_records_total")
-    assert applied['{outcome="applied",sink="PublicityIndex"}'] >= len(events)
-    latency = metric_values(text, "creditsync_end_to_end_seconds_count")
-    assert latency['{sink="PublicityIndex"}'] >= len(events)
