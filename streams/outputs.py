@@ -1,16 +1,14 @@
-"""The stream stages' outputs: produced with confluent-kafka, acknowledged once per batch.
+"""The stream loops' outputs: produced with confluent-kafka, acknowledged once per batch.
 
-Faust's `Topic.send` costs about half a millisecond per message in Python (profiled: the
-largest single cost of the intake stage). librdkafka produces in C without awaiting; a batch's
-outputs are produced as they are decided and then flushed together, and the batch is
-acknowledged to Faust — so its offsets can be committed — only after every output was
+librdkafka produces in C without awaiting (Faust's `Topic.send` cost about half a
+millisecond per message in Python); a batch's outputs are produced as they are decided and
+then flushed together, and the batch's offsets are committed only after every output was
 delivered. A failed delivery raises: the worker crashes loudly and, restarted, re-reads the
 batch (its outputs are idempotent by event id and version).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,12 +80,8 @@ class Outputs:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
         self.sent += 1
 
-    async def flush(self, timeout: float = 120.0) -> None:
-        """Wait until everything sent so far is acknowledged; raise if anything failed."""
-        await asyncio.to_thread(self.flush_blocking, timeout)
-
     def flush_blocking(self, timeout: float = 120.0) -> None:
-        """`flush` for callers on a thread of their own (the sink loops)."""
+        """Wait until everything sent so far is acknowledged; raise if anything failed."""
         if self._producer is None:
             return
         remaining = self._producer.flush(timeout)

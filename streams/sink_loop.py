@@ -106,9 +106,7 @@ def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> An
     Tried at least once: a batch taken just before a stop is written (and then committed),
     as a graceful stop should, instead of being left for the next start to re-read."""
     delay = 0.5
-    first = True
-    while first or not stop.is_set():
-        first = False
+    while True:
         try:
             return sink.write_batch(records)
         except Backpressure as exc:
@@ -122,7 +120,8 @@ def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> An
             log.warning("%s; retrying the same batch in %.1fs", exc, delay)
             stop.wait(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY)
-    return None
+        if stop.is_set():
+            return None
 
 
 @dataclass
@@ -226,18 +225,16 @@ class Received:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
-    timestamp: float | None  # seconds since the epoch, as Faust's messages give it
 
     @classmethod
     def of(cls, message: Message) -> Received:
-        kind, millis = message.timestamp()
         return cls(
             message.topic(), message.partition(), message.offset(), message.key(),
-            message.value(), list(message.headers() or []), millis / 1000 if kind else None,
+            message.value(), list(message.headers() or []),
         )  # fmt: skip
 
 
-def run_in_thread(loop: Any, stop: threading.Event, name: str | None = None) -> threading.Thread:
+def run_in_thread(loop: Any, stop: threading.Event, name: str) -> threading.Thread:
     """Start `loop.run(stop)` (a sink's or the stages' loop) on a daemon thread; its
     exception is kept on `thread.failure`."""
 
@@ -249,7 +246,7 @@ def run_in_thread(loop: Any, stop: threading.Event, name: str | None = None) -> 
             log.exception("consumer loop %s failed", loop.group)
             raise
 
-    thread = threading.Thread(target=target, name=name or f"sink-{loop.sink.name}", daemon=True)
+    thread = threading.Thread(target=target, name=name, daemon=True)
     thread.failure = None  # type: ignore[attr-defined]
     thread.start()
     return thread

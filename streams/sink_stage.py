@@ -102,4 +102,7 @@ def install(streams: CreditStreams) -> None:
         opened = await asyncio.to_thread(open_sinks, cfg)
         clickhouse.extend(s for s in opened if s.name == "ClickHouseSink")
         stop = threading.Event()
-        await supervise(app, [run_in_thread(loop, stop) for loop in sink_loops(cfg, opened)], stop)
+        threads = [
+            run_in_thread(loop, stop, f"sink-{loop.sink.name}") for loop in sink_loops(cfg, opened)
+        ]
+        await supervise(app, threads, stop)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,7 +67,6 @@ class StageLoop:
     out: Outputs
     batch_size: int = 1000
     poll_seconds: float = 0.2
-    on_batch: Callable[[int], None] | None = None
     restoring: bool = False
     batches: int = 0
     _by_topic: dict[str, Stage] = field(default_factory=dict)
@@ -93,8 +91,6 @@ class StageLoop:
                     self._process([Received.of(m) for m in batch])
                     commit_offsets(consumer, next_offsets(batch), stop)
                     self.batches += 1
-                    if self.on_batch is not None:
-                        self.on_batch(len(batch))
                 now = time.monotonic()
                 for stage in self.stages:
                     stage.tick(now)

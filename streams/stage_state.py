@@ -102,9 +102,6 @@ class StageTables:
     def topics(self) -> list[str]:
         return [changelog_topic(self.group, n) for n in self.names]
 
-    def of(self, partition: int) -> dict[str, Table]:
-        return self.partitions[partition]
-
     def staged(self, partition: int) -> dict[str, StagedTable]:
         """The partition's tables, staged for one batch."""
         return {

@@ -50,7 +50,7 @@ stage_outputs = RecordingOutputs()
 
 
 def message(partition: int, offset: int, key: str) -> Received:
-    return Received("in", partition, offset, key.encode(), b"v", [], None)
+    return Received("in", partition, offset, key.encode(), b"v", [])
 
 
 def test_outputs_are_acknowledged_before_the_state_that_says_they_were_sent():
