@@ -37,8 +37,22 @@ class IntakeDecision:
 
 
 def alias_snapshot(entry: RegistryEntry) -> dict[str, Any]:
-    """What a legacy-code alias carries: enough to enrich without the USCC's partition."""
-    return entry.to_dict()
+    """What a legacy-code alias carries: the USCC and the registered name, all that resolving
+    and enriching a record sent under the legacy code read (the rest of the entry stays in
+    the USCC's partition). Kept this small because there are two aliases per enterprise:
+    at a province's scale they are most of a worker's memory (bench worker_peak_rss_mb)."""
+    return {"uscc": entry.uscc, "name": entry.name}
+
+
+def alias_entry(alias: dict[str, Any]) -> RegistryEntry:
+    """The registry entry an alias stands for, as far as enrichment needs it (the name).
+    Aliases written before they were made lean carry the whole entry; only its name is used."""
+    return RegistryEntry(
+        uscc=alias["uscc"],
+        registration_number=None,
+        organisation_code=None,
+        name=alias.get("name") or "",
+    )
 
 
 def triage_intake(
@@ -106,8 +120,11 @@ def _triage_record(
     assert isinstance(resolution, Resolved)
     for conflict in getattr(resolution, "conflicts", ()) or ():
         decision.quality_events.append(quality_event(conflict, event, processed_at))
-    raw = registry_get(resolution.uscc) if resolution.via == "uscc" else found[resolution.via]
-    entry = RegistryEntry.from_dict(raw) if raw else None
+    if resolution.via == "uscc":
+        raw = registry_get(resolution.uscc)
+        entry = RegistryEntry.from_dict(raw) if raw else None
+    else:
+        entry = alias_entry(found[resolution.via])
     decision.emit = enrich(
         event,
         resolution.uscc,

@@ -11,10 +11,10 @@
 -- ARGV: 1 mode ("item" | "identity"), 2 item id ("@identity" for identity), 3 version,
 --       4 item JSON ("" = not public: remove it from the profile),
 --       5 identity JSON (identity mode: authoritative fields; item mode: fill-if-missing),
---       6 the name this record carries ("" if none), 7 uscc, 8 processed_at (ISO)
+--       6 the name this record carries ("" if none), 7 uscc
 local ent, former, vers, items, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, field, version = ARGV[1], ARGV[2], ARGV[3]
-local item_json, identity_json, name, uscc, at = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local item_json, identity_json, name, uscc = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local is_new = redis.call('EXISTS', ent) == 0
 local stored = redis.call('HGET', vers, field)
@@ -50,10 +50,26 @@ if mode == 'identity' then
     remember_name(name)
   end
 else
-  -- Identity from any record fills only what no registration has set yet.
+  -- Identity from any record fills only what no registration has set yet: one HMGET and
+  -- at most one HSET (a HSETNX per field was most of this script's calls).
   local fields = cjson.decode(identity_json)
+  local names, values = {}, {}
   for k, v in pairs(fields) do
-    if v ~= cjson.null then redis.call('HSETNX', ent, k, tostring(v)) end
+    if v ~= cjson.null then
+      names[#names + 1] = k
+      values[#values + 1] = tostring(v)
+    end
+  end
+  if #names > 0 then
+    local missing = {}
+    local current = is_new and {} or redis.call('HMGET', ent, unpack(names))
+    for i = 1, #names do
+      if not current[i] then
+        missing[#missing + 1] = names[i]
+        missing[#missing + 1] = values[i]
+      end
+    end
+    if #missing > 0 then redis.call('HSET', ent, unpack(missing)) end
   end
   remember_name(name)
   if newer then
@@ -84,12 +100,6 @@ else
 end
 
 if is_new then redis.call('HINCRBY', meta, 'enterprises', 1) end
-if newer then
-  local last = redis.call('HGET', meta, 'last_applied_version')
-  if (not last) or version > last then
-    redis.call('HSET', meta, 'last_applied_version', version)
-  end
-  redis.call('HSET', meta, 'last_applied_at', at)
-  return 1
-end
+-- The index's last applied version is advanced once per batch (advance_marks.lua).
+if newer then return 1 end
 return 0

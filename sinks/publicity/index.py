@@ -52,7 +52,9 @@ class PublicityIndex:
         self.redis = redis
         self.keys = Keys(prefix)
         self._apply_source = load_script("apply_record.lua")
+        self._marks_source = load_script("advance_marks.lua")
         self._apply_sha: str | None = None
+        self._marks_sha: str | None = None
         self.marker: dict[str, str] | None = None
 
     def setup(self) -> dict[str, str]:
@@ -62,6 +64,7 @@ class PublicityIndex:
         dict says `"created": "1"` when it was created now, i.e. the index is new or Redis
         lost its data — the caller then replays credit.records (`creditsync replay`)."""
         self._apply_sha = self.redis.script_load(self._apply_source)
+        self._marks_sha = self.redis.script_load(self._marks_source)
         candidate = uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC).isoformat()
         pipe = self.redis.pipeline(transaction=True)
@@ -108,6 +111,7 @@ class PublicityIndex:
         pipe = self.redis.pipeline(transaction=False)
         terms = _IndexTerms()
         calls = 0
+        newest: tuple[str, str] | None = None  # (version, processed_at) of the batch's newest
         try:
             for record in records:
                 if record["category"] in WORKFLOW_CATEGORIES:
@@ -119,6 +123,7 @@ class PublicityIndex:
                     continue
                 try:
                     keys, args = self._script_call(record)
+                    processed_at = record["processed_at"].isoformat()
                     terms.add(record)
                 except (KeyError, TypeError, ValueError) as exc:
                     rejected.append(
@@ -132,6 +137,10 @@ class PublicityIndex:
                     continue
                 pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
                 calls += 1
+                if newest is None or record["version"] > newest[0]:
+                    newest = (record["version"], processed_at)
+            if newest is not None:
+                pipe.evalsha(self._marks_sha, 1, self.keys.meta, *newest)
             # The search index only grows, so its entries for the whole batch go in a few
             # multi-member commands after the scripts, in the same round trip.
             terms.queue(pipe, self.keys)
@@ -218,9 +227,8 @@ class PublicityIndex:
             identity = profile.identity_defaults(record)
             if category in LISTS:
                 keys += k.lists_for(category, (record.get("region") or {}).get("code"))
-        processed_at = record["processed_at"]
         args = [mode, field, record["version"], item_json, profile.dumps(identity),
-                profile.record_name(record), uscc, processed_at.isoformat()]  # fmt: skip
+                profile.record_name(record), uscc]  # fmt: skip
         return keys, args
 
 

@@ -52,6 +52,34 @@ def test_out_of_order_versions_never_regress(index, reader) -> None:
     assert [i["payload"]["fine_amount"] for i in shown] == ["300.00"]
 
 
+def test_last_applied_version_is_the_newest_applied_and_never_goes_back(index, reader) -> None:
+    v1 = make_enriched("penalty", n=1)
+    v2 = newer(v1)
+    v3 = newer(v2)
+    other = make_enriched("license", n=2)  # an item of its own: applied, but not the newest
+    index.write_batch([v1, v3])
+    assert reader.index_stats()["last_applied_version"] == v3["version"]
+    assert reader.index_stats()["last_applied_at"] == v3["processed_at"].isoformat()
+    index.write_batch([v2])  # older than what is stored: skipped, the mark stays
+    assert reader.index_stats()["last_applied_version"] == v3["version"]
+    v4 = newer(v3)
+    index.write_batch([other, v4])
+    assert reader.index_stats()["last_applied_version"] == max(v4["version"], other["version"])
+
+
+def test_identity_defaults_fill_only_missing_fields(index, reader) -> None:
+    registration = make_enriched("registration", n=5, payload={"name": "宁夏甲乙商贸有限公司"})
+    index.write_batch([registration])
+    # A later record under another canonical name must not overwrite the registered one,
+    # but fills a field the registration left out.
+    penalty = make_enriched("penalty", n=5, canonical_name="别的名字有限公司")
+    index.redis.hdel(index.keys.entity(registration["uscc"]), "county")
+    index.write_batch([penalty])
+    profile = reader.profile(registration["uscc"])
+    assert profile["name"] == "宁夏甲乙商贸有限公司"
+    assert profile["region"]["county"] == penalty["region"]["county"]
+
+
 def test_replaying_a_batch_changes_nothing(index, reader, redis_client) -> None:
     batch = [
         make_enriched("registration", n=2),

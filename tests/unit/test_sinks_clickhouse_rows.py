@@ -136,3 +136,13 @@ def test_notice_with_unknown_stage_is_refused() -> None:
             {"notice_id": "n", "department_name": "d", "uscc": "u",
              "initiated_on": "2024-06-03", "stage": "closed"}
         )  # fmt: skip
+
+
+def test_deduplication_token_tells_apart_records_processed_again() -> None:
+    # The same event id and version processed again (a crash before the offset commit) is a
+    # new processing time: its rows must not be dropped as a retry of the first insert.
+    first = make_enriched("penalty")
+    again = dict(first, processed_at=first["processed_at"] + dt.timedelta(seconds=1))
+    moved = dict(first, lineage=dict(first["lineage"], offset=first["lineage"]["offset"] + 1))
+    tokens = {rows.deduplication_token("t", [rows.raw_row(r)]) for r in (first, again, moved)}
+    assert len(tokens) == 3

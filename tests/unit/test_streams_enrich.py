@@ -124,3 +124,26 @@ def test_enriched_record_fits_the_published_avro_schema() -> None:
     # Fields the department left out come back as None (null in Avro).
     assert decoded["payload"] == {"legal_description": None, **record["payload"]}
     assert decoded["version"] == record["version"]
+
+
+def test_a_record_sent_under_a_legacy_code_gets_the_name_from_the_lean_alias() -> None:
+    from streams.triage import alias_snapshot, triage_intake
+
+    alias = alias_snapshot(ENTRY)
+    assert alias == {"uscc": USCC, "name": "宁夏丰源农业科技有限公司"}  # nothing else kept
+    event = restriction(id_document_number=mask_resident_id(PERSON))
+    event["subject"] = {
+        "uscc": None, "registration_number": None, "organisation_code": USCC[8:17],
+        "name": "西吉县丰源农业有限公司",
+    }  # fmt: skip
+    decision = triage_intake(
+        event,
+        lineage=LINEAGE,
+        registry_get=lambda code: None,  # the USCC's entry lives in another partition
+        alias_get={USCC[8:17]: alias}.get,
+        processed_at=PROCESSED,
+        pii_key=KEY,
+    )
+    assert decision.reject is None and decision.emit is not None
+    assert decision.emit["uscc"] == USCC
+    assert decision.emit["canonical_name"] == "宁夏丰源农业科技有限公司"
