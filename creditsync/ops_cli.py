@@ -86,7 +86,7 @@ def replay(
     dry_run: bool = typer.Option(False, "--dry-run", help="Preview counts; write nothing."),
     stage: str = typer.Option("records", help="records (to the sinks) | streams (see above)"),
     yes: bool = typer.Option(False, "--yes", help="--stage streams: do not ask to confirm."),
-    batch_size: int = typer.Option(2000, help="Records per sink write."),
+    batch_size: int = typer.Option(10_000, help="Records per sink write."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     from creditsync.ops.timespec import parse_time
