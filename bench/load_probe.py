@@ -30,6 +30,7 @@ from schemas.records import item_id
 from sinks.publicity.keys import Keys
 
 POLL_SECONDS = 0.001
+SLOWEST_KEPT = 25
 
 
 def run_probe(
@@ -47,6 +48,7 @@ def run_probe(
     client = redis.Redis.from_url(redis_url)
     pending: dict[tuple[str, str], float] = {}
     samples: list[float] = []
+    seen: list[tuple[float, float]] = []  # (sent at, latency) of each visible sample
     lock, sending_done = threading.Lock(), threading.Event()
 
     def poll() -> None:
@@ -68,6 +70,7 @@ def run_probe(
                     for (key, sent_at), hit in zip(waiting, found, strict=True):
                         if hit:
                             samples.append(now - sent_at)
+                            seen.append((sent_at, now - sent_at))
                             del pending[key]
             time.sleep(POLL_SECONDS)
 
@@ -108,6 +111,12 @@ def run_probe(
         "sample_every": sample_every,
         "not_visible": len(pending),
         **latency_summary(samples),
+        # When the slowest samples were sent (s after the first send) and their latency
+        # (ms): a tail that recurs at a fixed period points at a periodic pause.
+        "slowest": [
+            [round(sent - began, 3), round(latency * 1000, 1)]
+            for sent, latency in sorted(seen, key=lambda s: -s[1])[:SLOWEST_KEPT]
+        ],
     }
 
 

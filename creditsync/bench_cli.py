@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import typer
 
 from creditsync.services import REPO_ROOT
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +53,9 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         plan = BenchPlan.quick_plan() if quick else BenchPlan.full()
+        # A bench stopped by SIGTERM (a timeout, a supervisor) unwinds like Ctrl-C, so the
+        # broker and redis-server it started are stopped by their pids, not left running.
+        signal.signal(signal.SIGTERM, _interrupt)
         document = run_bench(plan, console, sections)
         console.print(figures_table(document))
         if json_path is not None:

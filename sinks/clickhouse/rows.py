@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 from schemas.categories import CATEGORY_SPECS, FieldSpec
 from schemas.records import EnrichedRecord
@@ -214,7 +215,10 @@ def raw_row(record: EnrichedRecord, common: Row | None = None) -> Row:
     payload = {k: v for k, v in (record.get("payload") or {}).items() if k not in _NOT_STORED}
     row = dict(common) if common is not None else common_row(record)
     row["category"] = record["category"]
-    row["payload_json"] = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+    # Dates and amounts as str() makes them; keys sorted, so equal payloads are equal text.
+    row["payload_json"] = orjson.dumps(
+        payload, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    ).decode()
     return row
 
 

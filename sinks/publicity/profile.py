@@ -9,9 +9,10 @@ number, never the number or its keyed hash (DOMAIN.md "Privacy").
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from schemas.records import PUBLIC_STATUSES, EnrichedRecord, item_id
 
@@ -34,16 +35,14 @@ IDENTITY_FIELDS = (
 
 
 def _json_default(value: Any) -> str:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON with Chinese kept readable; dates ISO, money as decimal strings."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON with Chinese kept readable; dates ISO, money as decimal strings."""
+    return orjson.dumps(value, default=_json_default)
 
 
 def is_public(record: EnrichedRecord) -> bool:
