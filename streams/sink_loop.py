@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -30,6 +30,7 @@ from schemas.dead_letters import Rejection
 from schemas.kafka_connection import client_config
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
 from streams.outputs import Outputs, send_dead_letter
+from streams.shared_decodes import SharedDecodes
 
 log = logging.getLogger(__name__)
 # Short enough that a store back after an outage is written to within seconds, long enough
@@ -139,6 +140,8 @@ class SinkLoop:
     # True: a batch is whatever has arrived (the publicity index, where the public waits);
     # False: up to batch_size or flush_seconds (ClickHouse wants few, large inserts).
     eager: bool = False
+    # Shared with the other sink loops of the process, so each record is decoded once.
+    decodes: SharedDecodes = field(default_factory=lambda: SharedDecodes(1, decode_enriched))
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -160,7 +163,7 @@ class SinkLoop:
             consumer.close()
 
     def _write(self, messages: list[Message], out: Outputs, stop: threading.Event) -> bool:
-        records = [decode_enriched(m.value()) for m in messages]
+        records = self.decodes.records(messages)
         result = write_with_retry(self.sink, records, stop)
         if result is None:
             return False

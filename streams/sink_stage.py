@@ -14,10 +14,12 @@ import asyncio
 import threading
 from typing import Any
 
+from schemas.codec import decode_enriched
 from schemas.dead_letters import rejected_topic
 from schemas.topics import RECORDS
 from streams.app import CreditStreams, WorkerConfig, supervise
 from streams.metrics import observe_batch
+from streams.shared_decodes import SharedDecodes
 from streams.sink_loop import SinkLoop, run_in_thread, sink_group
 
 SINK_NAMES = {"ClickHouseSink": "clickhouse", "PublicityIndex": "publicity"}
@@ -72,6 +74,7 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[SinkLoop]:
     def observe(sink: Any, result: Any, records: list[Any]) -> None:
         observe_batch(sink.name, result, records, cfg.clock())
 
+    decodes = SharedDecodes(len(sinks), decode_enriched)
     return [
         SinkLoop(
             sink=sink,
@@ -83,6 +86,7 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[SinkLoop]:
             flush_seconds=cfg.sink_flush_seconds,
             on_batch=observe,
             eager=sink.name == "PublicityIndex",
+            decodes=decodes,
         )
         for sink in sinks
     ]
