@@ -24,6 +24,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from schemas import json_bytes
 from schemas.kafka_connection import client_config
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ _STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLAS
 
 def encode_value(value: Any) -> bytes:
     """A table value as its changelog bytes: compact JSON, Chinese text kept as UTF-8."""
-    return orjson.dumps(value, option=_STRICT_JSON)
+    return json_bytes.dumps(value, option=_STRICT_JSON)
 
 
 class StagedTable:

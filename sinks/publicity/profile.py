@@ -12,8 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
+from schemas import json_bytes
 from schemas.records import PUBLIC_STATUSES, EnrichedRecord, item_id
 
 # Never in the public view: the raw number (refused earlier, sinks.base.privacy_violation)
@@ -42,7 +41,7 @@ def _json_default(value: Any) -> str:
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON with Chinese kept readable; dates ISO, money as decimal strings."""
-    return orjson.dumps(value, default=_json_default)
+    return json_bytes.dumps(value, default=_json_default)
 
 
 def is_public(record: EnrichedRecord) -> bool:
