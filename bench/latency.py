@@ -8,6 +8,7 @@ a warm-up batch, so neither start-up nor the probe's own work is in the figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.env import BenchServices, publish_all
-from bench.pipeline import sink_handled, worker_config
+from bench.pipeline import sink_handled, stage_process, worker_config
 from bench.workload import EventFactory, encoded_records
 from streams.app import build_app
 from streams.worker import run_worker
@@ -26,10 +27,18 @@ WARM_UP = 200
 
 
 def pipeline_latency(
-    services: BenchServices, prefix: str, per_second: int, seconds: float, work_dir: Path
+    services: BenchServices,
+    prefix: str,
+    per_second: int,
+    seconds: float,
+    work_dir: Path,
+    *,
+    split: bool = False,
 ) -> dict[str, Any]:
-    """Run the probe against a warmed-up worker; the probe's latency summary."""
+    """Run the probe against a warmed-up worker; the probe's latency summary. `split`: the
+    stream stages run in a second process (bench.pipeline.stage_process), the sinks here."""
     services.create_topics(prefix)
+    redis_db = 6 if split else 4
     factory = EventFactory()
     # Registrations of the enterprises the probe writes about, which also warm the worker.
     warm = list(factory.registrations(max(WARM_UP, 1000)))
@@ -37,10 +46,10 @@ def pipeline_latency(
     config = worker_config(
         services,
         prefix,
-        "bench-latency",
-        ("intake", "items", "sinks"),
-        clickhouse_database="bench_latency",
-        redis_db=4,
+        "bench-latency-split" if split else "bench-latency",
+        ("sinks",) if split else ("intake", "items", "sinks"),
+        clickhouse_database="bench_latency_split" if split else "bench_latency",
+        redis_db=redis_db,
         work_dir=work_dir,
     )
     base = min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
@@ -54,11 +63,12 @@ def pipeline_latency(
         "--prefix",
         prefix,
         "--redis-url",
-        services.redis_url(4),
+        services.redis_url(redis_db),
         "--rate",
         str(per_second),
         "--seconds",
         str(seconds),
+        "--hops",
     ]
 
     def warmed_up() -> bool:
@@ -80,7 +90,8 @@ def pipeline_latency(
         return await run_worker(build_app(config), until=finished, timeout=120 + 3 * seconds)
 
     try:
-        ended = asyncio.run(main())
+        with stage_process(services, prefix, work_dir) if split else contextlib.nullcontext():
+            ended = asyncio.run(main())
     finally:
         process = probe.get("process")
         if process is not None and process.poll() is None:
@@ -92,6 +103,7 @@ def pipeline_latency(
     if probe["process"].returncode != 0:
         raise RuntimeError(f"latency probe failed with exit code {probe['process'].returncode}")
     return {
+        "stages": "in a second process" if split else "in the sinks' process",
         "sink_flush_seconds": config.sink_flush_seconds,
         "sink_batch_size": config.sink_batch_size,
         **json.loads(out),

@@ -14,8 +14,9 @@ worker's start — the consumer groups' join, a few seconds — is reported besi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -147,60 +148,37 @@ def pipeline_throughput(
     )
 
 
-def pipeline_throughput_split(
-    services: BenchServices, prefix: str, events: int, work_dir: Path
-) -> StageRun:
-    """The same pipeline with its stages (intake, items) in a second process,
-    `creditsync worker --stages intake,items`, and the sinks in this one: what an operator
-    gets by running one more worker process on the same machine."""
+@contextlib.contextmanager
+def stage_process(services: BenchServices, prefix: str, work_dir: Path) -> Iterator[Any]:
+    """`creditsync worker --stages intake,items` as a second process on the benchmark's
+    services (no sinks), stopped by its handle (SIGTERM, then SIGKILL) on the way out."""
     import os
     import signal
     import subprocess
     import sys
 
-    config = worker_config(
-        services,
-        prefix,
-        "bench-split-sinks",
-        ("sinks",),
-        clickhouse_database="bench_split",
-        redis_db=5,
-        work_dir=work_dir,
-    )
-    (work_dir / "bench-split-stages").mkdir(parents=True, exist_ok=True)
+    app_id = "bench-split-stages"
+    (work_dir / app_id).mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         "CREDITSYNC_KAFKA_BOOTSTRAP": services.bootstrap,
         "CREDITSYNC_TOPIC_PREFIX": prefix,
         "CREDITSYNC_TOPIC_PARTITIONS": str(PARTITIONS),
-        "CREDITSYNC_WORKER_ID": "bench-split-stages",
+        "CREDITSYNC_WORKER_ID": app_id,
         "CREDITSYNC_REDIS_URL": "off",
         "CREDITSYNC_CLICKHOUSE_DSN": "off",
-        "CREDITSYNC_DATA_DIR": str(work_dir / "bench-split-stages"),
+        "CREDITSYNC_DATA_DIR": str(work_dir / app_id),
     }
-    log = (work_dir / "bench-split-stages" / "worker.log").open("ab")
+    log = (work_dir / app_id / "worker.log").open("ab")
     stages = subprocess.Popen(
         [sys.executable, "-m", "creditsync", "worker", "--stages", "intake,items"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-    def both_sinks() -> int:
-        if stages.poll() is not None:
-            raise RuntimeError(f"the stage worker exited with {stages.returncode}")
-        return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
-
     try:
-        return timed_run(
-            config,
-            both_sinks,
-            events,
-            "pipeline, stages in a second process",
-            blocking_probe=False,
-            timeout=_timeout(events),
-        )
+        yield stages
     finally:
         if stages.poll() is None:
             stages.send_signal(signal.SIGTERM)
@@ -210,6 +188,38 @@ def pipeline_throughput_split(
                 stages.kill()
                 stages.wait(10)
         log.close()
+
+
+def pipeline_throughput_split(
+    services: BenchServices, prefix: str, events: int, work_dir: Path
+) -> StageRun:
+    """The same pipeline with its stages (intake, items) in a second process,
+    `creditsync worker --stages intake,items`, and the sinks in this one: what an operator
+    gets by running one more worker process on the same machine."""
+    config = worker_config(
+        services,
+        prefix,
+        "bench-split-sinks",
+        ("sinks",),
+        clickhouse_database="bench_split",
+        redis_db=5,
+        work_dir=work_dir,
+    )
+    with stage_process(services, prefix, work_dir) as stages:
+
+        def both_sinks() -> int:
+            if stages.poll() is not None:
+                raise RuntimeError(f"the stage worker exited with {stages.returncode}")
+            return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
+
+        return timed_run(
+            config,
+            both_sinks,
+            events,
+            "pipeline, stages in a second process",
+            blocking_probe=False,
+            timeout=_timeout(events),
+        )
 
 
 def stage_throughputs(

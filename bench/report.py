@@ -23,6 +23,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("pipeline_p50_ms", "emitted → visible p50", "ms"),
     ("pipeline_p95_ms", "emitted → visible p95", "ms"),
     ("pipeline_p99_ms", "emitted → visible p99", "ms"),
+    ("pipeline_split_p50_ms", "  p50, stages in a 2nd process", "ms"),
+    ("pipeline_split_p99_ms", "  p99, stages in a 2nd process", "ms"),
     ("replay_events_per_s", "replay into both sinks", "events/s"),
     ("lookup_p50_ms", "profile look-up p50", "ms"),
     ("lookup_p99_ms", "profile look-up p99", "ms"),

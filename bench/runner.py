@@ -187,7 +187,19 @@ def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], 
         pipeline_p95_ms=result["p95_ms"],
         pipeline_p99_ms=result["p99_ms"],
     )
-    return result
+    say("the same, stream stages in a second process")
+    split = latency.pipeline_latency(
+        services,
+        "lats.",
+        plan.latency_per_s,
+        plan.latency_seconds,
+        services.work_dir / "faust",
+        split=True,
+    )
+    ctx["figures"].update(
+        pipeline_split_p50_ms=split["p50_ms"], pipeline_split_p99_ms=split["p99_ms"]
+    )
+    return {**result, "split": split}
 
 
 def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
