@@ -52,7 +52,6 @@ def run_probe(
     factory, codec, keys = EventFactory(), codec_for("IntakeEvent"), Keys()
     client = redis.Redis.from_url(redis_url)
     pending: dict[tuple[str, str], float] = {}
-    samples: list[float] = []
     seen: list[tuple[float, float]] = []  # (sent at, latency) of each visible sample
     lock, sending_done = threading.Lock(), threading.Event()
 
@@ -77,7 +76,6 @@ def run_probe(
                 with lock:
                     for (key, sent_at), hit in zip(waiting, found, strict=True):
                         if hit:
-                            samples.append(now - sent_at)
                             seen.append((sent_at, now - sent_at))
                             del pending[key]
             time.sleep(POLL_SECONDS)
@@ -114,14 +112,14 @@ def run_probe(
         client.close()
         if timer is not None:
             timer.stop()
-    if not samples:
+    if not seen:
         raise RuntimeError("load probe: no sampled event became visible in the index")
     return {
         "offered_per_s": round(offered, 1),
         "sent": total,
         "sample_every": sample_every,
         "not_visible": len(pending),
-        **latency_summary(samples),
+        **latency_summary([latency for _, latency in seen]),
         # When the slowest samples were sent (s after the first send) and their latency
         # (ms): a tail that recurs at a fixed period points at a periodic pause.
         "slowest": [

@@ -28,18 +28,6 @@ def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _texts(item, f"{path}[{i}]")
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """The strings of `value` (nested dicts and lists), like `_texts` without the paths."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
 def _decision_date(event: IntakeEvent) -> dt.date | None:
     if event["occurred_at"] is not None:
         return event["occurred_at"]
@@ -83,11 +71,11 @@ def enrich(
     spec = CATEGORY_SPECS[event["category"]]
     codes = {f.name for f in spec.fields if f.kind == "code"}
     texts = {k: v for k, v in payload.items() if k not in codes}
-    scanned = {"payload": texts, "subject": {"name": subject.get("name")}}
+    scanned = list(_texts({"payload": texts, "subject": {"name": subject.get("name")}}, "record"))
     # One scan of all the texts joined (a newline never extends a digit run); only a hit
-    # walks them one by one to name the field. Most records have no digit run at all.
-    joined = "\n".join(_strings(scanned))
-    for path, text in _texts(scanned, "record") if contains_resident_id(joined) else ():
+    # checks them one by one to name the field. Most records have no digit run at all.
+    joined = "\n".join(text for _, text in scanned)
+    for path, text in scanned if contains_resident_id(joined) else ():
         if contains_resident_id(text):
             raise EnrichmentError(
                 f"event {event['event_id']} ({event['category']} {event['record_key']}): "

@@ -36,7 +36,6 @@ class SharedDecodes:
         self.limit = limit
         self._held: dict[Key, list[Any]] = {}  # key -> [record, readers still to take it]
         self._lock = threading.Lock()
-        self.decoded = 0  # records this process decoded (the rest were shared)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -48,13 +47,12 @@ class SharedDecodes:
         missing: list[int] = []
         with self._lock:
             for i, key in enumerate(keys):
-                if self._take(key, found, i):
-                    continue
-                missing.append(i)
+                found[i] = self._take(key)
+                if found[i] is None:
+                    missing.append(i)
         # Outside the lock: the decoding is the slow part, and other loops may share theirs.
         for i in missing:
             found[i] = self.decode(messages[i].value())
-        self.decoded += len(missing)
         if self.readers > 1 and missing:
             with self._lock:
                 for i in missing:
@@ -63,15 +61,15 @@ class SharedDecodes:
                     del self._held[next(iter(self._held))]  # the oldest
         return found
 
-    def _take(self, key: Key, found: list[Any], i: int) -> bool:
+    def _take(self, key: Key) -> Any:
+        """The held record (counted as taken), or None when none is held."""
         entry = self._held.get(key)
         if entry is None:
-            return False
-        found[i] = entry[0]
+            return None
         entry[1] -= 1
         if entry[1] <= 0:
             del self._held[key]
-        return True
+        return entry[0]
 
     def _leave(self, key: Key, record: Any) -> None:
         entry = self._held.get(key)

@@ -171,6 +171,7 @@ def replay_records(
                     report.selected += len(chosen)
                     if not chosen:
                         continue
+                    # Cleared first, so a write's error is not collected again below.
                     done, writing = writing, {}
                     _collect(done, report)
                     writing = {name: pool.submit(apply, name, chosen) for name in sinks}
