@@ -126,13 +126,7 @@ class HttpIntake:
                 f"no category {category!r}; expected one of {', '.join(CATEGORIES)}",
             )
         if not department.may_submit(category):
-            allowed = ", ".join(sorted(department.categories))
-            raise IntakeRefused(
-                403,
-                "category_not_allowed",
-                f"department {department.code} ({department.name}) may not submit "
-                f"{category!r} records; it may submit: {allowed}",
-            )
+            raise IntakeRefused(403, "category_not_allowed", department.refusal(category))
         return department
 
     def admit(self, department: DepartmentAccess, count: int) -> None:
