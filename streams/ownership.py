@@ -94,6 +94,11 @@ class OwnerLookup(Protocol):
 
     def successor(self, code: str, category: str, as_of: dt.datetime) -> str: ...
 
+    def refresh_if_older(self, as_of: dt.datetime) -> bool:
+        """Read reassignments published since the last read if `as_of` is after it (called
+        before a refusal only); whether anything was read."""
+        ...
+
 
 class Reassignments:
     """The reassignment log as a small map by former owner (a few entries per merger)."""
@@ -112,6 +117,9 @@ class Reassignments:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def refresh_if_older(self, as_of: dt.datetime) -> bool:
+        return False  # a fixed map
 
     def all(self) -> list[Reassignment]:
         return sorted((e for es in self._by_from.values() for e in es), key=lambda e: e.at)
@@ -150,10 +158,15 @@ def may_modify(
     owners: OwnerLookup | None = None,
 ) -> bool:
     """Whether `record`'s department may change an item of `target_category` owned by `owner`."""
-    current = owner["code"]
-    if owners is not None:
-        current = owners.successor(current, target_category, record["emitted_at"])
-    return bool(record["department"]["code"] == current)
+    claimant, as_of = record["department"]["code"], record["emitted_at"]
+    if owners is None:
+        return bool(claimant == owner["code"])
+    if owners.successor(owner["code"], target_category, as_of) == claimant:
+        return True
+    # About to refuse: first make sure no reassignment published before the record is missed.
+    return owners.refresh_if_older(as_of) and (
+        owners.successor(owner["code"], target_category, as_of) == claimant
+    )
 
 
 def _named(department: Mapping[str, str]) -> str:
