@@ -14,6 +14,7 @@ from creditsync.errors import CreditSyncError
 from creditsync.feeds_cli import register as register_feeds
 from creditsync.local import LocalStack
 from creditsync.ops_cli import register as register_ops
+from creditsync.owner_cli import register as register_owner
 
 app = typer.Typer(
     help="creditsync: enterprise credit records from government departments, kept in sync.",
@@ -131,7 +132,10 @@ def ingest(
     try:
         raise typer.Exit(ingest_command(path, department, category, console))
     except CreditSyncError as exc:
-        fail(str(exc))
+        # One line on stderr (an unknown department, a category it may not send …), never
+        # wrapped to the terminal's width and never a traceback.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 # Operator commands (replay, rejected, sql, status details) and the benchmark live in their
@@ -139,6 +143,7 @@ def ingest(
 register_ops(app)
 register_bench(app)
 register_feeds(app)
+register_owner(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

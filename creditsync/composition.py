@@ -16,10 +16,13 @@ from creditsync.settings import HttpSettings
 from producers.departments import load_departments
 from producers.http_intake import HttpIntake
 from producers.ledger import PublishedLedger
+from producers.ownership_check import OwnershipPrecheck
 from producers.publisher import KafkaPublisher
+from schemas.topics import OWNERSHIP
 from sinks.clickhouse import connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityReader
 from streams.app import WorkerConfig
+from streams.ownership_log import OwnershipLog
 
 
 def check_clickhouse(client) -> ServiceCheck:
@@ -48,6 +51,9 @@ def http_app(config: WorkerConfig) -> FastAPI:
             publisher=KafkaPublisher(config.bootstrap, client_id="creditsync-http-intake"),
             ledger=PublishedLedger(client, config.topic_prefix),
             topic_prefix=config.topic_prefix,
+            ownership=OwnershipPrecheck(
+                PublicityReader(client), OwnershipLog(config.bootstrap, config.topic(OWNERSHIP))
+            ),
         )
 
     def health() -> list[ServiceCheck]:

@@ -22,7 +22,7 @@ from rich.console import Console
 from creditsync.errors import CreditSyncError
 
 if TYPE_CHECKING:
-    from producers.changefeed import FeedPublisher, FeedStats
+    from producers.changefeed import FeedMapping, FeedPublisher, FeedStats
 
 console = Console()
 feed_app = typer.Typer(help="Change feeds of department databases (Debezium, SQL polling).")
@@ -45,6 +45,23 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _check_rights(mapping: FeedMapping) -> None:
+    """With a departments file configured, the mapping's department must be in it and may
+    send every category it maps (UnknownDepartment / CategoryNotAllowed otherwise)."""
+    from creditsync.ingest_command import department_access
+
+    access = department_access(mapping.department["code"])
+    if access is not None:
+        for category in dict.fromkeys(t.category for t in mapping.tables):
+            access.check(category)
+
+
+def _failed(exc: Exception) -> typer.Exit:
+    """The failure as one line on stderr (never wrapped to the terminal), exit code 1."""
+    typer.echo(f"failed: {exc}", err=True)
+    return typer.Exit(1)
 
 
 def _feed_publisher(mapping_department: str) -> FeedPublisher:
@@ -84,6 +101,7 @@ def debezium(
 
     try:
         feed_mapping = load_mapping(mapping)
+        _check_rights(feed_mapping)
         sink = _feed_publisher(feed_mapping.department["code"])
         feed = DebeziumFeed(
             feed_mapping,
@@ -100,8 +118,7 @@ def debezium(
                 on_batch=lambda s: console.print(s.summary()),
             )
     except CreditSyncError as exc:
-        console.print(f"[red]failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _failed(exc) from exc
     _finish(stats, until_idle)
 
 
@@ -125,6 +142,7 @@ def poll(
 
     try:
         feed_mapping = load_mapping(mapping)
+        _check_rights(feed_mapping)
         url = database_url or feed_mapping.poller.url
         if not url:
             raise CreditSyncError(
@@ -143,8 +161,7 @@ def poll(
             engine.dispose()
     except (CreditSyncError, sa.exc.SQLAlchemyError, ValueError) as exc:
         # ValueError: sqlalchemy's answer to a malformed URL.
-        console.print(f"[red]failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _failed(exc) from exc
     for name, count in poller.invisible_rows.items():
         if count:
             console.print(f"[yellow]warning:[/yellow] {name}: {count} row(s) with a NULL sequence")

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from creditsync.settings import HttpSettings, KafkaSettings, RedisSettings, StreamSettings
-from producers.departments import load_departments
-from producers.errors import ProducerError
+from producers.departments import DepartmentAccess, load_departments
+from producers.errors import CategoryNotAllowed, ProducerError
 from producers.ingest import ingest_file
 from producers.ledger import PublishedLedger
 from producers.publisher import KafkaPublisher, PublishFailed
@@ -19,13 +19,24 @@ from schemas.categories import category_spec
 from schemas.records import Department
 
 
-def resolve_department(code: str) -> Department:
-    """The department's name from the access configuration when there is one."""
+def department_access(code: str) -> DepartmentAccess | None:
+    """The department's entry in the access configuration (CREDITSYNC_DEPARTMENTS_FILE);
+    None when none is configured (local runs). UnknownDepartment for a code not listed."""
     path = HttpSettings().departments_file
-    if path is not None and Path(path).exists():
-        access = load_departments(path).get(code)
-        return access.department
-    return Department(code=code, name=code)
+    if path is None:
+        return None
+    return load_departments(path).get(code)
+
+
+def resolve_department(code: str, category: str | None = None) -> Department:
+    """The department's name from the access configuration when there is one; with a
+    `category`, also CategoryNotAllowed unless the configuration grants it."""
+    access = department_access(code)
+    if access is None:
+        return Department(code=code, name=code)
+    if category is not None:
+        access.check(category)
+    return access.department
 
 
 def _count_lines(path: Path) -> int | None:
@@ -38,7 +49,9 @@ def _count_lines(path: Path) -> int | None:
 def ingest_command(path: Path, department_code: str, category: str | None, console: Console) -> int:
     if category is not None:
         category_spec(category)  # an unknown category fails here, naming the known ones
-    department = resolve_department(department_code)
+    access = department_access(department_code)
+    department = access.department if access else Department(code=department_code,
+                                                             name=department_code)  # fmt: skip
     kafka, stream = KafkaSettings(), StreamSettings()
     client = redis.Redis.from_url(RedisSettings().redis_url)
     progress = Progress(
@@ -61,11 +74,14 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
                 ledger=PublishedLedger(client, stream.topic_prefix),
                 category=category,  # type: ignore[arg-type]
                 topic_prefix=stream.topic_prefix,
+                check_category=access.check if access else None,
                 progress=lambda n: progress.advance(task, n),
             )
     except PublishFailed as exc:
         console.print(f"[red]failed:[/red] {exc}; rows not acknowledged were not published")
         return 1
+    except CategoryNotAllowed:
+        raise  # one line on stderr, as an unknown department (cli.py)
     except ProducerError as exc:
         console.print(f"[red]failed:[/red] {exc}")
         return 1

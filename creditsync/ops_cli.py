@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from creditsync.errors import CreditSyncError
@@ -27,11 +28,13 @@ from creditsync.settings import (
 )
 
 console = Console()
+# Errors: one line on stderr, never wrapped to the terminal's width.
+errors = Console(stderr=True, soft_wrap=True)
 OFF = "off"
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from producers.errors import DepartmentConfigError
+from producers.errors import CategoryNotAllowed, DepartmentConfigError, UnknownDepartment
 from producers.ratelimit import RateLimit
 from schemas.categories import CATEGORIES, Category
 from schemas.records import Department
@@ -63,6 +63,26 @@ class DepartmentAccess:
         """Whether this department is allowed to submit records of `category`."""
         return category in self.categories
 
+    def refusal(self, category: str) -> str:
+        """Why a `category` record of this department is refused (every entrance says it so)."""
+        allowed = ", ".join(sorted(self.categories))
+        return (
+            f"department {self.code} ({self.name}) may not submit {category!r} records; "
+            f"it may submit: {allowed}"
+        )
+
+    def check(self, category: str) -> None:
+        """CategoryNotAllowed unless this department may submit `category`."""
+        if not self.may_submit(category):
+            raise CategoryNotAllowed(self.refusal(category))
+
+
+class _Unknown(UnknownDepartment, KeyError):
+    """UnknownDepartment that callers catching KeyError (as before) still catch."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # not KeyError's repr of the message
+
 
 class DepartmentDirectory:
     """All departments of one configuration file, by code and by token."""
@@ -78,11 +98,12 @@ class DepartmentDirectory:
         return len(self._departments)
 
     def get(self, code: str) -> DepartmentAccess:
-        """The department with this code, or a KeyError listing the known ones."""
+        """The department with this code, or UnknownDepartment (a KeyError too) listing the
+        known ones."""
         try:
             return self._by_code[code]
         except KeyError:
-            raise KeyError(
+            raise _Unknown(
                 f"unknown department {code!r}; configured: {', '.join(sorted(self._by_code))}"
             ) from None
 

@@ -98,3 +98,11 @@ class BatchTooLarge(ProducerError):
             f"department {department!r} sent {requested} records in one request; "
             f"its rate limit allows at most {burst} at once — split the batch"
         )
+
+
+class UnknownDepartment(ProducerError):
+    """A department code the access configuration does not list."""
+
+
+class CategoryNotAllowed(ProducerError):
+    """A department sends a category its access configuration does not grant."""

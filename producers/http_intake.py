@@ -49,6 +49,7 @@ from producers.http_payload import (
     rejection_json,
 )
 from producers.ledger import PublishedLedger
+from producers.ownership_check import OwnershipPrecheck
 from producers.publisher import (
     KafkaPublisher,
     OutgoingRecord,
@@ -87,8 +88,12 @@ class HttpIntake:
         limits: IntakeLimits | None = None,
         publish_timeout: float = 30.0,
         clock: Clock | None = None,
+        ownership: OwnershipPrecheck | None = None,
     ) -> None:
         self.departments = departments
+        # Records that would change another department's public item are refused here
+        # already (the items stage refuses them in any case).
+        self.ownership = ownership
         self.publisher = publisher
         self.ledger = ledger
         self.limiter = limiter or TokenBucketLimiter(departments.rate_limits())
@@ -100,6 +105,9 @@ class HttpIntake:
     def close(self) -> None:
         """Flush and close the Kafka producer (the HTTP app calls this on shutdown)."""
         self.publisher.close()
+        owners = self.ownership and self.ownership.owners
+        if owners is not None and hasattr(owners, "close"):
+            owners.close()
 
     def authorise(self, authorization: str | None, category: str) -> DepartmentAccess:
         """The department sending this request, or IntakeRefused 401 / 404 / 403."""
@@ -118,13 +126,7 @@ class HttpIntake:
                 f"no category {category!r}; expected one of {', '.join(CATEGORIES)}",
             )
         if not department.may_submit(category):
-            allowed = ", ".join(sorted(department.categories))
-            raise IntakeRefused(
-                403,
-                "category_not_allowed",
-                f"department {department.code} ({department.name}) may not submit "
-                f"{category!r} records; it may submit: {allowed}",
-            )
+            raise IntakeRefused(403, "category_not_allowed", department.refusal(category))
         return department
 
     def admit(self, department: DepartmentAccess, count: int) -> None:
@@ -223,6 +225,18 @@ class HttpIntake:
             return RecordRejection.of(
                 ref, [FieldProblem("(record)", "（记录）", None, f"cannot be encoded: {exc}")]
             )
+        if self.ownership is not None:
+            try:
+                refused = self.ownership.refusal(
+                    outcome, ref, record if isinstance(record, Mapping) else None
+                )
+            except redis.RedisError as exc:
+                raise IntakeRefused(
+                    503, "ownership_check_unavailable",
+                    f"cannot check who owns the records' items in Redis: {exc}",
+                ) from exc  # fmt: skip
+            if refused is not None:
+                return refused
         return outcome
 
     def _publish(

@@ -24,7 +24,8 @@ from producers.publisher import (
     intake_record,
     rejection_record,
 )
-from producers.spreadsheet import ADAPTER, parse_spreadsheet, write_rejections_csv
+from producers.spreadsheet import ADAPTER, Sheet, parse_spreadsheet, write_rejections_csv
+from producers.templates import infer_category
 from schemas.categories import Category
 from schemas.codec import encode_intake, fingerprint_of
 from schemas.records import Department, IntakeEvent
@@ -69,8 +70,16 @@ def ingest_file(
     topic_prefix: str = "",
     progress: Progress | None = None,
     emitted_at: dt.datetime | None = None,
+    check_category: Callable[[str], None] | None = None,
 ) -> IngestSummary:
+    """`check_category`: raises when the department may not submit the file's category
+    (given, or inferred from the headers); called before anything is published."""
     summary = IngestSummary(path)
+    if check_category is not None:
+        if category is None:
+            with Sheet(path) as sheet:
+                category = infer_category(sheet.headers)
+        check_category(category)
     rejections: list[RecordRejection] = []
     emitted = emitted_at or dt.datetime.now(dt.UTC)
     rows = parse_spreadsheet(path, department, category, emitted_at=emitted)

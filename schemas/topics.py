@@ -35,6 +35,10 @@ NOTICES_LOG = "credit.notices-log"
 # the ones created up front (DOMAIN.md "The job in one paragraph").
 DEFAULT_NOTICE_DEPARTMENTS = ("market", "tax", "court", "housing", "environment", "finance")
 
+# Operator reassignments of item ownership (a department merged into another), keyed by the
+# former owner's code; every worker and the HTTP server read it whole (streams/ownership_log.py).
+OWNERSHIP = "credit.ownership"
+
 FOREVER = -1
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -76,6 +80,7 @@ def topic_specs(
         TopicSpec(f"{prefix}{QUALITY}", 1, FOREVER, purpose="data-quality events"),
         TopicSpec(f"{prefix}{CONTROL_TOTALS}", 1, FOREVER, purpose="control totals"),
         TopicSpec(f"{prefix}{NOTICES_LOG}", 1, FOREVER, purpose="all notice states"),
+        TopicSpec(f"{prefix}{OWNERSHIP}", 1, FOREVER, purpose="ownership reassignments"),
         TopicSpec(
             f"{prefix}{DERIVATIONS}", 1, FOREVER, compact=True, purpose="derivation generations"
         ),

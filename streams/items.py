@@ -5,6 +5,14 @@ An item is one licence, penalty, inspection, listing or honour of one enterprise
 names it (also those that came first), and its workflow (objection, repair, withdrawal); the
 published version is always recomputed from that state, so any arrival order and any replay
 give the same result. State values are JSON-able (they live in a Faust table).
+
+Ownership (`streams.ownership`): the state keeps the item's owner, the department of the
+record that created it; versions, withdrawals and changes from any other department are
+refused (`ItemOutcome.refused`, dead-lettered by the stage) and leave the item as it was. A
+change that comes before its original is held with its record; when the original comes,
+held changes of other departments are refused then and forgotten (state and `seen`), so the
+item ends exactly as if they had arrived after it. A held change's own record goes to
+credit.records (history) only once it applies.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.codec import decode_enriched, encode_enriched
+from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, PublicationStatus, item_id
 from streams.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
 from streams.notices import JointPunishmentNotice, apply_feedback, notices_for
+from streams.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
 from streams.publication import (
     WorkflowState,
     apply_workflow_event,
@@ -40,6 +50,18 @@ def item_key(uscc: str, category: str, record_key: str) -> str:
     return f"{uscc}|{item_id(category, record_key)}"
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A record refused by the item it targets. `encoded`/`origin`: for a held change
+    refused later, its message bytes and (partition, offset) on credit.resolved; None for
+    the record in hand (the stage dead-letters the message it is handling)."""
+
+    record: EnrichedRecord
+    rejection: Rejection
+    encoded: bytes | None = None
+    origin: tuple[int, int] | None = None
+
+
 @dataclass
 class ItemOutcome:
     """Table updates and records to publish for one input."""
@@ -47,6 +69,7 @@ class ItemOutcome:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: list[EnrichedRecord] = field(default_factory=list)
     notices: list[JointPunishmentNotice] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 def _pack(record: EnrichedRecord) -> str:
@@ -68,44 +91,86 @@ def _empty_state() -> dict[str, Any]:
         "status": None,
         "expires_on": None,
         "notices_sent": False,
+        "owner": None,
     }
 
 
+def _owner(state: dict[str, Any]) -> dict[str, str] | None:
+    """The item's owner; for state kept before owners were recorded, its original's."""
+    if state.get("owner"):
+        return state["owner"]  # type: ignore[no-any-return]
+    if state["original"]:
+        return record_owner(_unpack(state["original"]))
+    return None
+
+
 def reduce_record(
-    record: EnrichedRecord, get_state: StateGet, today: dt.date, encoded: bytes | None = None
+    record: EnrichedRecord,
+    get_state: StateGet,
+    today: dt.date,
+    encoded: bytes | None = None,
+    *,
+    owners: OwnerLookup | None = None,
+    origin: tuple[int, int] | None = None,
 ) -> ItemOutcome:
     """Apply one resolved record to the items it concerns. `encoded`: the message the
     record was decoded from, kept as the item's original as it is (saves encoding it again;
-    any kept schema version decodes)."""
+    any kept schema version decodes). `owners`: operator reassignments of ownership;
+    `origin`: the message's (partition, offset), kept with a change held for its original."""
     category = record["category"]
     out = ItemOutcome()
     if category in ITEM_CATEGORIES:
         key = item_key(record["uscc"], category, record["record_key"])
         state = get_state(key) or _empty_state()
+        owner = _owner(state)
+        if owner is not None and not may_modify(owner, record, category, owners):
+            rejection = not_owner_rejection(record, category, record["record_key"], owner)
+            out.refused.append(Refusal(record, rejection))
+            return out
         current = state["original"] and _unpack(state["original"])
         if current and not is_newer(record["version"], current["version"]):
             return out  # a duplicate or an older version: the item already has better
         packed = base64.b64encode(encoded).decode() if encoded is not None else _pack(record)
-        state = {**state, "original": packed, "withdrawn": record["operation"] == "withdraw"}
+        state = {
+            **state,
+            "original": packed,
+            "withdrawn": record["operation"] == "withdraw",
+            "owner": record_owner(record),
+        }
+        if owner is None:
+            state = _settle_held(state, category, out, owners)
         _publish(key, state, record, today, out, original=record)
         return out
     # Changes and workflow events are history of their own (ClickHouse keeps them) and act
     # on the item they name.
-    out.records.append(record)
     if category in CHANGE_TARGETS:
         target_category, number = change_target(category, record["payload"])
         key = item_key(record["uscc"], target_category, number)
         state = get_state(key) or _empty_state()
         if record["event_id"] in state["seen"]:
             return out
-        change = PendingChange(record["version"], category, dict(record["payload"]))
+        owner = _owner(state)
+        entry = PendingChange(record["version"], category, dict(record["payload"])).to_dict()
+        if owner is None:
+            # Held: whether it may apply is known only when the original (its owner) comes.
+            held = base64.b64encode(encoded).decode() if encoded is not None else _pack(record)
+            entry.update(held=held, origin=list(origin) if origin else None)
+        elif not may_modify(owner, record, target_category, owners):
+            rejection = not_owner_rejection(record, target_category, number, owner)
+            out.refused.append(Refusal(record, rejection))
+            return out
+        else:
+            out.records.append(record)
+            state = {**state, "owner": record_owner(record)}
         state = {
             **state,
-            "changes": [*state["changes"], change.to_dict()],
+            "changes": [*state["changes"], entry],
             "seen": [*state["seen"], record["event_id"]],
         }
         _publish(key, state, record, today, out)
-    elif category in WORKFLOW_TARGETING:
+        return out
+    out.records.append(record)
+    if category in WORKFLOW_TARGETING:
         payload = record["payload"]
         key = item_key(record["uscc"], payload["target_category"], payload["target_record_key"])
         state = get_state(key) or _empty_state()
@@ -120,6 +185,36 @@ def reduce_record(
         }
         _publish(key, state, record, today, out)
     return out
+
+
+def _settle_held(
+    state: dict[str, Any], category: str, out: ItemOutcome, owners: OwnerLookup | None
+) -> dict[str, Any]:
+    """The original has come: each change held for it applies if its department may change
+    the item (in arrival order, the owner passing to a reassigned successor), else it is
+    refused and forgotten, as if it had come after the original."""
+    owner = state["owner"]
+    kept: list[dict[str, Any]] = []
+    forgotten: set[str] = set()
+    for entry in state["changes"]:
+        if "held" not in entry:
+            kept.append(entry)
+            continue
+        encoded = base64.b64decode(entry["held"])
+        change = decode_enriched(encoded)
+        applied = {k: v for k, v in entry.items() if k not in ("held", "origin")}
+        if may_modify(owner, change, category, owners):
+            owner = record_owner(change)
+            kept.append(applied)
+            out.records.append(change)  # its history, now that it applies
+        else:
+            _, number = change_target(change["category"], change["payload"])
+            rejection = not_owner_rejection(change, category, number, owner)
+            where = tuple(entry["origin"]) if entry.get("origin") else None
+            out.refused.append(Refusal(change, rejection, encoded, where))  # type: ignore[arg-type]
+            forgotten.add(change["event_id"])
+    seen = [s for s in state["seen"] if s not in forgotten]
+    return {**state, "changes": kept, "seen": seen, "owner": owner}
 
 
 def notice_key(uscc: str, notice_id: str) -> str:
@@ -181,6 +276,9 @@ def _publish(
     state["version"], state["status"] = version, status
     published: EnrichedRecord = {
         **original,
+        # The owner, shown in the profile: the original's department, or the successor an
+        # operator reassigned the item to once that department changed it.
+        "department": state.get("owner") or original["department"],
         "payload": payload,
         "publication_status": status,
         "version": version,

@@ -9,17 +9,25 @@ acknowledges every output before the tables' changelogs, and both before the off
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
-from schemas.topics import NOTICES_LOG, RECORDS, RESOLVED, notices_topic
+from schemas.topics import NOTICES_LOG, OWNERSHIP, RECORDS, RESOLVED, notices_topic
 from streams.app import WorkerConfig
 from streams.derivation import current_generation
 from streams.errors import ChangeError, NoticeError, PublicationError
-from streams.items import ItemOutcome, notice_key, reduce_expiry_check, reduce_feedback
+from streams.items import (
+    ItemOutcome,
+    Refusal,
+    notice_key,
+    reduce_expiry_check,
+    reduce_feedback,
+)
 from streams.items import reduce_record as reduce_item_record
 from streams.outputs import Outputs, message_headers, send_dead_letter
+from streams.ownership_log import OwnershipLog
 from streams.stage_state import StagedTable, StageTables, declare_topics
 from streams.timeliness import china_date
 from streams.versioning import derived_version
@@ -27,6 +35,18 @@ from streams.versioning import derived_version
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
 TABLES = ("items", "notices")
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A held change refused later, shaped as the message it came in (send_dead_letter)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class ItemsStage:
@@ -46,6 +66,8 @@ class ItemsStage:
         self._next_check = 0.0
         self._group = group
         self._generation: int | None = None  # read on first use (streams/derivation.py)
+        # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
+        self.owners = OwnershipLog(cfg.bootstrap, cfg.topic(OWNERSHIP))
 
     def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
@@ -58,7 +80,7 @@ class ItemsStage:
             return
         record = decode_enriched(message.value)
         try:
-            self._apply_record(record, message.value, items, notices)
+            self._apply_record(record, message, items, notices)
         except (ChangeError, PublicationError, NoticeError) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field): refused with the reason, the item left as it was.
@@ -80,9 +102,13 @@ class ItemsStage:
                 category=record["category"],
             )
 
+    def close(self) -> None:
+        self.owners.close()
+
     def tick(self, now: float) -> None:
         """Expire items on a schedule: each due item gets a check message on its own
         partition of credit.resolved, handled like any record (state changes in order)."""
+        self.owners.tick(now)
         if now < self._next_check:
             return
         self._next_check = now + self.cfg.expiry_check_seconds
@@ -111,7 +137,7 @@ class ItemsStage:
         return self._generation
 
     def _apply_record(
-        self, record: Any, encoded: bytes, items: StagedTable, notices: StagedTable
+        self, record: Any, message: Any, items: StagedTable, notices: StagedTable
     ) -> None:
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, notices.get)
@@ -120,8 +146,35 @@ class ItemsStage:
                 notices[key] = dict(notice)
                 self._send_notice(notice)
         today = china_date(self.cfg.clock())
-        outcome = reduce_item_record(record, items.get, today, encoded)
+        outcome = reduce_item_record(
+            record,
+            items.get,
+            today,
+            message.value,
+            owners=self.owners,
+            origin=(message.partition, message.offset),
+        )
         self._carry_out(outcome, items, notices)
+        for refusal in outcome.refused:
+            self._refuse(refusal, message)
+
+    def _refuse(self, refusal: Refusal, message: Any) -> None:
+        """A record the item's owner rule refused, to credit.rejected with its reason: the
+        message in hand, or a held change refused now that its original came (its own bytes,
+        from where it was read)."""
+        if refusal.encoded is not None:
+            partition, offset = refusal.origin or (message.partition, -1)
+            message = _Held(message.topic, partition, offset, message.key, refusal.encoded)
+        record = refusal.record
+        send_dead_letter(
+            self.out,
+            self.rejected,
+            message,
+            refusal.rejection,
+            event_id=record["event_id"],
+            department=record["department"]["code"],
+            category=record["category"],
+        )
 
     def _carry_out(self, outcome: ItemOutcome, items: StagedTable, notices: StagedTable) -> None:
         for key, state in outcome.states.items():

@@ -96,6 +96,10 @@ class StageLoop:
                     stage.tick(now)
         finally:
             consumer.close()
+            for stage in self.stages:
+                close = getattr(stage, "close", None)  # a stage's own clients (items: ownership)
+                if close is not None:
+                    close()
 
     def _process(self, batch: list[Received]) -> None:
         staged: dict[tuple[str, int], dict[str, StagedTable]] = {}

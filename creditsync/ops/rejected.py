@@ -130,6 +130,9 @@ def prepare_redrive(
     A rejection by an adapter is validated again from its fields, with the operator's
     `corrections` (field → value) applied; one from inside the pipeline goes back with its
     original bytes and headers to the topic it was read from."""
+    refused = _rights_refusal(letter.department, letter.category)
+    if refused is not None:
+        return None, RedriveOutcome(letter.id, "still_rejected", letter.redrive_kind, None, refused)
     if letter.redrive_kind == "republish":
         if corrections:
             raise CannotRedrive(
@@ -169,6 +172,9 @@ def _rebuild(
         ) from exc
     if category not in CATEGORIES:
         raise CannotRedrive(f"dead letter {letter.id}: category {category!r} is not known")
+    refused = _rights_refusal(department_code, category)
+    if refused is not None:
+        return None, RedriveOutcome(letter.id, "still_rejected", "rebuild", None, refused)
     department = (department_of or _department_by_code)(department_code)
     emitted = now or dt.datetime.now(dt.UTC)
     # A later sequence than any earlier send, as a re-sent corrected file gets.
@@ -195,6 +201,20 @@ def _rebuild(
         f"rebuilt as event {event['event_id']}",
         event["event_id"],
     )
+
+
+def _rights_refusal(department_code: str | None, category: str | None) -> str | None:
+    """Why the department may not send this category (a departments file is configured and
+    does not grant it), else None. An unknown department raises UnknownDepartment: the
+    configuration, not the letter, needs attention."""
+    from creditsync.ingest_command import department_access
+
+    if not department_code or not category:
+        return None
+    access = department_access(department_code)
+    if access is None or access.may_submit(category):
+        return None
+    return f"category_not_allowed: {access.refusal(category)}"
 
 
 def _department_by_code(code: str) -> Department:

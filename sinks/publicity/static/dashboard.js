@@ -12,6 +12,7 @@ const REASONS = {
   unknown_field: "未知字段",
   malformed_row: "无法读取的记录",
   unknown_subject: "主体尚未登记",
+  not_owner: "无权修改他部门的记录",
 };
 let categoryNames = {};
 let busy = false;
