@@ -129,10 +129,12 @@ class RecordMappingError(SinkError, ValueError):
 class ReadOnlyQueryRefused(SinkError):
     """`creditsync sql` was given something other than one read-only SELECT."""
 
-    def __init__(self, sql: str, reason: str) -> None:
+    def __init__(self, sql: str, reason: str, *, message: str | None = None) -> None:
+        # `message`: the whole text as another process already wrote it (the server's 403).
         super().__init__(
-            f"refused: {reason} — only one SELECT (with WITH, UNION, JOIN, subqueries) over "
-            "the analytics tables runs"
+            message
+            or f"refused: {reason} — only one SELECT (with WITH, UNION, JOIN, subqueries) "
+            "over the analytics tables runs"
         )
         self.sql = sql
         self.reason = reason

@@ -3,10 +3,11 @@
 How a query runs (`run_readonly_query`):
 
 1. ClickHouse parses it, with the text bound as a query parameter so it is never executed:
-   `SELECT formatQuery({sql:String}), parseQueryToJSON(<that>)`. The parser refuses more
-   than one statement ("Multi-statements are not allowed"); formatQuery gives the statement
-   back as ClickHouse writes it — no comments, no trailing `;` — and that text is both the
-   one whose AST is checked and the one executed (no stripping in between).
+   `SELECT formatQuery({sql:String})` refuses more than one statement ("Multi-statements
+   are not allowed") and gives the statement back as ClickHouse writes it — no comments, no
+   trailing `;`. That text is both the one whose AST `parseQueryToJSON({statement:String})`
+   returns for the check and the one executed (no stripping in between). Statements that
+   parseQueryToJSON cannot write (GRANT, DESCRIBE, SHOW PROCESSLIST …) are not SELECTs.
 2. sinks/clickhouse/sql_policy.py checks the AST: one SELECT; no INTO OUTFILE, FORMAT or
    SETTINGS; no table functions; no file(), dictGet*, joinGet …; only the project's tables
    and system.one/tables/columns/parts.
@@ -50,16 +51,18 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.clickhouse.sql_policy import PolicyViolation, check_statement
+from sinks.clickhouse.sql_policy import PolicyViolation, check_statement, not_a_select
 from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused, clickhouse_error_code
 
 # Longer texts are refused before ClickHouse sees them (its own max_query_size is 256 KiB).
 MAX_QUERY_CHARS = 100_000
-_PARSE = (
-    "SELECT formatQuery({sql:String}) AS statement, parseQueryToJSON(statement) AS ast, "
-    "(SELECT groupArray(lower(name)) FROM system.table_functions) AS table_functions"
+_FORMAT = (
+    "SELECT formatQuery({sql:String}), "
+    "(SELECT groupArray(lower(name)) FROM system.table_functions)"
 )
+_AST = "SELECT parseQueryToJSON({statement:String})"
 CH_SYNTAX_ERROR = 62
+CH_BAD_ARGUMENTS = 36  # parseQueryToJSON on a statement it cannot write as JSON (GRANT …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,26 +122,34 @@ def check_read_only(client: Client, sql: str, limits: QueryLimits = DEFAULT_LIMI
         raise ReadOnlyQueryRefused(
             sql, f"the query is {len(sql):,} characters long; at most {MAX_QUERY_CHARS:,}"
         )
+    settings = limits.settings()
     try:
-        parsed = client.query(_PARSE, parameters={"sql": sql}, settings=limits.settings())
+        formatted = client.query(_FORMAT, parameters={"sql": sql}, settings=settings)
     except Exception as exc:
         if clickhouse_error_code(exc) == CH_SYNTAX_ERROR and "Multi-statements" in str(exc):
             raise ReadOnlyQueryRefused(
                 sql, "more than one statement (ClickHouse's parser found a second one)"
             ) from None
         raise
-    statement, ast_json, table_functions = parsed.result_rows[0]
+    statement, table_functions = formatted.result_rows[0]
+    statement = str(statement)
     keyword = statement.split(maxsplit=1)[0].upper() if statement.strip() else "?"
     try:
+        try:
+            parsed = client.query(_AST, parameters={"statement": statement}, settings=settings)
+        except Exception as exc:
+            if clickhouse_error_code(exc) == CH_BAD_ARGUMENTS and "JSON" in str(exc):
+                raise not_a_select(keyword, "an AST parseQueryToJSON cannot write") from None
+            raise
         check_statement(
-            json.loads(ast_json),
+            json.loads(parsed.result_rows[0][0]),
             keyword=keyword,
             database=client.database or "default",
             table_functions=frozenset(table_functions),
         )
     except PolicyViolation as exc:
         raise ReadOnlyQueryRefused(sql, exc.reason) from None
-    return str(statement)
+    return statement
 
 
 def run_readonly_query(

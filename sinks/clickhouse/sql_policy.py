@@ -78,13 +78,15 @@ _OUTPUT_KEYS = {
     "format_ast": "a FORMAT clause: the output format is chosen by creditsync",
     "compression": "INTO OUTFILE … COMPRESSION writes a file on the ClickHouse host",
 }
-# Statements that only read but are refused all the same; see _READ_BUT_REFUSED_WHY.
-READ_BUT_REFUSED = frozenset({"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
-_READ_BUT_REFUSED_WHY = (
-    "SHOW reads system tables the table rules cannot see, EXPLAIN wraps any statement "
-    "(EXPLAIN SYNTAX … INTO OUTFILE writes a file) and DESCRIBE reads table functions; "
-    "read the schema with SELECT … FROM system.tables or system.columns"
-)
+# Statements that only read but are refused all the same, and why.
+READ_BUT_REFUSED: dict[str, str] = {
+    "SHOW": "SHOW reads system tables the table rules cannot see (settings, processes, grants)",
+    "DESCRIBE": "DESCRIBE also takes table functions (DESCRIBE file(…) reads the file)",
+    "DESC": "DESC also takes table functions (DESC file(…) reads the file)",
+    "EXPLAIN": "EXPLAIN wraps any statement, and EXPLAIN SYNTAX … INTO OUTFILE writes a file",
+    "EXISTS": "EXISTS is not needed",
+}
+_SCHEMA_HINT = "read the schema with SELECT … FROM system.tables or system.columns"
 
 
 class PolicyViolation(ValueError):
@@ -105,11 +107,17 @@ def check_statement(
     `table_functions` the lower-cased names in system.table_functions."""
     root = ast.get("type")
     if root != "SelectWithUnionQuery":
-        if keyword in READ_BUT_REFUSED:
-            raise PolicyViolation(f"{keyword} is refused: {_READ_BUT_REFUSED_WHY}")
-        raise PolicyViolation(f"{keyword} is not a read-only statement ({root})")
+        raise not_a_select(keyword, str(root))
     for node in _nodes(ast):
         _check_node(node, database, table_functions)
+
+
+def not_a_select(keyword: str, kind: str) -> PolicyViolation:
+    """The refusal of a statement other than SELECT: `keyword` its first word, `kind` its
+    AST type (or why there is none)."""
+    if keyword in READ_BUT_REFUSED:
+        return PolicyViolation(f"{keyword} is refused: {READ_BUT_REFUSED[keyword]}; {_SCHEMA_HINT}")
+    return PolicyViolation(f"{keyword} is not a read-only statement ({kind})")
 
 
 def _nodes(value: Any) -> Iterator[dict[str, Any]]:
@@ -221,4 +229,5 @@ __all__ = [
     "SYSTEM_TABLES_ALLOWED",
     "PolicyViolation",
     "check_statement",
+    "not_a_select",
 ]
