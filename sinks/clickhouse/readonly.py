@@ -27,10 +27,12 @@ Found on chdb 4.4 (ClickHouse 26.9) with clickhouse-connect 1.12, and why the st
   clickhouse-connect client made the sink's client read-only too (and the SET a
   clickhouse-connect `command(settings=…)` uses to apply settings cannot be undone once
   readonly=1). So the read-only mode rides as a query-level SETTINGS clause, never as SET.
-- Under readonly=1 ClickHouse refuses DROP, INSERT, SET and `SETTINGS readonly=0` or any
-  other setting change inside the query ("Cannot modify 'max_execution_time' setting in
-  readonly mode"), but it still allows `INTO OUTFILE` (the file was written), the scalar
-  `file('/etc/hostname')`, `numbers()` and reading system.settings — hence step 2.
+- Under readonly=1 ClickHouse refuses DROP, INSERT, SET and a top-level `SETTINGS
+  readonly=0` or other change ("Cannot modify 'max_execution_time' setting in readonly
+  mode"); a SETTINGS clause inside a subquery is ignored (getSetting there still read
+  readonly=1 and the outer max_execution_time). But it still allows `INTO OUTFILE` (the file
+  was written, also as `SELECT * FROM (…) INTO OUTFILE`), the scalar `file('/etc/hostname')`,
+  `numbers()` and reading system.settings — hence step 2.
 - `EXPLAIN SYNTAX SELECT 1 INTO OUTFILE 'f'` wrote f; INTO OUTFILE and FORMAT appear in the
   AST as `out_file` / `format_ast` of the SelectWithUnionQuery, SETTINGS as a `settings`
   SetQuery, table functions as `table_function` of a TableExpression.
