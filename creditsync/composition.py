@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from creditsync.operator_token import expected_token_sha256
+from creditsync.ops.sqlclient import analytics_limits
 from creditsync.ops.status import collect_status
 from creditsync.pipeline_metrics import PIPELINE_STATUS
 from creditsync.settings import HttpSettings
@@ -71,7 +72,9 @@ def http_app(config: WorkerConfig) -> FastAPI:
     return create_http_app(
         HttpDeps(
             reader=PublicityReader(client),
-            analytics=partial(run_readonly_query, clickhouse) if clickhouse else None,
+            analytics=partial(run_readonly_query, clickhouse, limits=analytics_limits())
+            if clickhouse
+            else None,
             intake=intake,
             health=health,
             operator_token_sha256=expected_token_sha256(config.data_dir),

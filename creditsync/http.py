@@ -34,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditsync.health import ServiceCheck
 from creditsync.operator_token import token_matches
-from sinks.errors import ReadOnlyQueryRefused, clickhouse_error_code
+from creditsync.ttl_cache import TtlCache
+from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused, clickhouse_error_code
 from sinks.publicity.api import PublicityReaderLike, api_error, public_router
 from streams.privacy import contains_resident_id
 
@@ -54,6 +55,9 @@ DASHBOARD_VIEWS: tuple[str, ...] = (
     "v_open_notices_by_age",
 )
 MAX_ANALYTICS_ROWS = 10_000
+# The views are public (the dashboard page reads them without a token): each is computed at
+# most once per this many seconds, whoever asks (creditsync/ttl_cache.py).
+VIEW_CACHE_SECONDS = 10.0
 CH_READONLY = 164  # ClickHouse error READONLY: the server refused a write under readonly=1
 
 
@@ -284,6 +288,8 @@ def _run_analytics(deps: HttpDeps, lock: threading.Lock, sql: str) -> dict[str, 
             result = deps.analytics(sql)
     except ReadOnlyQueryRefused as exc:
         raise api_error(403, "not_read_only", str(exc)) from None
+    except QueryLimitExceeded as exc:
+        raise api_error(400, "query_limit_exceeded", str(exc), limit=exc.limit) from None
     except ch_errors.OperationalError as exc:
         raise api_error(
             503, "clickhouse_unavailable", f"ClickHouse did not answer: {exc}"
@@ -294,6 +300,27 @@ def _run_analytics(deps: HttpDeps, lock: threading.Lock, sql: str) -> dict[str, 
         raise api_error(400, "query_failed", f"ClickHouse refused the query: {exc}") from None
     rows = jsonable_encoder([list(row) for row in result.rows])
     return {"columns": list(result.columns), "rows": rows, "row_count": len(rows)}
+
+
+# What the dashboard shows (无法读取：<message>) when a view fails; ClickHouse's English
+# message stays in `detail` for the operator.
+_VIEW_FAILURES = {
+    "analytics_unavailable": "本服务未连接分析库（ClickHouse）",
+    "clickhouse_unavailable": "分析库（ClickHouse）暂未响应，请稍后再试",
+    "query_limit_exceeded": "查询超出了分析查询的限制，请联系运维人员",
+}
+
+
+def _read_view(deps: HttpDeps, lock: threading.Lock, name: str) -> dict[str, Any]:
+    try:
+        return _run_analytics(deps, lock, f"SELECT * FROM {name} LIMIT {MAX_ANALYTICS_ROWS}")
+    except HTTPException as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        error = str(detail.get("error", "query_failed"))
+        reason = _VIEW_FAILURES.get(error, "查询失败")
+        raise api_error(
+            exc.status_code, error, f"看板视图 {name}：{reason}", detail=detail.get("message")
+        ) from None
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -332,6 +359,9 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
         version="1",
     )
     analytics_lock = threading.Lock()
+    view_cache: TtlCache[dict[str, Any]] = TtlCache(
+        VIEW_CACHE_SECONDS, keep_errors=(HTTPException,)
+    )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -355,10 +385,11 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
     def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:
         name = view_name(view)
         limit = max(1, min(limit, MAX_ANALYTICS_ROWS))
-        return {
-            "view": name,
-            **_run_analytics(deps, analytics_lock, f"SELECT * FROM {name} LIMIT {limit}"),
-        }
+        # Always the first MAX_ANALYTICS_ROWS rows, cut here: a caller varying `limit`
+        # does not make a new query.
+        body = view_cache.get(name, lambda: _read_view(deps, analytics_lock, name))
+        rows = body["rows"][:limit]
+        return {"view": name, "columns": body["columns"], "rows": rows, "row_count": len(rows)}
 
     @app.post(
         "/v1/analytics/sql",
@@ -367,7 +398,9 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
         dependencies=[Depends(_operator_only(deps))],
     )
     def analytics_sql(
-        sql: Annotated[str, Body(embed=True, description="SELECT / WITH / SHOW / DESCRIBE")],
+        sql: Annotated[
+            str, Body(embed=True, description="One SELECT (WITH, UNION, JOIN, subqueries)")
+        ],
     ) -> dict[str, Any]:
         return _run_analytics(deps, analytics_lock, sql)
 

@@ -361,7 +361,7 @@ def status(
 
 
 def sql(query: str = typer.Argument(..., metavar='"SELECT …"')) -> None:
-    """One read-only analytics query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)."""
+    """One read-only analytics query: a single SELECT, checked by ClickHouse's parser."""
     from creditsync.ops.render import query_table
     from creditsync.ops.sqlclient import run_sql
     from sinks.errors import ReadOnlyQueryRefused

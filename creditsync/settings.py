@@ -64,6 +64,11 @@ class ClickHouseSettings(BaseSettings):
     # chdb:///<path> embeds ClickHouse in-process; http://host:8123/db talks to a server.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "creditsync"
+    # Limits of one analytics query (`creditsync sql`, /v1/analytics/*): readonly.QueryLimits.
+    analytics_max_seconds: float = 30.0
+    analytics_max_result_rows: int = 10_000
+    analytics_max_memory_bytes: int = 1024 * 1024 * 1024
+    analytics_max_rows_to_read: int = 2_000_000_000
 
     def dsn(self, data: DataSettings | None = None) -> str:
         if self.clickhouse_dsn:

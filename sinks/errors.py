@@ -127,12 +127,29 @@ class RecordMappingError(SinkError, ValueError):
 
 
 class ReadOnlyQueryRefused(SinkError):
-    """`creditsync sql` was given something other than a read-only query."""
+    """`creditsync sql` was given something other than one read-only SELECT."""
 
-    def __init__(self, sql: str, reason: str) -> None:
-        super().__init__(f"refused: {reason} — only SELECT, WITH, SHOW, DESCRIBE, EXPLAIN run")
+    def __init__(self, sql: str, reason: str, *, message: str | None = None) -> None:
+        # `message`: the whole text as another process already wrote it (the server's 403).
+        super().__init__(
+            message
+            or f"refused: {reason} — only one SELECT (with WITH, UNION, JOIN, subqueries) "
+            "over the analytics tables runs"
+        )
         self.sql = sql
         self.reason = reason
+
+
+class QueryLimitExceeded(SinkError):
+    """An analytics query hit one of its limits (time, rows read or returned, memory)."""
+
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(
+            f"the query exceeded the analytics limit {limit}; narrow it (WHERE, LIMIT, "
+            f"GROUP BY) — ClickHouse: {detail}"
+        )
+        self.limit = limit
+        self.detail = detail
 
 
 class SearchQueryInvalid(SinkError, ValueError):

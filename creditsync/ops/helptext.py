@@ -26,11 +26,15 @@ corrections, and published to their intake topic; the others go back with their 
 bytes and headers to the topic they came from. Each re-drive is recorded on
 credit.rejected-redriven and leaves the open list. Exit 3 when some are still rejected."""
 
-SQL_HELP = """One read-only analytics query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN).
+SQL_HELP = """One read-only analytics query: a single SELECT (WITH, UNION, JOIN, subqueries)
+over the analytics tables, checked by ClickHouse's own parser. No INTO OUTFILE, FORMAT,
+SETTINGS or table functions; of the system tables only one, tables, columns and parts. It runs
+with readonly=1 and the limits CREDITSYNC_ANALYTICS_MAX_SECONDS (30), _MAX_RESULT_ROWS
+(10000), _MAX_MEMORY_BYTES (1 GiB) and _MAX_ROWS_TO_READ.
 
 With embedded ClickHouse owned by a running `creditsync run` (<data dir>/run.pid), the query
 goes through that process's HTTP API (POST /v1/analytics/sql); otherwise it runs here.
-Exit 1: the query failed (ClickHouse's message is shown); 2: not a read-only statement."""
+Exit 1: the query failed or hit a limit (the message says which); 2: refused, with why."""
 
 
 def paragraphs(text: str) -> str:

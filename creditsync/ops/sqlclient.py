@@ -3,8 +3,9 @@
 With a ClickHouse server (http DSN) the query goes straight to it. With embedded ClickHouse
 (chdb DSN) one process owns the data directory: when `creditsync run` owns it (run.pid), the
 query is sent to that process's `POST /v1/analytics/sql`; otherwise this process opens chdb
-itself. Either way the query is checked to be read-only first, and runs with readonly=1.
-The server asks for the operator token (creditsync/operator_token.py).
+itself. Either way ClickHouse's parser checks it is one read-only SELECT
+(sinks/clickhouse/readonly.py) and it runs with readonly=1 and the limits of
+`analytics_limits()`. The server asks for the operator token (creditsync/operator_token.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 from creditsync.operator_token import OperatorTokenRefused, presented_token
 from creditsync.ops.errors import AnalyticsQueryFailed
 from creditsync.ops.runlock import running_main_job
-from sinks.clickhouse import QueryResult, check_read_only, connect_clickhouse, run_readonly_query
+from creditsync.settings import ClickHouseSettings
+from sinks.clickhouse import QueryResult, connect_clickhouse, run_readonly_query
 from sinks.clickhouse.client import redact_dsn
-from sinks.errors import ReadOnlyQueryRefused
+from sinks.clickhouse.readonly import QueryLimits
+from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused
 
 HTTP_TIMEOUT = 120.0
 
@@ -29,6 +32,17 @@ class SqlRoute:
 
     via: str
     detail: str
+
+
+def analytics_limits(settings: ClickHouseSettings | None = None) -> QueryLimits:
+    """The limits of one analytics query, from CREDITSYNC_ANALYTICS_* (settings.py)."""
+    settings = settings or ClickHouseSettings()
+    return QueryLimits(
+        max_execution_time=settings.analytics_max_seconds,
+        max_result_rows=settings.analytics_max_result_rows,
+        max_memory_usage=settings.analytics_max_memory_bytes,
+        max_rows_to_read=settings.analytics_max_rows_to_read,
+    )
 
 
 def choose_route(dsn: str, data_dir: Path, http_base: str) -> SqlRoute:
@@ -43,16 +57,15 @@ def choose_route(dsn: str, data_dir: Path, http_base: str) -> SqlRoute:
 def run_sql(
     sql: str, *, dsn: str, database: str, data_dir: Path, http_base: str
 ) -> tuple[QueryResult, SqlRoute]:
-    """Run one read-only query; ReadOnlyQueryRefused for anything else, AnalyticsQueryFailed
-    with ClickHouse's message when the query fails."""
-    check_read_only(sql)
+    """Run one read-only query; ReadOnlyQueryRefused for anything else, QueryLimitExceeded
+    when it hits a limit, AnalyticsQueryFailed with ClickHouse's message when it fails."""
     route = choose_route(dsn, data_dir, http_base)
     if route.via == "server":
         return query_server(sql, http_base, token=presented_token(data_dir)), route
     client = connect_clickhouse(dsn, database)
     try:
-        return run_readonly_query(client, sql), route
-    except ReadOnlyQueryRefused:
+        return run_readonly_query(client, sql, analytics_limits()), route
+    except (ReadOnlyQueryRefused, QueryLimitExceeded):
         raise
     except Exception as exc:
         from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -87,7 +100,7 @@ def query_server(sql: str, http_base: str, *, token: str | None) -> QueryResult:
     if response.status_code == 401:
         raise OperatorTokenRefused(f"{url} refused the operator token: {message}")
     if response.status_code == 403:
-        raise ReadOnlyQueryRefused(sql, message)
+        raise ReadOnlyQueryRefused(sql, message, message=message)
     if response.status_code == 404:
         message = f"{url}: not found — the running server has no analytics SQL endpoint"
     raise AnalyticsQueryFailed(message)

@@ -7,9 +7,11 @@ import functools
 import pytest
 from fastapi.testclient import TestClient
 
+from creditsync import http as http_module
 from creditsync.http import DASHBOARD_VIEWS, HttpDeps, create_http_app
 from producers.departments import hash_token
-from sinks.clickhouse import ClickHouseSink, connect_clickhouse, run_readonly_query
+from sinks.clickhouse import ClickHouseSink, QueryResult, connect_clickhouse, run_readonly_query
+from sinks.errors import QueryLimitExceeded
 from sinks.publicity import PublicityReader
 from tests.factories import make_enriched
 
@@ -115,13 +117,12 @@ def test_statements_that_write_are_403(client, sql):
     assert count.json()["rows"] == [[6]]
 
 
-def test_write_hidden_in_a_select_is_refused_by_clickhouse(client):
-    # Passes the text check (it starts with SELECT), but readonly=1 stops it server-side.
+def test_a_settings_clause_is_refused_naming_it(client):
     sql = "SELECT * FROM records_raw SETTINGS readonly = 0"
     response = client.post("/v1/analytics/sql", json={"sql": sql})
     assert response.status_code == 403
     assert response.json()["error"] == "not_read_only"
-    assert "READONLY" in response.json()["message"]
+    assert "a SETTINGS clause (readonly)" in response.json()["message"]
 
 
 def test_unknown_view_is_404_listing_the_views(client):
@@ -141,6 +142,65 @@ def test_sql_needs_the_operator_token_and_the_views_do_not(client):
     )
     view = client.get("/v1/analytics/views/daily_volume", headers=anonymous)
     assert view.status_code == 200 and view.json()["rows"]
+
+
+@pytest.mark.security
+def test_views_are_computed_once_per_cache_period_whatever_the_callers_ask(
+    redis_client, monkeypatch
+):
+    # Anonymous callers cannot hold the chdb lock with full scans: each view is one query
+    # per VIEW_CACHE_SECONDS, whatever `limit` they send.
+    monkeypatch.setattr(http_module, "VIEW_CACHE_SECONDS", 3600.0)
+    queries = []
+
+    def analytics(sql):
+        queries.append(sql)
+        return QueryResult(["n"], [(i,) for i in range(50)])
+
+    deps = HttpDeps(reader=PublicityReader(redis_client), analytics=analytics)
+    with TestClient(create_http_app(deps)) as anonymous:
+        for limit in (1, 2, 3, 10_000, 50):
+            body = anonymous.get(f"/v1/analytics/views/daily_volume?limit={limit}").json()
+            assert body["row_count"] == min(limit, 50)
+        assert anonymous.get("/v1/analytics/views/timeliness").status_code == 200
+    assert queries == [
+        "SELECT * FROM v_daily_volume LIMIT 10000",
+        "SELECT * FROM v_timeliness LIMIT 10000",
+    ]
+
+
+@pytest.mark.security
+def test_a_failing_view_says_so_in_chinese_and_is_not_retried_by_every_caller(
+    redis_client, monkeypatch
+):
+    monkeypatch.setattr(http_module, "VIEW_CACHE_SECONDS", 3600.0)
+    calls = []
+
+    def analytics(sql):
+        calls.append(sql)
+        raise QueryLimitExceeded("max_execution_time = 30 s", "Timeout exceeded")
+
+    deps = HttpDeps(reader=PublicityReader(redis_client), analytics=analytics)
+    with TestClient(create_http_app(deps)) as anonymous:
+        for _ in range(3):
+            response = anonymous.get("/v1/analytics/views/v_timeliness")
+            assert response.status_code == 400
+            body = response.json()
+            assert body["error"] == "query_limit_exceeded"
+            assert (
+                body["message"] == "看板视图 v_timeliness：查询超出了分析查询的限制，请联系运维人员"
+            )
+            assert "max_execution_time = 30 s" in body["detail"]
+    assert len(calls) == 1
+
+
+def test_a_query_over_a_limit_is_400_naming_the_limit(client):
+    response = client.post("/v1/analytics/sql", json={"sql": "SELECT arrayJoin(range(10001))"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "query_limit_exceeded"
+    assert body["limit"] == "max_result_rows = 10,000"
+    assert "exceeded the analytics limit max_result_rows = 10,000" in body["message"]
 
 
 def test_without_clickhouse_analytics_is_503(redis_client):
