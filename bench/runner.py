@@ -120,6 +120,8 @@ def _baselines(services: BenchServices, ctx: dict[str, Any], say: Callable[[str]
     confluent = baselines.confluent_consume(services.bootstrap, topic, len(values))
     say("(b) aiokafka getmany + decode")
     aio = baselines.aiokafka_consume(services.bootstrap, topic, len(values))
+    if aio is None:
+        say("    skipped: aiokafka is not installed (pip install -e '.[bench]')")
     say(f"(c) echo at {plan.latency_per_s:,}/s")
     echo = baselines.echo_latency(
         services.bootstrap,
@@ -130,7 +132,7 @@ def _baselines(services: BenchServices, ctx: dict[str, Any], say: Callable[[str]
     )
     figures.update(
         baseline_events_per_s=confluent["events_per_s"],
-        baseline_aiokafka_events_per_s=aio["events_per_s"],
+        baseline_aiokafka_events_per_s=aio["events_per_s"] if aio else None,
         baseline_produce_events_per_s=produced["produce_events_per_s"],
         echo_p99_ms=echo["p99_ms"],
     )
