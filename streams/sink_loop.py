@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,25 @@ _COORDINATOR_MOVING = {
 }
 
 
+# Each commit carries its time in the offsets' metadata, so `creditsync status` and /metrics
+# can tell a group that has lag and no longer commits (a stall) from one that is idle.
+COMMIT_STAMP = "committed_at="
+
+
+def commit_stamp(now: float) -> str:
+    return f"{COMMIT_STAMP}{now:.0f}"
+
+
+def stamped_time(metadata: str | None) -> float | None:
+    """The time a commit's metadata carries (None: no stamp, e.g. an older worker's)."""
+    if not metadata or not metadata.startswith(COMMIT_STAMP):
+        return None
+    try:
+        return float(metadata[len(COMMIT_STAMP) :])
+    except ValueError:
+        return None
+
+
 def sink_group(app_group: str, sink_name: str) -> str:
     """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
     return f"{app_group}-sink-{sink_name}"
@@ -91,13 +111,15 @@ def take_arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
     return [first, *consumer.consume(most - 1, timeout=0)] if most > 1 else [first]
 
 
-def next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """The offsets to commit after `messages`: one past the last of each partition."""
+def next_offsets(messages: list[Message], now: float | None = None) -> list[TopicPartition]:
+    """The offsets to commit after `messages`: one past the last of each partition, stamped
+    with the time (`now`, default the clock's)."""
     last: dict[tuple[str, int], int] = {}
     for m in messages:
         key = (m.topic(), m.partition())
         last[key] = max(last.get(key, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+    stamp = commit_stamp(time.time() if now is None else now)
+    return [TopicPartition(t, p, o + 1, metadata=stamp) for (t, p), o in last.items()]
 
 
 def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> Any | None:

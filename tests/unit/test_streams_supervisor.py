@@ -51,9 +51,7 @@ def test_a_failing_loop_stops_the_others_and_is_raised_with_its_name():
 
 def test_a_loop_that_ends_unasked_is_a_failure():
     with pytest.raises(WorkerCrashed, match="loop operations failed: RuntimeError: ended unasked"):
-        Supervisor([("operations", EndingLoop()), ("sink-clickhouse", BatchLoop())]).run(
-            timeout=30
-        )
+        Supervisor([("operations", EndingLoop()), ("sink-clickhouse", BatchLoop())]).run(timeout=30)
 
 
 def test_a_stop_from_outside_ends_every_loop_after_its_batch():
