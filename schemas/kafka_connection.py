@@ -76,4 +76,3 @@ def client_config(bootstrap: str, extra: dict[str, Any] | None = None) -> dict[s
     """A confluent-kafka client configuration for `bootstrap` with this process's TLS and
     SASL settings, then `extra` (group id, acks, …)."""
     return {"bootstrap.servers": bootstrap, **_connection.librdkafka(), **(extra or {})}
-

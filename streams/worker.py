@@ -7,12 +7,26 @@ tests use it with a completion condition plus a hard timeout, never a sleep.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from schemas.kafka_connection import client_config
 from streams.app import CreditStreams
 from streams.stage_state import declare_topics
 from streams.supervisor import Supervisor
+
+# What a partition answers in the moments between its creation and its leader serving it.
+_NOT_LED_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._TIMED_OUT,
+}
 
 
 def run_worker(
@@ -35,6 +49,7 @@ def run_worker(
         if streams.stage_loop is not None:
             changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
             declare_topics(config.bootstrap, changelogs, config.partitions, compacted=True)
+            wait_until_led(config.bootstrap, changelogs, config.partitions)
         supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
         if on_started is not None:
             on_started()
@@ -42,3 +57,25 @@ def run_worker(
     finally:
         for out in streams.outputs:
             out.close()
+
+
+def wait_until_led(bootstrap: str, topics: list[str], partitions: int, timeout: float = 60) -> None:
+    """Wait until every partition of `topics` answers a watermark request: a changelog just
+    created is in the metadata a moment before its leader serves it, and a table restore
+    that asks then fails with NOT_LEADER_FOR_PARTITION."""
+    consumer = Consumer({**client_config(bootstrap), "group.id": "creditsync-topic-probe"})
+    deadline = time.monotonic() + timeout
+    try:
+        for tp in (TopicPartition(t, p) for t in topics for p in range(partitions)):
+            while True:
+                try:
+                    consumer.get_watermark_offsets(tp, timeout=10)
+                    break
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    waiting = err.retriable() or err.code() in _NOT_LED_YET
+                    if not waiting or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+    finally:
+        consumer.close()
