@@ -96,15 +96,23 @@ def stalled_groups(
     lags: Iterable[PartitionLag], now: float, threshold: float = STALL_SECONDS
 ) -> dict[str, float]:
     """Groups with a partition that has lag and whose last commit is at least `threshold`
-    seconds old: {group: seconds since that commit}. A loop that runs commits every batch
+    seconds old: {group: seconds since that commit}; commits without a time stamp (an older
+    worker's) are no evidence either way. A loop that runs commits every batch
     (about every second), so lag with an old commit means it has stopped taking its
     partitions. Right after a long-idle partition receives a message it shows too, until the
     loop's next commit (a second): alert on the figure staying up, not on one reading."""
+    lags = list(lags)
+    newest: dict[str, float] = {}
+    for item in lags:
+        if item.committed_at is not None:
+            newest[item.group] = max(newest.get(item.group, 0.0), item.committed_at)
     stalled: dict[str, float] = {}
     for item in lags:
-        if item.lag == 0 or item.committed_at is None:
+        # A partition never committed on counts from the group's newest commit.
+        since = item.committed_at if item.committed_at is not None else newest.get(item.group)
+        if item.lag == 0 or since is None:
             continue
-        age = max(0.0, now - item.committed_at)
+        age = max(0.0, now - since)
         if age >= threshold:
             stalled[item.group] = max(stalled.get(item.group, 0.0), age)
     return stalled

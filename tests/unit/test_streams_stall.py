@@ -33,8 +33,11 @@ def test_lag_with_an_old_commit_is_a_stall_and_an_idle_or_moving_group_is_not():
         PartitionLag("p.cs-operations", "rej", 0, 3, 0, 3, committed_at=NOW - 3600),
         # a commit without a stamp (an older worker): no evidence either way
         PartitionLag("p.cs-sink-clickhouse", "rec", 0, 1, 0, 99),
+        # lag on a partition never committed: counted from the group's newest commit
+        PartitionLag("p.cs-x", "rec", 0, 5, 0, 5, committed_at=NOW - 50),
+        PartitionLag("p.cs-x", "rec", 1, None, 0, 3),
     ]
-    assert stalled_groups(lags, NOW, threshold=45) == {"p.cs": 120.0}
+    assert stalled_groups(lags, NOW, threshold=45) == {"p.cs": 120.0, "p.cs-x": 50.0}
     assert stalled_groups(lags, NOW, threshold=300) == {}
 
 
