@@ -1,7 +1,8 @@
 """Transport baselines on the benchmark's broker, with the same Avro intake events.
 
 (a) confluent-kafka: produce, then `consume(num_messages=…)` + decode — the transport limit
-    of one Python process; (b) aiokafka `getmany()` + decode — Faust's own transport;
+    of one Python process; (b) aiokafka `getmany()` + decode — the transport of an asyncio
+    stream framework (Faust), only with the `bench` extra installed, skipped otherwise;
 (c) a produce → consume echo at a fixed rate, for the latency floor under the pipeline.
 Rates are measured from the first message received to the last, so the consumer group
 join (seconds, and the same for every consumer) does not dilute them.
@@ -15,7 +16,6 @@ import threading
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from bench.env import PARTITIONS, publish_all
@@ -72,8 +72,15 @@ def confluent_consume(bootstrap: str, topic: str, expected: int, timeout: float 
     return {"events": decoded, "events_per_s": rate(decoded, end - (first or end))}
 
 
-def aiokafka_consume(bootstrap: str, topic: str, expected: int, timeout: float = 120) -> dict:
-    """(b): AIOKafkaConsumer.getmany() + decode_many — what Faust's transport does."""
+def aiokafka_consume(
+    bootstrap: str, topic: str, expected: int, timeout: float = 120
+) -> dict | None:
+    """(b): AIOKafkaConsumer.getmany() + decode_many — what Faust's transport does; None
+    when aiokafka is not installed (it is no runtime dependency: the `bench` extra)."""
+    try:
+        from aiokafka import AIOKafkaConsumer
+    except ImportError:
+        return None
 
     async def run() -> tuple[int, float]:
         codec = codec_for("IntakeEvent")

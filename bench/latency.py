@@ -7,7 +7,6 @@ a warm-up batch, so neither start-up nor the probe's own work is in the figures.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -86,12 +85,9 @@ def pipeline_latency(
             return False
         return probe["process"].poll() is not None
 
-    async def main() -> bool:
-        return await run_worker(build_app(config), until=finished, timeout=120 + 3 * seconds)
-
     try:
         with stage_process(services, prefix, work_dir) if split else contextlib.nullcontext():
-            ended = asyncio.run(main())
+            ended = run_worker(build_app(config), until=finished, timeout=120 + 3 * seconds)
     finally:
         process = probe.get("process")
         if process is not None and process.poll() is None:

@@ -13,7 +13,6 @@ from typing import Any
 from creditsync.services import KAFKA_LIB
 
 LIBRARIES = (
-    "faust-streaming",
     "aiokafka",
     "confluent-kafka",
     "fastavro",

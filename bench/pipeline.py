@@ -13,7 +13,6 @@ worker's start — the consumer groups' join, a few seconds — is reported besi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
@@ -86,7 +85,6 @@ def timed_run(
     target: int,
     stage: str,
     *,
-    blocking_probe: bool,
     timeout: float,
 ) -> StageRun:
     """Run the worker until `progress()` reaches `target`; time it (see the module doc)."""
@@ -94,8 +92,8 @@ def timed_run(
     marks: dict[str, Any] = {"base": None, "first": None, "last": None, "done": 0}
     base = progress()
 
-    async def reached() -> bool:
-        done = (await asyncio.to_thread(progress) if blocking_probe else progress()) - base
+    def reached() -> bool:
+        done = progress() - base
         now = time.perf_counter()
         if done > marks["done"]:
             if marks["first"] is None:
@@ -103,12 +101,7 @@ def timed_run(
             marks["last"], marks["done"] = now, done
         return done >= target
 
-    async def main() -> bool:
-        return await run_worker(
-            build_app(config), until=reached, timeout=timeout, poll_seconds=POLL_SECONDS
-        )
-
-    if not asyncio.run(main()):
+    if not run_worker(build_app(config), until=reached, timeout=timeout, poll_seconds=POLL_SECONDS):
         raise RuntimeError(
             f"{stage}: {marks['done']} of {target} events done within {timeout:.0f}s"
         )
@@ -143,9 +136,7 @@ def pipeline_throughput(
     def both_sinks() -> int:
         return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
 
-    return timed_run(
-        config, both_sinks, events, "pipeline", blocking_probe=False, timeout=_timeout(events)
-    )
+    return timed_run(config, both_sinks, events, "pipeline", timeout=_timeout(events))
 
 
 @contextlib.contextmanager
@@ -217,7 +208,6 @@ def pipeline_throughput_split(
             both_sinks,
             events,
             "pipeline, stages in a second process",
-            blocking_probe=False,
             timeout=_timeout(events),
         )
 
@@ -243,7 +233,6 @@ def stage_throughputs(
                 lambda: probe.messages(resolved),
                 events,
                 "intake (resolution + enrichment)",
-                blocking_probe=True,
                 timeout=timeout,
             )
         )
@@ -253,7 +242,6 @@ def stage_throughputs(
                 lambda: probe.messages(records),
                 events,
                 "items",
-                blocking_probe=True,
                 timeout=timeout,
             )
         )
@@ -263,7 +251,6 @@ def stage_throughputs(
                 lambda: sink_handled("ClickHouseSink"),
                 events,
                 "ClickHouse sink",
-                blocking_probe=False,
                 timeout=timeout,
             )
         )
@@ -273,7 +260,6 @@ def stage_throughputs(
                 lambda: sink_handled("PublicityIndex"),
                 events,
                 "publicity sink",
-                blocking_probe=False,
                 timeout=timeout,
             )
         )

@@ -11,7 +11,6 @@ A process of its own, so the figure is the worker's alone.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -62,10 +61,7 @@ def run_intake_worker(
             and entries("aliases") >= codes * LEGACY_CODES_PER_ENTERPRISE
         )
 
-    async def main() -> bool:
-        return await run_worker(streams, until=loaded, timeout=timeout, poll_seconds=0.5)
-
-    if not asyncio.run(main()):
+    if not run_worker(streams, until=loaded, timeout=timeout, poll_seconds=0.5):
         raise SystemExit(
             f"registry_rss: {entries('registry')} of {codes} registrations loaded "
             f"within {timeout:.0f}s"

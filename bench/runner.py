@@ -120,6 +120,8 @@ def _baselines(services: BenchServices, ctx: dict[str, Any], say: Callable[[str]
     confluent = baselines.confluent_consume(services.bootstrap, topic, len(values))
     say("(b) aiokafka getmany + decode")
     aio = baselines.aiokafka_consume(services.bootstrap, topic, len(values))
+    if aio is None:
+        say("    skipped: aiokafka is not installed (pip install -e '.[bench]')")
     say(f"(c) echo at {plan.latency_per_s:,}/s")
     echo = baselines.echo_latency(
         services.bootstrap,
@@ -130,7 +132,7 @@ def _baselines(services: BenchServices, ctx: dict[str, Any], say: Callable[[str]
     )
     figures.update(
         baseline_events_per_s=confluent["events_per_s"],
-        baseline_aiokafka_events_per_s=aio["events_per_s"],
+        baseline_aiokafka_events_per_s=aio["events_per_s"] if aio else None,
         baseline_produce_events_per_s=produced["produce_events_per_s"],
         echo_p99_ms=echo["p99_ms"],
     )
@@ -153,14 +155,14 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
         services.create_topics(prefix)
         publish_all(services.bootstrap, (_prefixed(r, prefix) for r in records_of))
     say("all stages, both sinks")
-    whole = pipeline.pipeline_throughput(services, "pipe.", n, services.work_dir / "faust")
+    whole = pipeline.pipeline_throughput(services, "pipe.", n, services.work_dir / "worker")
     figures["pipeline_events_per_s"] = whole.events_per_s
     figures["pipeline_events"] = n
     say("stages in a second process, sinks in this one")
-    split = pipeline.pipeline_throughput_split(services, "split.", n, services.work_dir / "faust")
+    split = pipeline.pipeline_throughput_split(services, "split.", n, services.work_dir / "worker")
     figures["pipeline_split_events_per_s"] = split.events_per_s
     say("each stage alone")
-    stages = pipeline.stage_throughputs(services, "stage.", n, services.work_dir / "faust")
+    stages = pipeline.stage_throughputs(services, "stage.", n, services.work_dir / "worker")
     keys = (
         "intake_events_per_s",
         "items_events_per_s",
@@ -180,7 +182,7 @@ def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], 
     plan: BenchPlan = ctx["plan"]
     say(f"{plan.latency_per_s:,} events/s for {plan.latency_seconds:.0f}s")
     result = latency.pipeline_latency(
-        services, "lat.", plan.latency_per_s, plan.latency_seconds, services.work_dir / "faust"
+        services, "lat.", plan.latency_per_s, plan.latency_seconds, services.work_dir / "worker"
     )
     ctx["figures"].update(
         pipeline_p50_ms=result["p50_ms"],
@@ -193,7 +195,7 @@ def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], 
         "lats.",
         plan.latency_per_s,
         plan.latency_seconds,
-        services.work_dir / "faust",
+        services.work_dir / "worker",
         split=True,
     )
     ctx["figures"].update(
@@ -255,7 +257,7 @@ def _memory(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], N
         services,
         "mem.",
         plan.registry_codes,
-        services.work_dir / "faust" / "registry",
+        services.work_dir / "worker" / "registry",
         timeout=120 + plan.registry_codes / 100,
     )
     ctx["figures"].update(

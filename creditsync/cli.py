@@ -69,7 +69,7 @@ def run(
         False, help="Do not start Kafka/Redis here; use those the settings name."
     ),
 ) -> None:
-    """The main job: stream workers, both sinks and the HTTP server in one process."""
+    """The main job: stream stages, both sinks, operations and the HTTP server in one process."""
     exit_cleanly_on_sigterm()
     from creditsync.runtime import run_main_job
 
@@ -96,7 +96,6 @@ def worker(
 ) -> None:
     """Only the stream workers (no HTTP server); run several for more throughput."""
     exit_cleanly_on_sigterm()
-    import asyncio
     import logging
 
     from creditsync.runtime import run_main, worker_config
@@ -113,7 +112,7 @@ def worker(
         # What this process counts; /metrics of `creditsync run` also has the pipeline status.
         start_http_server(metrics_port, addr=HttpSettings().http_host)
     config = worker_config(tuple(s.strip() for s in stages.split(",") if s.strip()))
-    asyncio.run(run_main(config, serve_http=False))
+    raise typer.Exit(run_main(config, serve_http=False))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""/metrics gauges of what `creditsync status` shows: lag, rejected, parked, open notices.
+"""/metrics gauges of what `creditsync status` shows: lag, stalls, rejected, parked, notices.
 
 Read from Kafka when Prometheus scrapes, at most every CACHE_SECONDS (reading the parked and
 notice topics on every scrape would cost the broker more than the answer is worth). A
@@ -39,10 +39,19 @@ def status_metrics(status: PipelineStatus) -> list[GaugeMetricFamily]:
     )
     for stage, count in status.stage_counts.items():
         stages.add_metric([stage], count)
+    stalled = GaugeMetricFamily(
+        "creditsync_stage_stalled_seconds",
+        "Seconds since a consumer group with lag last committed (0: no stall); a stage or sink "
+        "loop that has stopped taking its partitions. Alert when it stays above ~45",
+        labels=["group"],
+    )
+    for group in status.groups:
+        stalled.add_metric([group], status.stalled.get(group, 0.0))
     parked_age = status.parked.oldest_age_seconds
     return [
         lag,
         stages,
+        stalled,
         GaugeMetricFamily(
             "creditsync_rejected_open", "Dead letters not re-driven", value=status.rejected_open
         ),

@@ -1,17 +1,21 @@
 """`creditsync run` and `creditsync worker`: the processes that do the work.
 
-`run` is the main job: the stream stages, both sinks and the HTTP server in one process, which
-also owns the embedded ClickHouse (chdb allows one owner per data directory, so analytics
-reads go through this process). Ctrl-C or SIGTERM stops everything it started, in order.
+`run` is the main job: the stream stages, both sinks, the operations loop and the HTTP server
+in one process, which also owns the embedded ClickHouse (chdb allows one owner per data
+directory, so analytics reads go through this process). Each is a loop on a thread of its own
+under one supervisor (streams/supervisor.py). Ctrl-C or SIGTERM stops everything it started,
+each loop committing the batch in hand; a loop that fails ends the process with status 1 and
+one log line naming it. Restarting a failed process is its supervisor's job (systemd units in
+infra/systemd/, `restart: unless-stopped` in infra/compose.yaml).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import faulthandler
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from creditsync.settings import (
@@ -23,6 +27,7 @@ from creditsync.settings import (
     StreamSettings,
 )
 from streams.app import WorkerConfig, build_app
+from streams.errors import WorkerCrashed
 from streams.worker import run_worker
 
 log = logging.getLogger("creditsync")
@@ -54,52 +59,54 @@ def worker_config(
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
         "stages": stages,
-        "restart_when_stalled": True,
     }
     values.update(overrides)
     return WorkerConfig(**values)  # type: ignore[arg-type]
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
+def install_stop_signals(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop` (the loops drain and commit); `kill -USR1 <pid>` dumps
+    every thread's stack to stderr, for an operator looking at a stuck worker."""
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # `kill -USR1 <pid>`: what every task awaits, for an operator looking at a stuck worker
-    # (thread stacks alone, as py-spy shows them, say only that the loop is idle).
-    from streams.faust_support import dump_tasks
-
-    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+        signal.signal(sig, lambda signum, frame: stop.set())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
-async def run_main(
+def run_main(
     config: WorkerConfig,
     *,
     serve_http: bool = True,
-    extra_tasks: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+    extra_loops: list[tuple[str, Any]] | None = None,
     on_ready: Callable[[], None] | None = None,
-) -> None:
-    """Run the workers (and the HTTP server) until Ctrl-C / SIGTERM."""
-    stop = asyncio.Event()
+) -> int:
+    """Run the worker's loops (and the HTTP server) until Ctrl-C / SIGTERM: 0, or 1 when a
+    loop failed (logged in one line naming the loop and the error)."""
+    stop = threading.Event()
     install_stop_signals(stop)
-    streams = build_app(config)
-    tasks: list[asyncio.Task[None]] = []
-    server = None
+    loops = list(extra_loops or [])
     if serve_http:
-        server = _http_server(config)
-        tasks.append(asyncio.create_task(server.serve(), name="http"))
-    for make in extra_tasks or []:
-        tasks.append(asyncio.create_task(make(stop)))
-
-    if on_ready is not None:
-        on_ready()
+        loops.insert(0, ("http", HttpServerLoop(_http_server(config))))
     try:
-        await run_worker(streams, stop=stop)
-    finally:
-        stop.set()
-        if server is not None:
-            server.should_exit = True
-        # Every task watches `stop`; an error in one is raised here, not swallowed.
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        run_worker(build_app(config), stop=stop, extra_loops=loops, on_started=on_ready)
+    except WorkerCrashed as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+class HttpServerLoop:
+    """uvicorn on a thread of its own (its own event loop), stopped with the other loops."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    def run(self, stop: threading.Event) -> None:
+        def exit_when_stopped() -> None:
+            stop.wait()
+            self.server.should_exit = True
+
+        threading.Thread(target=exit_when_stopped, name="http-stop", daemon=True).start()
+        self.server.run()  # returns once should_exit is set; a port in use raises SystemExit
 
 
 def _http_server(config: WorkerConfig):
@@ -116,32 +123,32 @@ def _http_server(config: WorkerConfig):
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(uv_config)
-    # Signals are ours (install_stop_signals): uvicorn must not replace the handlers.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    # Run off the main thread, uvicorn leaves the signals to us (install_stop_signals).
+    return uvicorn.Server(uv_config)
 
 
-def demo_feed_task(config: WorkerConfig, rate: float) -> Callable[[asyncio.Event], Awaitable[None]]:
+class DemoFeedLoop:
     """The synthetic agency feed, publishing `rate` events per second until stopped."""
 
-    async def feed(stop: asyncio.Event) -> None:
+    def __init__(self, config: WorkerConfig, rate: float) -> None:
+        self.config, self.rate = config, rate
+
+    def run(self, stop: threading.Event) -> None:
         from producers.demo import DemoFeed
         from producers.publisher import KafkaPublisher, intake_record, rejection_record
         from schemas.codec import encode_intake, fingerprint_of
 
+        prefix = self.config.topic_prefix
         demo = DemoFeed()
-        publisher = KafkaPublisher(config.bootstrap, client_id="creditsync-demo")
-        per_tick = max(1, int(rate))
+        publisher = KafkaPublisher(self.config.bootstrap, client_id="creditsync-demo")
+        per_tick = max(1, int(self.rate))
         try:
             while not stop.is_set():
                 records = []
                 for event in demo.events(per_tick):
                     if isinstance(event, dict):
                         value = encode_intake(event)
-                        records.append(
-                            intake_record(event, value, fingerprint_of(value), config.topic_prefix)
-                        )
+                        records.append(intake_record(event, value, fingerprint_of(value), prefix))
                     else:
                         records.append(
                             rejection_record(
@@ -150,16 +157,13 @@ def demo_feed_task(config: WorkerConfig, rate: float) -> Callable[[asyncio.Event
                                 department_code="scjg-640000",
                                 adapter="demo/1",
                                 fields=dict(event.row or {}),
-                                topic_prefix=config.topic_prefix,
+                                topic_prefix=prefix,
                             )
                         )
-                await asyncio.to_thread(publisher.publish, records)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                publisher.publish(records)
+                stop.wait(1.0)
         finally:
-            await asyncio.to_thread(publisher.close)
-
-    return feed
+            publisher.close()
 
 
 def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: Any) -> int:
@@ -191,15 +195,14 @@ def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: An
         if demo:
             console.print(f"  demo feed           {demo_rate:g} events/s")
 
-    tasks = [demo_feed_task(config, demo_rate)] if demo else []
+    loops = [("demo-feed", DemoFeedLoop(config, demo_rate))] if demo else []
     from creditsync.ops.runlock import main_job_pid
 
     try:
         # run.pid tells operator commands that this process owns the embedded ClickHouse.
         with main_job_pid(config.data_dir):
-            asyncio.run(run_main(config, extra_tasks=tasks, on_ready=ready))
+            return run_main(config, extra_loops=loops, on_ready=ready)
     finally:
         if started:
             for line in stack.down():
                 console.print(line)
-    return 0

@@ -23,8 +23,8 @@ from schemas.topics import intake_topic
 ADAPTER_HEADER_VERSION = "1"
 
 # Tuned for throughput on one node: batches of up to 1 MiB lingering 20 ms, lz4 (cheap on
-# CPU). The murmur2 partitioner is Java's and aiokafka's, so records keyed by a code land on
-# the same partition number as Faust's repartitioned registry entries for that code.
+# CPU). The murmur2 partitioner is Java's, so records keyed by a code land on the same
+# partition number as the registry entries the intake stage re-keys by that code.
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",

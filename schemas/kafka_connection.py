@@ -1,15 +1,13 @@
 """How every Kafka client of this process reaches the brokers: TLS and SASL credentials.
 
 The settings (creditsync/settings.py, KafkaSettings) are read once by the CLI (`configure`);
-every confluent-kafka client is built from `client_config(bootstrap, ...)` and the Faust app
-gets the same as aiokafka credentials (`faust_credentials`). With nothing configured the
-clients speak PLAINTEXT, as to the local broker of `creditsync up`. The password stays in
-this module's memory; nothing here logs or prints it.
+every Kafka client is a confluent-kafka one, built from `client_config(bootstrap, ...)`.
+With nothing configured the clients speak PLAINTEXT, as to the local broker of `creditsync
+up`. The password stays in this module's memory; nothing here logs or prints it.
 """
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,23 +76,3 @@ def client_config(bootstrap: str, extra: dict[str, Any] | None = None) -> dict[s
     """A confluent-kafka client configuration for `bootstrap` with this process's TLS and
     SASL settings, then `extra` (group id, acks, …)."""
     return {"bootstrap.servers": bootstrap, **_connection.librdkafka(), **(extra or {})}
-
-
-def faust_credentials() -> Any | None:
-    """The same settings as Faust (aiokafka) broker credentials; None for PLAINTEXT."""
-    import faust
-
-    c = _connection
-    context = None
-    if c.security_protocol.endswith("SSL"):
-        context = ssl.create_default_context(cafile=c.ssl_ca_location)
-    if c.security_protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=c.sasl_username,
-            password=c.sasl_password,
-            mechanism=c.sasl_mechanism,
-            ssl_context=context,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None

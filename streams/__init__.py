@@ -1,7 +1,7 @@
-"""Stream processing: the Faust app and the domain logic its agents call, as plain functions.
+"""Stream processing: the worker's loops and the domain logic they call, as plain functions.
 
-Only the plain functions are imported here, so importing `streams` does not import faust;
-the app lives in `streams.app`.
+Only the plain functions are imported here, so importing `streams` connects to nothing; the
+worker is built in `streams.app` and run by `streams.worker`.
 """
 
 from streams.changes import (

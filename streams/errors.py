@@ -42,4 +42,9 @@ class PrivacyError(StreamsError, ValueError):
 
 
 class WorkerCrashed(StreamsError):
-    """A part of the Faust worker crashed (a fetcher, an agent): stop loudly, never idle."""
+    """One of the worker's loops failed (streams/supervisor.py): stop loudly, never idle."""
+
+    def __init__(self, loop: str, error: BaseException) -> None:
+        super().__init__(f"loop {loop} failed: {type(error).__name__}: {error}")
+        self.loop = loop
+        self.error = error

@@ -4,7 +4,7 @@ An item is one licence, penalty, inspection, listing or honour of one enterprise
 (`schemas.records.item_id`). Its state keeps the original record as sent, every change that
 names it (also those that came first), and its workflow (objection, repair, withdrawal); the
 published version is always recomputed from that state, so any arrival order and any replay
-give the same result. State values are JSON-able (they live in a Faust table).
+give the same result. State values are JSON-able (they live in a stage table).
 
 Ownership (`streams.ownership`): the state keeps the item's owner, the department of the
 record that created it; versions, withdrawals and changes from any other department are

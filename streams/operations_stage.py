@@ -2,37 +2,39 @@
 
 What operators and analysts count (rejections by reason, parked records and their age,
 declared vs received per department, open joint-punishment notices) comes from these topics;
-this agent copies them into ClickHouse's tables behind the dashboard views, batch by batch.
+a sink loop (`streams.sink_loop`, group `<prefix><app id>-operations`) copies them into
+ClickHouse's tables behind the dashboard views, batch by batch, and commits after the write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from typing import Any
 
-import faust
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
-from schemas.dead_letters import headers_dict
+from schemas.dead_letters import headers_dict, rejected_topic
 from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
-from streams.app import CreditStreams
-from streams.faust_support import fail_loudly
-from streams.outputs import message_headers
+from sinks.base import SinkResult
+from streams.app import WorkerConfig
+from streams.sink_loop import SinkLoop
 
 
-def _when(message: Any) -> dt.datetime:
-    millis = message.timestamp
-    return dt.datetime.fromtimestamp(millis, dt.UTC) if millis else dt.datetime.now(dt.UTC)
+def _when(message: Message) -> dt.datetime:
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis is None or millis <= 0:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
 
 
-def rejection_row(message: Any) -> dict[str, Any]:
-    h = headers_dict(message_headers(message))
+def rejection_row(message: Message) -> dict[str, Any]:
+    h = headers_dict(list(message.headers() or []))
     offset = int(h.get("__connect.errors.offset", "-1"))
     origin = (
         f"{h.get('__connect.errors.topic')}:{h.get('__connect.errors.partition')}:{offset}"
         if offset >= 0
-        else f"{message.topic}:{message.partition}:{message.offset}"
+        else f"{message.topic()}:{message.partition()}:{message.offset()}"
     )
     when = _when(message)
     return {
@@ -48,8 +50,8 @@ def rejection_row(message: Any) -> dict[str, Any]:
     }
 
 
-def parked_row(message: Any) -> dict[str, Any]:
-    item = json.loads(message.value)
+def parked_row(message: Message) -> dict[str, Any]:
+    item = json.loads(message.value())
     original = {k: v for k, v in item.get("headers") or []}
     return {
         "event_id": original.get("event_id") or f"{item['topic']}:{item['offset']}",
@@ -63,8 +65,8 @@ def parked_row(message: Any) -> dict[str, Any]:
     }
 
 
-def control_total_row(message: Any) -> dict[str, Any]:
-    totals = json.loads(message.value)
+def control_total_row(message: Message) -> dict[str, Any]:
+    totals = json.loads(message.value())
     reported = dt.datetime.fromisoformat(totals["emitted_at"])
     return {
         "department_code": totals["department"]["code"],
@@ -76,43 +78,53 @@ def control_total_row(message: Any) -> dict[str, Any]:
     }
 
 
-def install(streams: CreditStreams, clickhouse: list[Any]) -> None:
-    """`clickhouse` is filled with the worker's ClickHouseSink once it is set up."""
-    app, cfg = streams.app, streams.config
+class OperationsSink:
+    """A batch of the operational topics' messages into their ClickHouse tables.
 
-    def raw(*names: str) -> faust.TopicT:
-        return app.topic(*names, key_serializer="raw", value_serializer="raw")
+    Shares the worker's ClickHouseSink (chdb has one owner per process); each of its writes
+    holds that sink's lock, so they never interleave with the records sink's batches."""
 
-    history = raw(cfg.topic(REJECTED), cfg.topic(PARKED), cfg.topic(CONTROL_TOTALS))
-    notices = raw(cfg.topic(NOTICES_LOG))
+    def __init__(self, clickhouse: Any, topic_prefix: str) -> None:
+        self.clickhouse = clickhouse
+        self.topics = {
+            f"{topic_prefix}{REJECTED}": "rejected",
+            f"{topic_prefix}{PARKED}": "parked",
+            f"{topic_prefix}{CONTROL_TOTALS}": "control_totals",
+            f"{topic_prefix}{NOTICES_LOG}": "notices",
+        }
 
-    async def sink() -> Any:
-        while not clickhouse:
-            await asyncio.sleep(0.1)  # the sink stage has not set it up yet
-        return clickhouse[0]
+    def setup(self) -> None:
+        """Nothing of its own: the ClickHouse sink's setup created the tables."""
 
-    @app.agent(history, name=f"{cfg.topic_prefix}operations-history", concurrency=1)
-    @fail_loudly(app)
-    async def record_history(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
-            target = await sink()
-            rows: dict[str, list[dict[str, Any]]] = {"rej": [], "park": [], "ctl": []}
-            for event in events:
-                m = event.message
-                if m.topic.endswith(REJECTED):
-                    rows["rej"].append(rejection_row(m))
-                elif m.topic.endswith(PARKED):
-                    rows["park"].append(parked_row(m))
-                else:
-                    rows["ctl"].append(control_total_row(m))
-            await asyncio.to_thread(target.write_rejections, rows["rej"])
-            await asyncio.to_thread(target.write_parked, rows["park"])
-            await asyncio.to_thread(target.write_control_totals, rows["ctl"])
+    def write_batch(self, messages: list[Message]) -> SinkResult:
+        rows: dict[str, list[Any]] = {kind: [] for kind in self.topics.values()}
+        for m in messages:
+            kind = self.topics[m.topic()]
+            if kind == "rejected":
+                rows[kind].append(rejection_row(m))
+            elif kind == "parked":
+                rows[kind].append(parked_row(m))
+            elif kind == "control_totals":
+                rows[kind].append(control_total_row(m))
+            else:
+                rows[kind].append(json.loads(m.value()))
+        self.clickhouse.write_rejections(rows["rejected"])
+        self.clickhouse.write_parked(rows["parked"])
+        self.clickhouse.write_control_totals(rows["control_totals"])
+        self.clickhouse.write_notices(rows["notices"])
+        return SinkResult(applied=len(messages))
 
-    @app.agent(notices, name=f"{cfg.topic_prefix}operations-notices", concurrency=1)
-    @fail_loudly(app)
-    async def record_notices(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(cfg.sink_batch_size, within=cfg.sink_flush_seconds):
-            target = await sink()
-            states = [json.loads(e.message.value) for e in events]
-            await asyncio.to_thread(target.write_notices, states)
+
+def operations_loop(cfg: WorkerConfig, clickhouse: Any) -> SinkLoop:
+    """The operations sink's loop: the raw messages, no record decoding."""
+    sink = OperationsSink(clickhouse, cfg.topic_prefix)
+    return SinkLoop(
+        sink=sink,
+        topics=list(sink.topics),
+        group=f"{cfg.topic_prefix}{cfg.app_id}-operations",
+        bootstrap=cfg.bootstrap,
+        rejected_topic=rejected_topic(cfg.topic_prefix),
+        batch_size=cfg.sink_batch_size,
+        flush_seconds=cfg.sink_flush_seconds,
+        decodes=None,
+    )

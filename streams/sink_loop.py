@@ -1,13 +1,13 @@
 """One sink's consumer loop: credit.records -> one store, offsets committed after the write.
 
 Each sink (ClickHouse, the Redis publicity index) reads credit.records with a consumer group
-of its own, `<app id>-sink-<sink>`, on a thread of its own, with confluent-kafka rather than a
-Faust agent:
+of its own, `<app id>-sink-<sink>`, on a thread of its own (streams/supervisor.py), with
+confluent-kafka (the operations loop, streams/operations_stage.py, is one more of these):
 
 * Nothing is acknowledged by a framework behind our back: a batch is `consume`d, written,
   its dead letters are delivered, and only then are its offsets committed, synchronously. A
   kill -9 at any point re-reads from the last commit; the stores' versioned writes make the
-  re-read converge (Faust's flow control could leave a big backlog unread after a restart).
+  re-read converge.
 * One group per sink: a worker with ClickHouse off (several workers sharing partitions, one
   owning chdb) does not take the ClickHouse sink's partitions from the worker that writes
   it, and a Redis outage does not hold ClickHouse back.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,25 @@ _COORDINATOR_MOVING = {
 }
 
 
+# Each commit carries its time in the offsets' metadata, so `creditsync status` and /metrics
+# can tell a group that has lag and no longer commits (a stall) from one that is idle.
+COMMIT_STAMP = "committed_at="
+
+
+def commit_stamp(now: float) -> str:
+    return f"{COMMIT_STAMP}{now:.0f}"
+
+
+def stamped_time(metadata: str | None) -> float | None:
+    """The time a commit's metadata carries (None: no stamp, e.g. an older worker's)."""
+    if not metadata or not metadata.startswith(COMMIT_STAMP):
+        return None
+    try:
+        return float(metadata[len(COMMIT_STAMP) :])
+    except ValueError:
+        return None
+
+
 def sink_group(app_group: str, sink_name: str) -> str:
     """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
     return f"{app_group}-sink-{sink_name}"
@@ -91,13 +111,15 @@ def take_arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
     return [first, *consumer.consume(most - 1, timeout=0)] if most > 1 else [first]
 
 
-def next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """The offsets to commit after `messages`: one past the last of each partition."""
+def next_offsets(messages: list[Message], now: float | None = None) -> list[TopicPartition]:
+    """The offsets to commit after `messages`: one past the last of each partition, stamped
+    with the time (`now`, default the clock's)."""
     last: dict[tuple[str, int], int] = {}
     for m in messages:
         key = (m.topic(), m.partition())
         last[key] = max(last.get(key, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+    stamp = commit_stamp(time.time() if now is None else now)
+    return [TopicPartition(t, p, o + 1, metadata=stamp) for (t, p), o in last.items()]
 
 
 def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> Any | None:
@@ -130,7 +152,7 @@ class SinkLoop:
     """credit.records into one sink; `run` blocks until `stop` is set or a failure raises."""
 
     sink: Any
-    topic: str
+    topics: list[str]
     group: str
     bootstrap: str
     rejected_topic: str
@@ -140,14 +162,15 @@ class SinkLoop:
     # True: a batch is whatever has arrived (the publicity index, where the public waits);
     # False: up to batch_size or flush_seconds (ClickHouse wants few, large inserts).
     eager: bool = False
-    # Shared with the other sink loops of the process, so each record is decoded once.
-    decodes: SharedDecodes = field(default_factory=lambda: SharedDecodes(1, decode_enriched))
+    # Shared with the other sink loops of the process, so each record is decoded once; None:
+    # the sink takes the messages themselves (the operations sink reads their topics).
+    decodes: SharedDecodes | None = field(default_factory=lambda: SharedDecodes(1, decode_enriched))
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.bootstrap, self.group))
         out = Outputs(self.bootstrap, f"{self.group}-dead-letters")
-        consumer.subscribe([self.topic])
+        consumer.subscribe(list(self.topics))
         try:
             while not stop.is_set():
                 if self.eager:
@@ -163,17 +186,18 @@ class SinkLoop:
             consumer.close()
 
     def _write(self, messages: list[Message], out: Outputs, stop: threading.Event) -> bool:
-        records = self.decodes.records(messages)
+        records = messages if self.decodes is None else self.decodes.records(messages)
         result = write_with_retry(self.sink, records, stop)
         if result is None:
             return False
         if self.on_batch is not None:
             self.on_batch(self.sink, result, records)
-        by_event = {r["event_id"]: m for r, m in zip(records, messages, strict=True)}
+        by_event = {}
+        if result.rejected:
+            by_event = {r["event_id"]: m for r, m in zip(records, messages, strict=True)}
+        origin = f"sinks.{type(self.sink).__name__}"
         for refused in result.rejected:
-            rejection = Rejection(
-                refused.reason_code, None, refused.reason, "sink", f"sinks.{self.sink.name}"
-            )
+            rejection = Rejection(refused.reason_code, None, refused.reason, "sink", origin)
             send_dead_letter(
                 out, self.rejected_topic, Received.of(by_event[refused.event_id]), rejection,
                 event_id=refused.event_id,
@@ -235,21 +259,3 @@ class Received:
             message.topic(), message.partition(), message.offset(), message.key(),
             message.value(), list(message.headers() or []),
         )  # fmt: skip
-
-
-def run_in_thread(loop: Any, stop: threading.Event, name: str) -> threading.Thread:
-    """Start `loop.run(stop)` (a sink's or the stages' loop) on a daemon thread; its
-    exception is kept on `thread.failure`."""
-
-    def target() -> None:
-        try:
-            loop.run(stop)
-        except BaseException as exc:
-            thread.failure = exc  # type: ignore[attr-defined]
-            log.exception("consumer loop %s failed", loop.group)
-            raise
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.failure = None  # type: ignore[attr-defined]
-    thread.start()
-    return thread

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -150,13 +150,3 @@ class StageLoop:
             lost = [tp.partition for tp in partitions if tp.topic in stage.topics]
             stage.tables.release(lost)
         log.warning("stage partitions lost (session expired): %s", partitions)
-
-
-def describe(loop: StageLoop) -> dict[str, Any]:
-    """What the loop holds, for the log when the stall watchdog fires."""
-    return {
-        "restoring": loop.restoring,
-        "batches": loop.batches,
-        "held": sorted(f"{tp.topic}[{tp.partition}]" for tp in loop._held),
-        "keys": {s.name: s.tables.size() for s in loop.stages},
-    }

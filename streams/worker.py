@@ -1,83 +1,81 @@
-"""Running the Faust app inside our own event loop, with a clean, deterministic stop.
+"""Running the built worker's loops under the supervisor, with a clean, deterministic stop.
 
-`creditsync run` and `creditsync worker` use it with a stop signal (Ctrl-C / SIGTERM); tests
-use it with a completion condition plus a hard timeout, never a sleep.
+`creditsync run` and `creditsync worker` use it with a stop event (set by Ctrl-C / SIGTERM);
+tests use it with a completion condition plus a hard timeout, never a sleep.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from schemas.kafka_connection import client_config
 from streams.app import CreditStreams
-from streams.errors import WorkerCrashed
 from streams.stage_state import declare_topics
+from streams.supervisor import Supervisor
 
-Condition = Callable[[], bool | Awaitable[bool]]
+# What a partition answers in the moments between its creation and its leader serving it.
+_NOT_LED_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._TIMED_OUT,
+}
 
 
-async def run_worker(
+def run_worker(
     streams: CreditStreams,
     *,
-    stop: asyncio.Event | None = None,
-    until: Condition | None = None,
+    stop: threading.Event | None = None,
+    until: Callable[[], bool] | None = None,
     timeout: float | None = None,
     poll_seconds: float = 0.2,
+    extra_loops: Sequence[tuple[str, Any]] = (),
+    on_started: Callable[[], None] | None = None,
 ) -> bool:
-    """Run until `stop` is set, `until()` is true, or `timeout` passes; always stop the app.
+    """Run until `stop` is set, `until()` is true, or `timeout` passes; always stop the loops.
 
-    Returns True when it ended by `stop` or `until`, False on timeout."""
-    app = streams.app
-    if streams.stage_loop is not None:
-        changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
-        await asyncio.to_thread(
-            declare_topics,
-            streams.config.bootstrap,
-            changelogs,
-            streams.config.partitions,
-            compacted=True,
-        )
-    await app.start()
-
-    def crashed() -> bool:
-        if app.crashed:
-            raise WorkerCrashed(f"the stream worker crashed: {app.crash_reason!r}")
-        return False
-
+    `extra_loops` run beside the worker's under the same supervisor (the HTTP server, the
+    demo feed). Returns True when it ended by `stop` or `until`, False on timeout; raises
+    WorkerCrashed when a loop failed."""
+    config = streams.config
     try:
-        return await _wait(stop, until, timeout, poll_seconds, crashed)
+        if streams.stage_loop is not None:
+            changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
+            declare_topics(config.bootstrap, changelogs, config.partitions, compacted=True)
+            wait_until_led(config.bootstrap, changelogs, config.partitions)
+        supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
+        if on_started is not None:
+            on_started()
+        return supervisor.run(until=until, timeout=timeout, poll_seconds=poll_seconds)
     finally:
-        # A crashed app can hang in stop(); the caller must still get the crash, not a hang.
-        try:
-            await asyncio.wait_for(app.stop(), 60)
-        finally:
-            for out in streams.outputs:
-                await asyncio.to_thread(out.close)
+        for out in streams.outputs:
+            out.close()
 
 
-async def _wait(
-    stop: asyncio.Event | None,
-    until: Condition | None,
-    timeout: float | None,
-    poll: float,
-    crashed: Callable[[], bool],
-) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    while (deadline is None or loop.time() < deadline) and not crashed():
-        if stop is not None and stop.is_set():
-            return True
-        if until is not None:
-            result = until()
-            if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return True
-        wait = poll if deadline is None else min(poll, max(0.0, deadline - loop.time()))
-        if stop is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
-        else:
-            await asyncio.sleep(wait)
-    return False
+def wait_until_led(bootstrap: str, topics: list[str], partitions: int, timeout: float = 60) -> None:
+    """Wait until every partition of `topics` answers a watermark request: a changelog just
+    created is in the metadata a moment before its leader serves it, and a table restore
+    that asks then fails with NOT_LEADER_FOR_PARTITION."""
+    consumer = Consumer({**client_config(bootstrap), "group.id": "creditsync-topic-probe"})
+    deadline = time.monotonic() + timeout
+    try:
+        for tp in (TopicPartition(t, p) for t in topics for p in range(partitions)):
+            while True:
+                try:
+                    consumer.get_watermark_offsets(tp, timeout=10)
+                    break
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    waiting = err.retriable() or err.code() in _NOT_LED_YET
+                    if not waiting or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+    finally:
+        consumer.close()

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from streams.sink_loop import stamped_time
+
 ADMIN_TIMEOUT = 15.0
+# Lag with no commit for this long is a stall (a loop commits after every batch).
+STALL_SECONDS = 45.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class PartitionLag:
     committed: int | None  # None: nothing committed yet
     low: int
     high: int
+    committed_at: float | None = None  # when (epoch s), from the commit's metadata stamp
 
     @property
     def lag(self) -> int:
@@ -51,8 +56,8 @@ def total_lag(lags: Iterable[PartitionLag]) -> dict[str, int]:
 def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
     """The stream workers' consumer groups, when the broker knows them (members or committed
     offsets): the stages' `<prefix><worker id>` (streams/stage_loop.py), one
-    `<that>-sink-<sink>` per sink (streams/sink_loop.py) and the operations agent's
-    `<that>-operations`."""
+    `<that>-sink-<sink>` per sink (streams/sink_loop.py) and the operations loop's
+    `<that>-operations` (streams/operations_stage.py)."""
     app_id = f"{prefix}{worker_id}"
     listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT).result()
     ids = {g.group_id for g in listed.valid}
@@ -63,11 +68,13 @@ def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
 def group_lag(admin: AdminClient, groups: Sequence[str]) -> list[PartitionLag]:
     """Lag per group, topic and partition, for every partition of the topics it reads."""
     committed: dict[tuple[str, str, int], int | None] = {}
+    stamps: dict[tuple[str, str, int], float | None] = {}
     for group in groups:
         request = [ConsumerGroupTopicPartitions(group)]
         result = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT)
         for tp in result[group].result().topic_partitions:
             committed[(group, tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+            stamps[(group, tp.topic, tp.partition)] = stamped_time(tp.metadata)
     # Every partition of each topic the group reads: a partition it never committed on
     # (no message yet, or one it has not reached) is lag too.
     topics = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
@@ -80,9 +87,35 @@ def group_lag(admin: AdminClient, groups: Sequence[str]) -> list[PartitionLag]:
     low = _offsets(admin, parts, OffsetSpec.earliest())
     high = _offsets(admin, parts, OffsetSpec.latest())
     return [
-        PartitionLag(g, t, p, c, low[(t, p)], high[(t, p)])
+        PartitionLag(g, t, p, c, low[(t, p)], high[(t, p)], stamps.get((g, t, p)))
         for (g, t, p), c in sorted(committed.items())
     ]
+
+
+def stalled_groups(
+    lags: Iterable[PartitionLag], now: float, threshold: float = STALL_SECONDS
+) -> dict[str, float]:
+    """Groups with a partition that has lag and whose last commit is at least `threshold`
+    seconds old: {group: seconds since that commit}; commits without a time stamp (an older
+    worker's) are no evidence either way. A loop that runs commits every batch
+    (about every second), so lag with an old commit means it has stopped taking its
+    partitions. Right after a long-idle partition receives a message it shows too, until the
+    loop's next commit (a second): alert on the figure staying up, not on one reading."""
+    lags = list(lags)
+    newest: dict[str, float] = {}
+    for item in lags:
+        if item.committed_at is not None:
+            newest[item.group] = max(newest.get(item.group, 0.0), item.committed_at)
+    stalled: dict[str, float] = {}
+    for item in lags:
+        # A partition never committed on counts from the group's newest commit.
+        since = item.committed_at if item.committed_at is not None else newest.get(item.group)
+        if item.lag == 0 or since is None:
+            continue
+        age = max(0.0, now - since)
+        if age >= threshold:
+            stalled[item.group] = max(stalled.get(item.group, 0.0), age)
+    return stalled
 
 
 def _offsets(

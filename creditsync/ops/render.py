@@ -118,6 +118,8 @@ def status_tables(status: PipelineStatus) -> list[Table]:
     age = "" if parked.oldest_age_seconds is None else f", oldest {_age(parked.oldest_age_seconds)}"
     stages.add_row("parked (waiting / released)", f"{parked.waiting:,} / {parked.released:,}{age}")
     stages.add_row("joint-punishment notices open", f"{len(status.notices):,}")
+    for group, seconds in sorted(status.stalled.items()):
+        stages.add_row(group, f"[red]stalled: lag with no commit for {seconds:,.0f} s[/red]")
     notices = Table(
         "notice",
         "department",

@@ -20,6 +20,7 @@ from creditsync.ops.lag import (
     ADMIN_TIMEOUT,
     PartitionLag,
     group_lag,
+    stalled_groups,
     topic_watermarks,
     worker_groups,
 )
@@ -109,6 +110,8 @@ class PipelineStatus:
     rejected_open: int
     parked: ParkedSummary
     notices: list[OpenNotice] = field(default_factory=list)
+    # Groups with lag and no commit for STALL_SECONDS: seconds since their last commit.
+    stalled: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class PipelineStatus:
             "rejected": {"total": self.rejected_total, "open": self.rejected_open},
             "parked": asdict(self.parked),
             "open_notices": [asdict(n) for n in self.notices],
+            "stalled": self.stalled,
         }
 
 
@@ -174,6 +178,7 @@ def collect_status(
         rejected_open=max(0, rejected_total - len(redriven)),
         parked=parked_summary(parked, now),
         notices=open_notices(notices, _china_today(now)),
+        stalled=stalled_groups(lag, now.timestamp()),
     )
 
 

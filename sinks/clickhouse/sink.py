@@ -21,6 +21,7 @@ One `insert` per table per batch (one round trip each), the buffer cleared in `f
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -45,6 +46,9 @@ class ClickHouseSink:
         # No network calls here: `setup()` creates the schema.
         self.client = client
         self._buffer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # The records sink loop and the operations loop share this sink (chdb has one owner
+        # per process): a write holds the lock, so one batch's buffer never mixes another's.
+        self._lock = threading.Lock()
 
     def setup(self) -> list[int]:
         """Apply pending migrations; the versions applied now.
@@ -61,6 +65,10 @@ class ClickHouseSink:
         Records that do not fit their table are returned as rejections (with the field and
         what was expected); the rest are written. ClickHouse keeps history, so nothing is
         skipped here: older versions are stored and `FINAL` picks the newest."""
+        with self._lock:
+            return self._write_records(records)
+
+    def _write_records(self, records: list[EnrichedRecord]) -> SinkResult:
         rejected: list[RecordRejection] = []
         applied = 0
         try:
@@ -163,13 +171,14 @@ class ClickHouseSink:
     ) -> int:
         # Operational rows come from our own topics: a malformed one is a bug upstream, so
         # it raises (RecordMappingError names the row and field) instead of being skipped.
-        try:
-            self._buffer[table].extend(to_row(row) for row in rows_in)
-            count = len(self._buffer[table])
-            self._flush()
-            return count
-        finally:
-            self._buffer.clear()
+        with self._lock:
+            try:
+                self._buffer[table].extend(to_row(row) for row in rows_in)
+                count = len(self._buffer[table])
+                self._flush()
+                return count
+            finally:
+                self._buffer.clear()
 
     def _flush(self) -> None:
         with downstream_errors(SINK_NAME, reset=self.setup):

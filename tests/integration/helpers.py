@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from confluent_kafka import Consumer
@@ -13,10 +12,7 @@ from streams.worker import run_worker
 
 
 def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
-    async def main() -> bool:
-        return await run_worker(build_app(config), until=condition, timeout=timeout)
-
-    return asyncio.run(main())
+    return run_worker(build_app(config), until=condition, timeout=timeout)
 
 
 def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
@@ -121,17 +117,28 @@ def sinks_caught_up(
     one store being complete says nothing of the other."""
     from schemas.topics import RECORDS
     from streams.sink_loop import sink_group
-    from streams.watchdog import GroupProgress
 
     for sink in sinks:
         group = sink_group(f"{config.topic_prefix}{config.app_id}", sink)
-        progress = GroupProgress(
-            config.bootstrap, group, [config.topic(RECORDS)], config.partitions
-        )
-        try:
-            _, lag = progress.read()
-        finally:
-            progress.close()
-        if lag:
+        if group_lag(config.bootstrap, group, [config.topic(RECORDS)], config.partitions):
             return False
     return True
+
+
+def group_lag(bootstrap: str, group: str, topics: list[str], partitions: int) -> int:
+    """Messages on `topics` past the group's committed offsets, on every partition (one
+    never committed on counts from its start)."""
+    from confluent_kafka import TopicPartition
+
+    from schemas.kafka_connection import client_config
+
+    consumer = Consumer({**client_config(bootstrap), "group.id": group})
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        lag = 0
+        for tp in consumer.committed(tps, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += max(0, high - max(tp.offset, low))
+        return lag
+    finally:
+        consumer.close()

@@ -1,5 +1,5 @@
 """A broker that requires SASL: a worker configured with credentials runs the whole pipeline
-through it (confluent-kafka loops and Faust's aiokafka), and a wrong password is refused."""
+through it (every loop is a confluent-kafka client), and a wrong password is refused."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_a_worker_with_sasl_credentials_runs_the_pipeline(sasl_broker, redis_url
         "CREDITSYNC_KAFKA_SASL_PASSWORD": PASSWORD,
         "CREDITSYNC_TOPIC_PREFIX": prefix,
         "CREDITSYNC_REDIS_URL": redis_url,
-        # ClickHouse on: its operations agent is the worker's Faust (aiokafka) consumer.
+        # ClickHouse on: the operations loop reads the operational topics through SASL too.
         "CREDITSYNC_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'clickhouse'}",
         "CREDITSYNC_DATA_DIR": str(tmp_path / "data"),
         "CREDITSYNC_SINK_FLUSH_SECONDS": "0.3",

@@ -178,7 +178,7 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
     assert len(body["open_notices"]) == 2
-    # The operations agent's group shows lag rows once it has committed (Faust commits
-    # every second); the stages' and the sinks' have by now.
+    # The operations loop's group shows lag rows once it has committed (after its first
+    # batch); the stages' and the sinks' have by now.
     lag_groups = {row["group"] for row in body["lag"]}
     assert {group, *sink_groups} <= lag_groups <= {group, f"{group}-operations", *sink_groups}

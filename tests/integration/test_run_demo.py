@@ -62,12 +62,18 @@ def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
         assert volume["rows"], "the dashboard's daily volume view stayed empty"
         health = get_json(f"{base}/healthz")
         assert health["status"] == "ok", health
-        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
-            metrics = response.read().decode()
+        # The server reads the pipeline status at most every 15 s (pipeline_metrics.py): a
+        # scrape before the sink's group committed shows no lag for it until the next read.
+        sink_lag = f'creditsync_consumer_lag{{group="{topic_prefix}creditsync-sink-clickhouse"'
+        metrics = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sink_lag not in metrics:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+                metrics = response.read().decode()
+            if sink_lag not in metrics:
+                time.sleep(1)
         assert "creditsync_pipeline_status_up 1.0" in metrics, metrics[-2000:]
-        assert (
-            f'creditsync_consumer_lag{{group="{topic_prefix}creditsync-sink-clickhouse"' in metrics
-        )
+        assert sink_lag in metrics, metrics[-2000:]
         assert "creditsync_rejected_open " in metrics and "creditsync_parked_waiting " in metrics
         # `creditsync sql` goes through the server that owns chdb, with the local operator
         # token; without it the endpoint refuses.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faust
 import pytest
 
 from creditsync.settings import KafkaSettings
@@ -21,10 +20,9 @@ def test_plaintext_is_the_bootstrap_alone():
         "bootstrap.servers": "b:9092",
         "group.id": "g",
     }
-    assert kafka_connection.faust_credentials() is None
 
 
-def test_sasl_ssl_from_the_settings_reaches_clients_and_faust(configured, monkeypatch):
+def test_sasl_ssl_from_the_settings_reaches_the_clients(configured, monkeypatch):
     monkeypatch.setenv("CREDITSYNC_KAFKA_SECURITY_PROTOCOL", "sasl_ssl")
     monkeypatch.setenv("CREDITSYNC_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("CREDITSYNC_KAFKA_SASL_USERNAME", "creditsync")
@@ -41,9 +39,6 @@ def test_sasl_ssl_from_the_settings_reaches_clients_and_faust(configured, monkey
         "creditsync",
         "s3cret-pw",
     )
-    credentials = kafka_connection.faust_credentials()
-    assert isinstance(credentials, faust.SASLCredentials)
-    assert credentials.ssl_context is not None
 
 
 def test_sasl_without_its_credentials_says_which_settings():
