@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import json_bytes
 from schemas.kafka_connection import client_config
-from schemas.message_size import message_size
+from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,9 @@ def declare_topics(
     shows all their partitions."""
     admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
-    config = {"cleanup.policy": "compact"} if compacted else {}
+    config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+    if compacted:
+        config["cleanup.policy"] = "compact"
     new = [NewTopic(n, partitions, 1, config=config) for n in names if n not in existing]
     for future in (admin.create_topics(new) if new else {}).values():
         try:

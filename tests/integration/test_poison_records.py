@@ -93,12 +93,22 @@ def penalty_changes(uscc: str, number: str, how_many: int) -> list[dict]:
     ]
 
 
-def oversized_output(uscc: str) -> dict:
-    """A penalty that fits the intake topic but not once resolved (its field is longer than
-    any adapter lets through: written to the topic directly, as a faulty adapter could)."""
+def oversized_output(uscc: str, prefix: str) -> dict:
+    """A penalty that fits the intake topic (20 bytes to spare) but not once resolved (its
+    field is longer than any adapter lets through: written to the topic directly, as a
+    faulty adapter could)."""
     event = penalty(uscc, "宁市监罚〔2024〕99号")
-    base = len(encode_intake(event))
-    event["payload"] = {**event["payload"], "remarks": "x" * (MESSAGE_LIMIT_BYTES - base - 400)}
+
+    def size() -> int:
+        value = encode_intake(event)
+        return intake_record(event, value, fingerprint_of(value), prefix).size()
+
+    pad = MESSAGE_LIMIT_BYTES - size() - 20
+    event["payload"] = {**event["payload"], "remarks": "x" * pad}
+    while size() > MESSAGE_LIMIT_BYTES - 20:  # the length's varint grew
+        pad -= size() - (MESSAGE_LIMIT_BYTES - 20)
+        event["payload"]["remarks"] = "x" * pad
+    assert MESSAGE_LIMIT_BYTES - 40 < size() <= MESSAGE_LIMIT_BYTES - 20
     return event
 
 
@@ -127,7 +137,7 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
         ],
         # A decision 119 years back.
         "old_date": [penalty(c["uscc"], "宁市监罚〔1905〕1号", decided_on="1905-03-01")],
-        "oversized_output": [oversized_output(e["uscc"])],
+        "oversized_output": [oversized_output(e["uscc"], prefix)],
     }
     blocks = [normal_block(i) for i in range(len(hostile) + 1)]
     publish(bootstrap, [registration(n, f"宁夏测试{n}有限公司") for n in (31, 33, 34)], prefix)
