@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from producers.publisher import KafkaPublisher, OutgoingRecord, RecordTooLarge, intake_record
 from schemas.categories import CATEGORIES
@@ -40,7 +41,7 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> list[Any]:
     try:
         ends = {}
         for p in range(partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
@@ -54,6 +55,18 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> list[Any]:
     finally:
         consumer.close()
     return found
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
+    # A topic just created may answer "not leader" for a moment (KRaft metadata settling).
+    for _ in range(50):
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION:
+                raise
+            time.sleep(0.2)
+    return consumer.get_watermark_offsets(partition, timeout=10)
 
 
 def normal_block(block: int) -> list[dict]:
