@@ -16,6 +16,7 @@ from creditsync import services
 from creditsync.errors import ServiceUnavailable
 from creditsync.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.kafka_connection import client_config
+from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES
 from schemas.topics import FOREVER, TopicSpec, topic_specs
 
 
@@ -104,7 +105,11 @@ def create_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) 
 
 
 def _topic_config(spec: TopicSpec) -> dict[str, str]:
-    config = {"retention.ms": str(spec.retention_ms if spec.retention_ms else FOREVER)}
+    config = {
+        "retention.ms": str(spec.retention_ms if spec.retention_ms else FOREVER),
+        # What every produce is checked against allows for (schemas/message_size.py).
+        "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+    }
     if spec.compact:
         config["cleanup.policy"] = "compact"
     return config

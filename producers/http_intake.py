@@ -8,7 +8,11 @@ before — or rejected with the field, the value and what was expected.
 
 Refusals of the whole request, before any record is looked at: 401 without a valid bearer
 token, 404 for an unknown category, 403 for a category the department may not submit, 413
-for a body or a batch over the limits, 429 with Retry-After over the department's rate.
+for a body or a batch over the limits, 429 with Retry-After over the department's rate; 413
+`record_too_large` naming each record whose encoded form would be over the Kafka topics'
+message limit (about 1 MB, well under the 4 MiB body limit): such a record could never be
+stored, and refusing the request whole keeps it with the department instead of a cut copy on
+credit.rejected (and stops the 503 "send again" it used to get forever, issue #13).
 When Kafka does not acknowledge, the answer is 503 and nothing is recorded as published, so
 the department sends again (never a silent loss). Event ids are deterministic; the ledger
 of ids already published (a Redis set per department) is written only after Kafka
@@ -54,6 +58,7 @@ from producers.publisher import (
     KafkaPublisher,
     OutgoingRecord,
     PublishFailed,
+    RecordTooLarge,
     intake_record,
     rejection_record,
 )
@@ -162,6 +167,7 @@ class HttpIntake:
             else:
                 events[index] = outcome
                 results.append({"record": index})
+        self._refuse_oversized(events)
         fresh = self._publish(department, category, events, refused, request_id, emitted)
         first_of: dict[str, int] = {}
         for index, event in events.items():
@@ -239,6 +245,24 @@ class HttpIntake:
                 return refused
         return outcome
 
+    def _refuse_oversized(self, events: dict[int, IntakeEvent]) -> None:
+        """IntakeRefused 413 naming every record too large for Kafka, before anything is
+        published: the department shortens it and sends the request again."""
+        limit = self.publisher.limit
+        oversized = []
+        for index, event in events.items():
+            value = encode_intake(event)
+            size = intake_record(event, value, fingerprint_of(value), self.topic_prefix).size()
+            if size > limit:
+                oversized.append(f"第 {index} 条记录（{event['record_key']}）编码后 {size} 字节")
+        if oversized:
+            raise IntakeRefused(
+                413,
+                "record_too_large",
+                f"{'；'.join(oversized)}，超过消息上限 {limit} 字节，无法保存；本请求的记录均未"
+                "接收，请缩短上述记录的长文本字段后重新报送",
+            )
+
     def _publish(
         self,
         department: DepartmentAccess,
@@ -299,6 +323,10 @@ class HttpIntake:
         )
         try:
             self.publisher.publish(outgoing, timeout=self.publish_timeout)
+        except RecordTooLarge as exc:
+            raise IntakeRefused(
+                413, "record_too_large", f"记录超过消息上限，本请求的记录均未接收：{exc}"
+            ) from exc
         except PublishFailed as exc:
             raise IntakeRefused(
                 503,
@@ -385,7 +413,7 @@ def intake_router(intake: HttpIntake) -> APIRouter:
         responses={
             401: {"description": "no valid token"},
             403: {"description": "category not allowed for the department"},
-            413: {"description": "body or batch over the limit"},
+            413: {"description": "body, batch or one record over the limit"},
             422: {"description": "every record rejected (see results)"},
             429: {"description": "over the department's rate; see Retry-After"},
             503: {"description": "Kafka did not acknowledge: nothing accepted, send again"},

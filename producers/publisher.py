@@ -2,6 +2,10 @@
 
 A record is published only when the broker has acknowledged it; a failed delivery is raised to
 the caller (the HTTP intake answers 503, `creditsync ingest` exits 1), never dropped.
+
+Sizes are checked before anything is produced (schemas/message_size.py): a record over the
+topics' limit raises RecordTooLarge, which is no reason to send again (the HTTP intake
+answers 413), and a dead letter over it is cut to fit, so a rejection is always recorded.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from creditsync.errors import ServiceUnavailable
+from producers.errors import ProducerError
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.identifiers import normalise_code
 from schemas.kafka_connection import client_config
+from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from schemas.records import IntakeEvent
-from schemas.topics import intake_topic
+from schemas.topics import REJECTED, intake_topic
 
 ADAPTER_HEADER_VERSION = "1"
 
@@ -40,12 +46,28 @@ class PublishFailed(ServiceUnavailable):
     """Kafka did not acknowledge one or more records; none of them may be assumed sent."""
 
 
+class RecordTooLarge(ProducerError):
+    """A record whose encoded form is over the topics' message limit: Kafka would refuse
+    it however often it is sent. `oversized`: (index in the batch, topic, size)."""
+
+    def __init__(self, oversized: list[tuple[int, str, int]], limit: int) -> None:
+        self.oversized, self.limit = oversized, limit
+        index, topic, size = oversized[0]
+        super().__init__(
+            f"{len(oversized)} record(s) over the message limit of {limit} bytes; the first, "
+            f"number {index + 1} for {topic}, is {size} bytes"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
     topic: str
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def size(self) -> int:
+        return message_size(self.key, self.value, self.headers)
 
 
 class KafkaPublisher:
@@ -59,7 +81,9 @@ class KafkaPublisher:
         *,
         client_id: str = "creditsync",
         extra_config: dict[str, Any] | None = None,
+        limit: int = MESSAGE_LIMIT_BYTES,
     ) -> None:
+        self.limit = limit
         self._config = {
             **DEFAULT_PRODUCER_CONFIG,
             **(extra_config or {}),
@@ -78,7 +102,12 @@ class KafkaPublisher:
         """Send records and wait until every one is acknowledged; return how many.
 
         Raises PublishFailed naming the first failure when any delivery fails or does not
-        complete within `timeout` seconds."""
+        complete within `timeout` seconds; RecordTooLarge, before anything is produced,
+        when a record other than a dead letter is over the limit."""
+        records = [self._sized(r) for r in records]
+        oversized = [(i, r.topic, r.size()) for i, r in enumerate(records) if r.size() > self.limit]
+        if oversized:
+            raise RecordTooLarge(oversized, self.limit)
         errors: list[str] = []
         pending = 0
         sent = 0
@@ -118,6 +147,13 @@ class KafkaPublisher:
         if errors:
             raise PublishFailed(f"{len(errors)} record(s) failed: {errors[0]}")
         return sent
+
+    def _sized(self, record: OutgoingRecord) -> OutgoingRecord:
+        """A dead letter cut to fit the limit (the original's place is in its headers)."""
+        if not record.topic.endswith(REJECTED) or record.size() <= self.limit:
+            return record
+        key, value, headers = fit_dead_letter(record.key, record.value, record.headers, self.limit)
+        return OutgoingRecord(record.topic, key, value or b"", headers)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:

@@ -41,6 +41,11 @@ class PrivacyError(StreamsError, ValueError):
     """Personal data cannot be protected as the rules require (e.g. no hash key)."""
 
 
+class StateBoundExceeded(StreamsError, ValueError):
+    """A record that would grow one key's state past its bound (pending changes of an item,
+    records parked under one code): refused with the reason, the state left as it was."""
+
+
 class WorkerCrashed(StreamsError):
     """One of the worker's loops failed (streams/supervisor.py): stop loudly, never idle."""
 

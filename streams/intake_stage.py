@@ -17,6 +17,7 @@ from schemas.categories import CATEGORIES
 from schemas.codec import decode_intake, encode_enriched, fingerprint_of
 from schemas.dead_letters import Rejection, rejected_topic
 from schemas.errors import SchemaError
+from schemas.message_size import message_size
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED, intake_topic
 from streams.app import WorkerConfig
@@ -25,6 +26,9 @@ from streams.stage_state import StagedTable, StageTables
 from streams.triage import IntakeDecision, quality_event, triage_intake
 
 TABLES = ("registry", "aliases", "parked")
+# Records parked under one legacy code (issue #13: ~1,400 under one code grew the parked
+# list past the changelog's 1 MB limit and stopped the stage); more are refused.
+MAX_PARKED_PER_CODE = 500
 
 
 @dataclass
@@ -87,8 +91,11 @@ class IntakeStage:
 
     def _carry_out(self, message: Any, decision: IntakeDecision, st: StagedTables) -> None:
         out = self.out
-        if decision.reject is not None:
-            send_dead_letter(out, self.rejected, message, decision.reject)
+        emit = decision.emit if decision.reject is None else None
+        emitted = encode_enriched(emit) if emit is not None else None
+        refusal = decision.reject or self._over_bounds(message, decision, st, emitted)
+        if refusal is not None:
+            send_dead_letter(out, self.rejected, message, refusal)
             return
         for event in decision.quality_events:
             out.send(self.quality, None, json.dumps(event).encode())
@@ -99,10 +106,7 @@ class IntakeStage:
             out.send(self.aliases_topic, code.encode(), json.dumps(body).encode())
         if decision.park_code is not None:
             waiting = list(st.parked.get(decision.park_code) or [])
-            if all(
-                item["offset"] != message.offset or item["topic"] != message.topic
-                for item in waiting
-            ):
+            if not _is_parked(message, waiting):
                 waiting.append(_parked_item(message, decision, self.cfg.clock().isoformat()))
                 st.parked[decision.park_code] = waiting
                 out.send(
@@ -110,8 +114,42 @@ class IntakeStage:
                     f"{message.topic}:{message.partition}:{message.offset}".encode(),
                     json.dumps({**waiting[-1], "value": None, "state": "parked"}).encode(),
                 )
-        if decision.emit is not None:
-            out.send(self.resolved, decision.emit["uscc"].encode(), encode_enriched(decision.emit))
+        if emit is not None:
+            out.send(self.resolved, emit["uscc"].encode(), emitted)
+
+    def _over_bounds(
+        self, message: Any, decision: IntakeDecision, st: StagedTables, emitted: bytes | None
+    ) -> Rejection | None:
+        """Why the decision cannot be carried out whole (a full parked list, a resolved
+        record over the message limit), checked before anything is written: a parked
+        record re-driven with others refuses alone (streams/stage_loop.py refuses a
+        message whose outputs do not fit, which here would be the alias message)."""
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        code = decision.park_code
+        if code is not None:
+            waiting = st.parked.get(code) or []
+            if len(waiting) >= MAX_PARKED_PER_CODE and not _is_parked(message, waiting):
+                return Rejection(
+                    "state_bound_exceeded",
+                    None,
+                    f"记录 {where} 未暂存：旧代码 {code} 下已暂存 {len(waiting)} 条等待"
+                    f"登记信息的记录，达到每个代码 {MAX_PARKED_PER_CODE} 条的上限；请先报送该"
+                    "代码对应企业的登记信息（统一社会信用代码），再重新报送此记录",
+                    "resolve",
+                    "streams.StateBoundExceeded",
+                )
+        if emitted is not None:
+            size = message_size(decision.emit["uscc"].encode(), emitted)
+            if size > self.out.limit:
+                return Rejection(
+                    "output_too_large",
+                    None,
+                    f"记录 {where} 未处理：补全后的记录编码后 {size} 字节，超过主题消息上限 "
+                    f"{self.out.limit} 字节；请缩短该记录的长文本字段后重新报送",
+                    "resolve",
+                    "streams.OutputTooLarge",
+                )
+        return None
 
     def _decide(self, message: Any, st: StagedTables) -> IntakeDecision:
         try:
@@ -161,6 +199,12 @@ def _record_alias(
         out.send(quality, code.encode(), json.dumps(finding).encode())
         return
     aliases[code] = body["entry"]
+
+
+def _is_parked(message: Any, waiting: list[dict[str, Any]]) -> bool:
+    return any(
+        item["offset"] == message.offset and item["topic"] == message.topic for item in waiting
+    )
 
 
 def _parked_item(message: Any, decision: IntakeDecision, parked_at: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, PublicationStatus, item_id
 from streams.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
+from streams.errors import StateBoundExceeded
 from streams.notices import JointPunishmentNotice, apply_feedback, notices_for
 from streams.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
 from streams.publication import (
@@ -42,6 +43,12 @@ ITEM_CATEGORIES = frozenset(
     {"license", "penalty", "inspection", "restriction", "abnormal_operation", "red_list"}
 )
 WORKFLOW_TARGETING = frozenset({"objection", "credit_repair"})
+# Bounds on one item's state (issue #13: ~100 changes of one penalty grew its state past the
+# changelog's 1 MB limit and stopped the stage). `seen` holds the event ids of every change
+# and workflow event applied, so a replay skips them; a record past a bound is refused and
+# not added, so `seen` stays complete and replays still converge.
+MAX_CHANGES_PER_ITEM = 200
+MAX_SEEN_PER_ITEM = 400
 
 StateGet = Callable[[str], dict[str, Any] | None]
 
@@ -149,6 +156,7 @@ def reduce_record(
         state = get_state(key) or _empty_state()
         if record["event_id"] in state["seen"]:
             return out
+        _within_bounds(record, key, state)
         owner = _owner(state)
         entry = PendingChange(record["version"], category, dict(record["payload"])).to_dict()
         if owner is None:
@@ -176,6 +184,7 @@ def reduce_record(
         state = get_state(key) or _empty_state()
         if record["event_id"] in state["seen"]:
             return out
+        _within_bounds(record, key, state)
         workflow = state["workflow"] and WorkflowState.from_dict(state["workflow"])
         workflow = apply_workflow_event(workflow, category, payload)
         state = {
@@ -215,6 +224,21 @@ def _settle_held(
             forgotten.add(change["event_id"])
     seen = [s for s in state["seen"] if s not in forgotten]
     return {**state, "changes": kept, "seen": seen, "owner": owner}
+
+
+def _within_bounds(record: EnrichedRecord, key: str, state: dict[str, Any]) -> None:
+    """StateBoundExceeded when applying `record` would take the item past a bound."""
+    if record["category"] in CHANGE_TARGETS and len(state["changes"]) >= MAX_CHANGES_PER_ITEM:
+        count, bound, what = len(state["changes"]), MAX_CHANGES_PER_ITEM, "条变更"
+    elif len(state["seen"]) >= MAX_SEEN_PER_ITEM:
+        count, bound, what = len(state["seen"]), MAX_SEEN_PER_ITEM, "条变更和异议/修复事件"
+    else:
+        return
+    raise StateBoundExceeded(
+        f"{record['category']} 记录 {record['record_key']!r}（事件 {record['event_id']}）"
+        f"未应用：事项 {key} 已有 {count} {what}，达到每个事项 {bound} 条的上限；"
+        "该记录转入 credit.rejected，事项保持原样，其余记录照常处理"
+    )
 
 
 def notice_key(uscc: str, notice_id: str) -> str:

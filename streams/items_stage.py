@@ -17,7 +17,7 @@ from schemas.dead_letters import Rejection, rejected_topic
 from schemas.topics import NOTICES_LOG, OWNERSHIP, RECORDS, RESOLVED, notices_topic
 from streams.app import WorkerConfig
 from streams.derivation import current_generation
-from streams.errors import ChangeError, NoticeError, PublicationError
+from streams.errors import ChangeError, NoticeError, PublicationError, StateBoundExceeded
 from streams.items import (
     ItemOutcome,
     Refusal,
@@ -81,13 +81,17 @@ class ItemsStage:
         record = decode_enriched(message.value)
         try:
             self._apply_record(record, message, items, notices)
-        except (ChangeError, PublicationError, NoticeError) as exc:
+        except (ChangeError, PublicationError, NoticeError, StateBoundExceeded) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
-            # change of a key field): refused with the reason, the item left as it was.
+            # change of a key field) or that would take its item past a state bound:
+            # refused with the reason, the item left as it was.
+            bounded = isinstance(exc, StateBoundExceeded)
             rejection = Rejection(
-                "unapplicable",
+                "state_bound_exceeded" if bounded else "unapplicable",
                 None,
-                f"{record['category']} "
+                str(exc)
+                if bounded
+                else f"{record['category']} "
                 f"{record['record_key']!r} (event {record['event_id']}): {exc}",
                 "items",
                 type(exc).__name__,
@@ -104,6 +108,17 @@ class ItemsStage:
 
     def close(self) -> None:
         self.owners.close()
+
+    def identify(self, message: Any) -> dict[str, str]:
+        """The record's ids for a dead letter the stage loop sends (streams/stage_loop.py)."""
+        if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
+            return {}
+        record = decode_enriched(message.value)
+        return {
+            "event_id": record["event_id"],
+            "department": record["department"]["code"],
+            "category": record["category"],
+        }
 
     def tick(self, now: float) -> None:
         """Expire items on a schedule: each due item gets a check message on its own

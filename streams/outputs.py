@@ -5,6 +5,12 @@ millisecond per message in Python); a batch's outputs are produced as they are d
 then flushed together, and the batch's offsets are committed only after every output was
 delivered. A failed delivery raises: the worker crashes loudly and, restarted, re-reads the
 batch (its outputs are idempotent by event id and version).
+
+Every output is checked against the topics' message limit before it is produced
+(schemas/message_size.py): one that would not fit raises `OutputTooLarge` and nothing of it
+reaches librdkafka, whose "Message size too large" killed the loop before its commit and
+brought it back to the same batch forever (issue #13). While the loop handles one message
+the outputs are held (`hold`), so an input whose outputs do not fit leaves none behind.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.dead_letters import Rejection, dead_letter_headers
 from schemas.kafka_connection import client_config
+from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from streams.errors import StreamsError
 
 # The murmur2 partitioner is Java's and aiokafka's: a record keyed by a USCC or a legacy
@@ -41,15 +48,40 @@ class OutputNotDelivered(StreamsError):
     """Kafka did not acknowledge an output: the batch must not be acknowledged."""
 
 
+class OutputTooLarge(StreamsError):
+    """An output (or a state value's changelog record) over the topics' message limit."""
+
+    def __init__(self, topic: str, key: bytes | None, size: int, limit: int) -> None:
+        super().__init__(f"{topic} key={key!r}: {size} bytes over the limit of {limit} bytes")
+        self.topic, self.key, self.size, self.limit = topic, key, size, limit
+
+
+Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], dict[str, int]]
+
+
 class Outputs:
     """One producer per worker process; `send` per output, `flush` per batch."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, limit: int = MESSAGE_LIMIT_BYTES) -> None:
         self._config = {**OUTPUT_PRODUCER_CONFIG, **client_config(bootstrap),
                         "client.id": client_id}  # fmt: skip
         self._producer: Producer | None = None
         self._errors: list[str] = []
+        self._held: list[Output] | None = None
+        self.limit = limit
         self.sent = 0
+
+    def hold(self) -> None:
+        """Keep what is sent from now on until `release` (produce it) or `discard`."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for output in held:
+            self._produce(*output)
+
+    def discard(self) -> None:
+        self._held = None
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -65,16 +97,32 @@ class Outputs:
         partition: int | None = None,
     ) -> None:
         """`partition`: set for a changelog write (the partition of the state it keeps);
-        otherwise the partitioner's choice by key."""
+        otherwise the partitioner's choice by key. OutputTooLarge when it would not fit."""
+        headers = list(headers or ())
+        size = message_size(key, value, headers)
+        if size > self.limit:
+            raise OutputTooLarge(topic, key, size, self.limit)
+        where = {} if partition is None else {"partition": partition}
+        if self._held is not None:
+            self._held.append((topic, key, value, headers, where))
+            return
+        self._produce(topic, key, value, headers, where)
+
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        where: dict[str, int],
+    ) -> None:
         if self._producer is None:
             self._producer = Producer(self._config)
-        where = {} if partition is None else {"partition": partition}
         while True:
             try:
                 self._producer.produce(
-                    topic, value, key, headers=list(headers or ()),
-                    on_delivery=self._on_delivery, **where,
-                )  # fmt: skip
+                    topic, value, key, headers=headers, on_delivery=self._on_delivery, **where
+                )
                 break
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
@@ -119,11 +167,13 @@ def send_dead_letter(
     """The message's original bytes to credit.rejected with the reason headers, sent with
     the batch's outputs (so acknowledged before the batch's offsets may be committed).
 
-    Identity headers not given are taken from the adapter's headers on the message."""
+    Identity headers not given are taken from the adapter's headers on the message. One that
+    would not fit the topic's limit is cut to fit (schemas/message_size.py): the original
+    stays whole at the topic, partition and offset its headers name."""
     original = message_headers(message)
     sent = {k: v.decode("utf-8", "replace") for k, v in original if v}
-    out.send(
-        topic,
+    limit = getattr(out, "limit", MESSAGE_LIMIT_BYTES)
+    key, value, headers = fit_dead_letter(
         message.key,
         message.value,
         dead_letter_headers(
@@ -136,4 +186,6 @@ def send_dead_letter(
             department=department or sent.get("department"),
             category=category or sent.get("category"),
         ),
+        limit,
     )
+    out.send(topic, key, value, headers)

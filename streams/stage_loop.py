@@ -17,6 +17,10 @@ partition p of each intake topic and of `credit.registry-aliases` land on the sa
 (the tables of partition p serve both). A partition newly assigned is restored from its
 changelogs before its first message is handled. Timers (re-checking parked records,
 expiring items) run between batches on the same thread, so tables need no locks.
+
+No input can stop the loop (issue #13): a message whose outputs, or whose state value's
+changelog record, would be over the topics' message limit is refused whole — its outputs
+discarded, its table writes undone — and dead-lettered with the reason; the batch goes on.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
+from schemas.dead_letters import Rejection
 from streams.metrics import STAGE_MESSAGES
-from streams.outputs import Outputs
+from streams.outputs import Outputs, OutputTooLarge, send_dead_letter
 from streams.sink_loop import (
     Received,
     commit_offsets,
@@ -52,6 +57,9 @@ class Stage(Protocol):
     tables: StageTables
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None: ...
+
+    # Each stage's credit.rejected (`rejected`), and optionally `identify(message)`: the
+    # event_id / department / category of a message for its dead letter.
 
     def tick(self, now: float) -> None:
         """Periodic work between batches (`now`: time.monotonic())."""
@@ -110,7 +118,7 @@ class StageLoop:
             if tables is None:
                 tables = stage.tables.staged(message.partition)
                 staged[(stage.name, message.partition)] = tables
-            stage.handle(message, tables)
+            self._handle_one(stage, message, tables)
             handled[stage.name] = handled.get(stage.name, 0) + 1
         # Outputs first: state saying "done" must never precede the output it stands for.
         self.out.flush_blocking()
@@ -122,6 +130,28 @@ class StageLoop:
         self.out.flush_blocking()
         for name, count in handled.items():
             STAGE_MESSAGES.labels(name).inc(count)
+
+    def _handle_one(self, stage: Stage, message: Received, tables: dict[str, StagedTable]) -> None:
+        """One message, all or nothing as far as size goes: its outputs are held and its
+        table writes checked before either is let through."""
+        for table in tables.values():
+            table.checkpoint()
+        self.out.hold()
+        try:
+            stage.handle(message, tables)
+            reason = _state_too_large(stage, message, tables, self.out.limit)
+        except OutputTooLarge as exc:
+            reason = _output_too_large(stage, message, exc)
+        if reason is None:
+            self.out.release()
+            return
+        self.out.discard()
+        for table in tables.values():
+            table.rollback()
+        log.warning("refused %s: %s", _where(message), reason.message)
+        identify = getattr(stage, "identify", None)
+        ids = identify(message) if identify is not None else {}
+        send_dead_letter(self.out, stage.rejected, message, reason, **ids)  # type: ignore[attr-defined]
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Eager (range) rebalancing revokes everything, then assigns: a partition held
@@ -150,3 +180,38 @@ class StageLoop:
             lost = [tp.partition for tp in partitions if tp.topic in stage.topics]
             stage.tables.release(lost)
         log.warning("stage partitions lost (session expired): %s", partitions)
+
+
+def _where(message: Received) -> str:
+    return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+def _output_too_large(stage: Stage, message: Received, exc: OutputTooLarge) -> Rejection:
+    key = (exc.key or b"").decode("utf-8", "replace")
+    return Rejection(
+        "output_too_large",
+        None,
+        f"记录 {_where(message)} 未处理：它的输出（发往 {exc.topic}，键 {key!r}）编码后 "
+        f"{exc.size} 字节，超过主题消息上限 {exc.limit} 字节；其余记录照常处理，"
+        "请缩短该记录的长文本字段后重新报送",
+        stage.name,
+        "streams.OutputTooLarge",
+    )
+
+
+def _state_too_large(
+    stage: Stage, message: Received, tables: dict[str, StagedTable], limit: int
+) -> Rejection | None:
+    for name, table in tables.items():
+        for key, size in table.oversized(limit):
+            return Rejection(
+                "state_too_large",
+                None,
+                f"记录 {_where(message)} 未应用：它使状态表 {stage.name}.{name} 中键 {key!r} "
+                f"的值编码后达到 {size} 字节，超过变更日志主题消息上限 {limit} 字节；"
+                "该键的状态保持原样，其余记录照常处理",
+                stage.name,
+                "streams.StateTooLarge",
+            )
+    return None
+

@@ -26,11 +26,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import json_bytes
 from schemas.kafka_connection import client_config
+from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
 
 log = logging.getLogger(__name__)
 
 Table = dict[str, Any]
 _DELETED = object()
+_ABSENT = object()
 
 
 def changelog_topic(group: str, table: str) -> str:
@@ -60,6 +62,37 @@ class StagedTable:
         self.table = table
         self.packed = packed
         self._staged: dict[str, Any] = {}
+        # What the message being handled changed: key -> the staged value before it.
+        self._undo: dict[str, Any] = {}
+
+    def checkpoint(self) -> None:
+        """From here, remember what is written, so one message's writes can be undone."""
+        self._undo = {}
+
+    def rollback(self) -> None:
+        """Undo the writes since `checkpoint`: the message is refused, the state unchanged."""
+        for key, before in self._undo.items():
+            if before is _ABSENT:
+                self._staged.pop(key, None)
+            else:
+                self._staged[key] = before
+        self._undo = {}
+
+    def oversized(self, limit: int) -> list[tuple[str, int]]:
+        """(key, size) of each value written since `checkpoint` whose changelog record
+        would be over `limit` bytes (schemas/message_size.py)."""
+        found = []
+        for key in self._undo:
+            value = self._staged.get(key, _DELETED)
+            if value is not _DELETED:
+                size = message_size(key.encode(), encode_value(value))
+                if size > limit:
+                    found.append((key, size))
+        return found
+
+    def _remember(self, key: str) -> None:
+        if key not in self._undo:
+            self._undo[key] = self._staged.get(key, _ABSENT)
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._staged:
@@ -71,10 +104,12 @@ class StagedTable:
         return orjson.loads(value) if self.packed else value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._remember(key)
         self._staged[key] = value
 
     def pop(self, key: str, default: Any = None) -> Any:
         value = self.get(key, default)
+        self._remember(key)
         self._staged[key] = _DELETED
         return value
 
@@ -91,6 +126,7 @@ class StagedTable:
             self.table[key] = body if self.packed else value
             records.append((key, body))
         self._staged.clear()
+        self._undo = {}
         return records
 
 
@@ -180,7 +216,9 @@ def declare_topics(
     shows all their partitions."""
     admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
-    config = {"cleanup.policy": "compact"} if compacted else {}
+    config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+    if compacted:
+        config["cleanup.policy"] = "compact"
     new = [NewTopic(n, partitions, 1, config=config) for n in names if n not in existing]
     for future in (admin.create_topics(new) if new else {}).values():
         try:

@@ -24,6 +24,7 @@ from producers.publisher import KafkaPublisher, OutgoingRecord, intake_record
 from schemas.categories import CATEGORIES
 from schemas.codec import encode_intake, fingerprint_of
 from schemas.dead_letters import rejected_topic
+from schemas.message_size import TRUNCATED_HEADER
 from schemas.records import Department
 from schemas.topics import INTAKE_PREFIX, RECORDS, REJECTED_REDRIVEN, RESOLVED
 
@@ -133,6 +134,14 @@ def prepare_redrive(
     refused = _rights_refusal(letter.department, letter.category)
     if refused is not None:
         return None, RedriveOutcome(letter.id, "still_rejected", letter.redrive_kind, None, refused)
+    truncated = letter.header(TRUNCATED_HEADER)
+    if truncated:
+        # Cut to fit credit.rejected (schemas/message_size.py): re-driving it would publish
+        # the cut copy. The original is whole where it was read from.
+        raise CannotRedrive(
+            f"dead letter {letter.id}: cut to fit credit.rejected ({truncated}); re-read the "
+            f"original at {letter.origin}, or have the department send it again shortened"
+        )
     if letter.redrive_kind == "republish":
         if corrections:
             raise CannotRedrive(

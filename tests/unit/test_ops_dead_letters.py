@@ -155,3 +155,13 @@ def test_a_stream_dead_letter_goes_back_with_its_original_bytes_and_headers():
 def test_a_dead_letter_from_another_deployment_is_not_re_driven():
     with pytest.raises(CannotRedrive, match="expected an intake topic"):
         prepare_redrive(stream_letter(), prefix="q.")
+
+
+def test_a_dead_letter_cut_to_fit_is_not_re_driven_as_its_cut_copy():
+    from schemas.message_size import fit_dead_letter
+
+    letter = stream_letter()
+    key, value, headers = fit_dead_letter(letter.key, letter.value * 400, letter.headers, 50_000)
+    cut = DeadLetter(letter.id, letter.timestamp_ms, key, value, tuple(headers))
+    with pytest.raises(CannotRedrive, match=r"original at p\.credit\.intake\.penalty:2:41"):
+        prepare_redrive(cut, prefix="p.")

@@ -7,20 +7,26 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from schemas.message_size import MESSAGE_LIMIT_BYTES
 from streams import stage_state
+from streams.outputs import Outputs
 from streams.sink_loop import Received
 from streams.stage_loop import StageLoop
 from streams.stage_state import StagedTable, StageTables
 
 
-class RecordingOutputs:
-    """Outputs that log what was sent and when a flush happened."""
+class RecordingOutputs(Outputs):
+    """The stage loop's Outputs (size checks, held outputs) logging what it would produce
+    and when a flush happened, instead of producing."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MESSAGE_LIMIT_BYTES) -> None:
+        super().__init__("-", "test", limit)
         self.log: list[Any] = []
+        self.produced: list[tuple[str, bytes, dict[str, bytes]]] = []
 
-    def send(self, topic, key, value, headers=None, *, partition=None) -> None:
-        self.log.append(("send", topic, key, value, partition))
+    def _produce(self, topic, key, value, headers, where) -> None:
+        self.log.append(("send", topic, key, value, where.get("partition")))
+        self.produced.append((topic, value, dict(headers)))
 
     def flush_blocking(self, timeout: float = 0) -> None:
         self.log.append(("flush",))
@@ -104,3 +110,74 @@ def test_a_rebalance_keeps_held_partitions_drops_lost_ones_and_restores_new_ones
     assert stage.tables.partitions == {1: {"counts": {"a": 5}}, 2: {"counts": {"restored": 2}}}
     loop._lost(None, [TopicPartition("in", 1)])
     assert set(stage.tables.partitions) == {2}
+
+
+class EchoingStage:
+    """Appends each message's value to its key's list and echoes the value as an output:
+    a large value makes a large output, many values a large state."""
+
+    name = "echo"
+    rejected = "rejected"
+
+    def __init__(self, out: Outputs) -> None:
+        self.out = out
+        self.topics = ["in"]
+        self.tables = StageTables("g", ("lists",))
+        self.tables.partitions = {0: {"lists": {}}}
+
+    def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
+        key = message.key.decode()
+        lists = tables["lists"]
+        lists[key] = [*(lists.get(key) or []), message.value.decode()]
+        self.out.send("out", message.key, message.value)
+
+    def tick(self, now: float) -> None:
+        pass
+
+
+def echo(offset: int, key: str, value: str) -> Received:
+    return Received("in", 0, offset, key.encode(), value.encode(), [("event_id", b"e%d" % offset)])
+
+
+def test_a_message_whose_output_is_too_large_is_refused_whole_and_the_batch_goes_on():
+    out = RecordingOutputs(limit=2_000)
+    stage = EchoingStage(out)
+    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=out)
+    loop._process([echo(0, "a", "x"), echo(1, "a", "y" * 3_000), echo(2, "b", "z")])
+    sent = [(topic, v) for topic, v, _ in out.produced if topic == "out"]
+    assert sent == [("out", b"x"), ("out", b"z")]
+    # Its table write was undone: the changelog holds only what the others wrote.
+    assert stage.tables.partitions[0]["lists"] == {"a": ["x"], "b": ["z"]}
+    ((_, letter, headers),) = [p for p in out.produced if p[0] == "rejected"]
+    assert headers["creditsync.reason_code"] == b"output_too_large"
+    assert headers["__connect.errors.offset"] == b"1"
+    assert headers["creditsync.event_id"] == b"e1"
+    reason = headers["__connect.errors.exception.message"].decode()
+    assert "in[0]@1" in reason and "超过主题消息上限 2000 字节" in reason
+    # The dead letter itself would not fit: cut, marked, and the original's place named.
+    assert len(letter) < 2_000 and letter.endswith(b" bytes]")
+    assert headers["creditsync.truncated-fields"] == b"value"
+
+
+def test_a_message_that_would_grow_a_state_value_past_the_limit_is_refused():
+    out = RecordingOutputs(limit=1_000)
+    stage = EchoingStage(out)
+    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=out)
+    batch = [echo(i, "a", f"{i:03d}" + "v" * 197) for i in range(8)] + [echo(8, "b", "ok")]
+    loop._process(batch)
+    kept = stage.tables.partitions[0]["lists"]
+    # Four values of 200 characters fit one changelog record of 1,000 bytes; the rest not.
+    assert [v[:3] for v in kept["a"]] == ["000", "001", "002", "003"]
+    assert kept["b"] == ["ok"]
+    refused = [h for topic, _, h in out.produced if topic == "rejected"]
+    assert [h["__connect.errors.offset"] for h in refused] == [b"4", b"5", b"6", b"7"]
+    assert {h["creditsync.reason_code"] for h in refused} == {b"state_too_large"}
+    assert "状态表 echo.lists 中键 'a'" in refused[0]["__connect.errors.exception.message"].decode()
+    # Their outputs were discarded with them.
+    assert [v[:3] for topic, v, _ in out.produced if topic == "out"] == [
+        b"000",
+        b"001",
+        b"002",
+        b"003",
+        b"ok",
+    ]

@@ -97,3 +97,61 @@ def test_registration_has_one_working_day() -> None:
         "registration", D(2024, 2, 9), dt.datetime(2024, 2, 18, tzinfo=dt.UTC)
     )
     assert result == {"working_days": 1, "deadline_working_days": 1, "deadline_met": True}
+
+
+def _slow_count(start: dt.date, end: dt.date) -> int:
+    """Day by day, as the rules read: the official calendar where known, else Monday-Friday."""
+    low, high = sorted((start, end))
+    days = 0
+    day = low + dt.timedelta(days=1)
+    while day <= high:
+        if calendar_known(day.year):
+            days += chinese_calendar.is_workday(day)
+        else:
+            days += day.weekday() < 5
+        day += dt.timedelta(days=1)
+    return days if start <= end else -days
+
+
+any_days = st.dates(min_value=D(1900, 1, 1), max_value=D(2100, 12, 31))
+FIRST_KNOWN = min(chinese_calendar.holidays).year
+LAST_KNOWN = max(chinese_calendar.holidays).year
+
+
+# No deadline: the slow reference count walks up to two centuries day by day.
+@settings(deadline=None, max_examples=60)
+@given(any_days, any_days)
+def test_constant_time_count_agrees_with_the_day_by_day_count_1900_to_2100(start, end) -> None:
+    assert working_days_between(start, end) == _slow_count(start, end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (D(1900, 1, 1), D(2100, 12, 31)),
+        (D(1900, 1, 1), D(1900, 1, 1)),
+        (D(2100, 12, 30), D(2100, 12, 31)),
+        (D(FIRST_KNOWN - 1, 12, 31), D(FIRST_KNOWN, 1, 1)),
+        (D(FIRST_KNOWN - 1, 12, 25), D(FIRST_KNOWN, 1, 10)),
+        (D(LAST_KNOWN, 12, 31), D(LAST_KNOWN + 1, 1, 1)),
+        (D(LAST_KNOWN, 9, 25), D(LAST_KNOWN + 1, 1, 10)),
+        (D(1905, 6, 1), D(2024, 3, 8)),
+        (D(2024, 3, 8), D(1905, 6, 1)),
+    ],
+)
+def test_boundaries_of_the_range_and_of_the_calendar(start, end) -> None:
+    assert working_days_between(start, end) == _slow_count(start, end)
+
+
+def test_a_century_back_needs_no_calendar_walk(monkeypatch) -> None:
+    # issue #13: each record dated 1905 rebuilt 120 year tables (150 ms); now nothing is
+    # counted day by day once the module is loaded.
+    def refuse(day):  # pragma: no cover - called only on a regression
+        raise AssertionError(f"the calendar was walked ({day})")
+
+    expected = _slow_count(D(1905, 3, 1), D(2024, 3, 8))
+    monkeypatch.setattr(chinese_calendar, "is_workday", refuse)
+    received = dt.datetime(2024, 3, 8, 2, 0, tzinfo=dt.UTC)
+    result = assess_timeliness("penalty", D(1905, 3, 1), received)
+    assert result["working_days"] == expected > 30_000
+    assert result["deadline_met"] is False
