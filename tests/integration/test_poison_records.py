@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
+from creditsync.ops.lag import group_lag
 from producers.publisher import KafkaPublisher, OutgoingRecord, RecordTooLarge, intake_record
 from schemas.categories import CATEGORIES
 from schemas.codec import decode_enriched, encode_intake, fingerprint_of
+from schemas.kafka_connection import client_config
 from schemas.message_size import MESSAGE_LIMIT_BYTES, TRUNCATED_HEADER
 from schemas.topics import PARKED, RECORDS, REGISTRY_ALIASES, REJECTED, RESOLVED, intake_topic
 from sinks.clickhouse import connect_clickhouse
 from sinks.publicity import PublicityReader
-from streams.watchdog import GroupProgress
 from tests.intake_factory import enterprise_codes, intake, penalty, publish, registration
 from tests.integration.helpers import count, run_until, sinks_caught_up
 from tests.integration.test_http_intake import MARKET, build_client
@@ -192,15 +194,13 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
                 reasons[(h["creditsync.event_id"], h["creditsync.reason_code"])] += 1
         return processed, reasons
 
+    admin = AdminClient(client_config(bootstrap))
+
     def settled() -> bool:
         if not all(reader.profile(ev["subject"]["uscc"]) for ev in normal[-3:]):
             return False
-        progress = GroupProgress(bootstrap, f"{prefix}{config.app_id}", stage_topics, 4)
-        try:
-            _, lag = progress.read()
-        finally:
-            progress.close()
-        if lag or not sinks_caught_up(config):
+        lags = group_lag(admin, [f"{prefix}{config.app_id}"])
+        if any(p.lag for p in lags if p.topic in stage_topics) or not sinks_caught_up(config):
             return False
         processed, reasons = outcomes()
         release_parked_once_all_are_parked_or_refused(reasons)
@@ -228,7 +228,10 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
     after = {case: NORMAL_PER_BLOCK * (len(hostile) - i) for i, case in enumerate(hostile)}
     print("poison figures:", json.dumps({"cases": figures, "normal_after": after}))
 
-    assert figures["changes"]["processed"] >= 60
+    # How many fit depends on arrival order: a change that comes before its original is held
+    # with its own bytes until the owner is known (streams/ownership.py), so a held change
+    # costs about twice the state of an applied one (30-odd fit in 1 MB held, 80 applied).
+    assert figures["changes"]["processed"] >= 30
     assert set(figures["changes"]["rejected"]) <= {"state_too_large", "output_too_large"}
     assert figures["changes"]["rejected"], "110 long changes must outgrow the 1 MB limit"
     assert figures["parked"]["processed"] == 500
