@@ -18,13 +18,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from producers.csv_cells import escape_formula, unescape_formula
+from producers.csv_cells import unescape_formula
 from producers.errors import HeaderError, SpreadsheetError
 from producers.events import (
     FieldProblem,
     RecordRejection,
     build_intake_event,
     spreadsheet_sequence,
+)
+from producers.rejections_file import (  # noqa: F401 — re-exported, imported from here
+    RejectionsFile,
+    rejections_path,
+    write_rejections_csv,
 )
 from producers.spreadsheet_limits import (
     DEFAULT_LIMITS,
@@ -33,9 +38,10 @@ from producers.spreadsheet_limits import (
     line_too_long,
     record_too_long,
     size_text,
+    too_many_columns,
     too_many_rows,
 )
-from producers.templates import REJECTION_COLUMNS, infer_category, map_headers
+from producers.templates import infer_category, map_headers
 from producers.values import is_blank
 from schemas.categories import Category
 from schemas.records import Department, IntakeEvent
@@ -93,12 +99,14 @@ class Sheet:
     Rows are `(row_number, {header: value})`, numbered as Excel shows them (the header row
     and blank rows count). `unreadable` holds the numbers of CSV rows with bytes that are
     not text in the file's encoding; `headerless` the keys given to cells with no header;
-    `too_long` the CSV rows (→ line number) over the line limit, which were never read."""
+    `too_long` the CSV rows (→ line number) over the line limit, which were never read;
+    `too_wide` the rows (→ their width) over the column limit, cut to it."""
 
     def __init__(self, path: str | Path, limits: SpreadsheetLimits = DEFAULT_LIMITS) -> None:
         self.path = Path(path)
         self.limits = limits
         self.too_long: dict[int, int] = {}
+        self.too_wide: dict[int, int] = {}
         self.headers: list[str] = []
         self.header_row = 0
         self.encoding: str | None = None
@@ -154,11 +162,12 @@ class Sheet:
                 raise SpreadsheetError(str(self.path), str(exc)) from exc
             self._file.seek(0)
             raw_rows = self._csv_rows(self._file, head)
-        # A corrected PATH.rejected.csv comes back with its formula guards ('=…): undone here.
-        raw_rows = ((n, [_unguard(v) for v in values]) for n, values in raw_rows)
+        raw_rows = self._shaped(raw_rows)
         for number, values in raw_rows:
             if number in self.too_long:  # no header can be found past a line never read
                 raise line_too_long(self.path, self.too_long[number], self.limits)
+            if number in self.too_wide:
+                raise too_many_columns(self.path, number, self.too_wide[number], self.limits)
             # Templates often carry a title row (「行政处罚信息表」) above the header.
             if sum(1 for v in values if not is_blank(v)) >= 2:
                 self.header_row = number
@@ -188,6 +197,20 @@ class Sheet:
             for key in keys[len(values) :]:
                 cells[key] = None  # a short row: the missing cells are empty
             yield number, cells
+
+    def _shaped(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+        """Rows without trailing empty cells, at most `max_columns` wide (a wider row is
+        cut and noted in `too_wide`: one cell at column XFD made every row 16,384 cells),
+        with the formula guards of a corrected PATH.rejected.csv undone ('=… → =…)."""
+        limit = self.limits.max_columns
+        for number, values in rows:
+            end = len(values)
+            while end and is_blank(values[end - 1]):
+                end -= 1
+            if end > limit:
+                self.too_wide[number] = end
+                end = limit
+            yield number, [_unguard(v) for v in values[:end]]
 
     def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
         from openpyxl import load_workbook
@@ -299,7 +322,8 @@ def parse_spreadsheet(
         chosen = category or infer_category(sheet.headers)
         header_map = map_headers(sheet.headers, chosen, allow_unknown=allow_unknown_columns)
         for number, cells in sheet:
-            if number not in sheet.too_long and all(is_blank(v) for v in cells.values()):
+            refused = number in sheet.too_long or number in sheet.too_wide
+            if not refused and all(is_blank(v) for v in cells.values()):
                 continue
             ref = f"row {number}"
             problem = _row_problem(sheet, number, cells)
@@ -321,6 +345,15 @@ def parse_spreadsheet(
 
 
 def _row_problem(sheet: Sheet, number: int, cells: dict[str, Any]) -> FieldProblem | None:
+    if number in sheet.too_wide:
+        return FieldProblem(
+            "(row)",
+            "（整行）",
+            None,
+            f"该行有 {sheet.too_wide[number]:,} 列，超过 {sheet.limits.max_columns} 列的上限"
+            "（模板外的列请删除）",
+            "malformed_row",
+        )
     if number in sheet.too_long:
         return FieldProblem(
             "(row)",
@@ -345,59 +378,3 @@ def _row_problem(sheet: Sheet, number: int, cells: dict[str, Any]) -> FieldProbl
             "malformed_row",
         )
     return None
-
-
-def rejections_path(path: str | Path) -> Path:
-    """Where the rejections of a file go: PATH.rejected.csv beside it."""
-    return Path(f"{path}.rejected.csv")
-
-
-def _cell_text(value: Any) -> str:
-    """A cell as written to a CSV a person opens: formula starts guarded (csv_cells.py)."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return escape_formula(str(value))
-
-
-def write_rejections_csv(path: str | Path, rejections: Iterable[RecordRejection]) -> Path | None:
-    """Write the rejections of file `path` to PATH.rejected.csv: row number, field, value and
-    reason, then the original cells, in UTF-8 with BOM so Excel opens it. The file can be
-    corrected and ingested again as it is (the four leading columns are ignored).
-
-    Returns the path written, or None (and removes a stale file) when nothing was rejected."""
-    target = rejections_path(path)
-    out: IO[str] | None = None
-    writer: Any = None
-    columns: list[str] = []
-    try:
-        for rejection in rejections:
-            row = dict(rejection.row or {})
-            if out is None:
-                columns = list(row)
-                out = open(target, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-                writer = csv.writer(out)
-                writer.writerow([*REJECTION_COLUMNS, *map(_cell_text, columns)])
-            field = rejection.field
-            if rejection.field_chinese and rejection.field_chinese != field:
-                field = f"{rejection.field_chinese} ({field})"
-            reasons = "; ".join(
-                f"{p.field_chinese or p.field}: {p.reason}" for p in rejection.problems
-            )
-            writer.writerow(
-                [
-                    _cell_text(rejection.row_number or rejection.record_ref),
-                    _cell_text(field),
-                    _cell_text(rejection.value),
-                    _cell_text(reasons or rejection.reason),
-                    *(_cell_text(row.get(column)) for column in columns),
-                ]
-            )
-    finally:
-        if out is not None:
-            out.close()
-    if out is None:
-        target.unlink(missing_ok=True)
-        return None
-    return target

@@ -29,6 +29,8 @@ class SpreadsheetLimits:
     # Inflated / compressed, for parts over 1 MiB: template sheets compress 5-30 times.
     xlsx_ratio: int = 200
     max_rows: int = 1_000_000
+    # Templates have at most a few dozen columns; Excel's own limit is 16,384.
+    max_columns: int = 256
     # The csv module's field limit is raised to this too: a longer cell is refused.
     csv_line_bytes: int = 16 * MIB
     # One CSV record (a quoted cell may span lines): beyond this the file is refused.
@@ -98,6 +100,14 @@ def too_many_rows(path: str | Path, limits: SpreadsheetLimits) -> SpreadsheetErr
     )
 
 
+def too_many_columns(
+    path: str | Path, row: int, width: int, limits: SpreadsheetLimits
+) -> SpreadsheetError:
+    return SpreadsheetError(
+        str(path), f"表头（第 {row} 行）有 {width:,} 列，超过 {limits.max_columns} 列的上限"
+    )
+
+
 def line_too_long(path: str | Path, line: int, limits: SpreadsheetLimits) -> SpreadsheetError:
     return SpreadsheetError(
         str(path),
@@ -121,5 +131,6 @@ __all__ = [
     "line_too_long",
     "record_too_long",
     "size_text",
+    "too_many_columns",
     "too_many_rows",
 ]

@@ -220,3 +220,32 @@ def test_an_unclosed_quote_cannot_grow_a_record_without_bound(tmp_path: Path) ->
     limits = SpreadsheetLimits(csv_line_bytes=1024, csv_record_bytes=4096)
     with pytest.raises(SpreadsheetError, match="从第 3 行起的一条记录超过 4 KiB 的上限"):
         parse(path, limits)
+
+
+def wide_workbook(path: Path, rows: int, header_width: int = len(HEADERS)) -> Path:
+    """Template rows, each with a stray cell at XFD (column 16,384): once every rejected row
+    carried 16,384 cells, and 33 KiB of XLSX held 1.2 GiB."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(HEADERS + [None] * (header_width - len(HEADERS)))
+    for n in range(1, rows + 1):
+        sheet.append([*row(n), *([None] * (16_383 - len(HEADERS))), "x"])
+    workbook.save(path)
+    return path
+
+
+def test_a_row_over_the_column_limit_is_cut_and_rejected(tmp_path: Path) -> None:
+    path = wide_workbook(tmp_path / "wide.xlsx", 3)
+    events, rejections = parse(path)
+    assert events == []
+    assert [r.reason for r in rejections] == [
+        "该行有 16,384 列，超过 256 列的上限（模板外的列请删除）"
+    ] * 3
+    assert all(len(r.row or {}) <= 256 for r in rejections)
+
+
+def test_a_header_over_the_column_limit_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "wide-header.csv"
+    path.write_text(",".join(HEADERS + [f"列{i}" for i in range(300)]) + "\n", encoding="utf-8")
+    with pytest.raises(SpreadsheetError, match="表头（第 1 行）有 311 列，超过 256 列的上限"):
+        list(read_rows(path))
