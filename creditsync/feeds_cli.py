@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from creditsync.errors import CreditSyncError
 
@@ -64,7 +65,7 @@ def _feed_publisher(mapping_department: str) -> FeedPublisher:
 
 
 def _finish(stats: FeedStats, bounded: bool) -> None:
-    console.print(stats.summary())
+    console.print(stats.summary(), markup=False)
     if bounded and stats.rejected:
         console.print("rejected records are on credit.rejected: `creditsync rejected list`")
         raise typer.Exit(3)
@@ -97,10 +98,10 @@ def debezium(
                 until_idle=until_idle,
                 stop=stop.is_set,
                 timeout=timeout,
-                on_batch=lambda s: console.print(s.summary()),
+                on_batch=lambda s: console.print(s.summary(), markup=False),
             )
     except CreditSyncError as exc:
-        console.print(f"[red]failed:[/red] {exc}")
+        console.print(f"[red]failed:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     _finish(stats, until_idle)
 
@@ -143,7 +144,7 @@ def poll(
             engine.dispose()
     except (CreditSyncError, sa.exc.SQLAlchemyError, ValueError) as exc:
         # ValueError: sqlalchemy's answer to a malformed URL.
-        console.print(f"[red]failed:[/red] {exc}")
+        console.print(f"[red]failed:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     for name, count in poller.invisible_rows.items():
         if count:

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from creditsync.errors import CreditSyncError
@@ -31,7 +32,7 @@ OFF = "off"
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -349,7 +350,8 @@ def status(
     else:
         table = Table("service", "state", "detail")
         for c in checks:
-            table.add_row(c.name, "[green]up[/green]" if c.ok else "[red]down[/red]", c.detail)
+            state = "[green]up[/green]" if c.ok else "[red]down[/red]"
+            table.add_row(c.name, state, escape(c.detail))
         console.print(table)
         for extra in status_tables(pipeline) if pipeline else []:
             console.print(extra)
