@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from creditsync.bench_cli import register as register_bench
 from creditsync.early_stop import exit_cleanly_on_sigterm
@@ -40,7 +41,7 @@ def configure_wire_format() -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -49,7 +50,7 @@ def up() -> None:
     """Start the local Kafka (KRaft) and Redis under the data dir and create the topics."""
     try:
         for line in LocalStack.from_settings().up():
-            console.print(f"[green]✓[/green] {line}")
+            console.print(f"[green]✓[/green] {escape(line)}")
     except CreditSyncError as exc:
         fail(str(exc))
 

@@ -81,7 +81,7 @@ def _feed_publisher(mapping_department: str) -> FeedPublisher:
 
 
 def _finish(stats: FeedStats, bounded: bool) -> None:
-    console.print(stats.summary())
+    console.print(stats.summary(), markup=False)
     if bounded and stats.rejected:
         console.print("rejected records are on credit.rejected: `creditsync rejected list`")
         raise typer.Exit(3)
@@ -115,7 +115,7 @@ def debezium(
                 until_idle=until_idle,
                 stop=stop.is_set,
                 timeout=timeout,
-                on_batch=lambda s: console.print(s.summary()),
+                on_batch=lambda s: console.print(s.summary(), markup=False),
             )
     except CreditSyncError as exc:
         raise _failed(exc) from exc

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditsync.health import ServiceCheck
 from creditsync.operator_token import token_matches
+from creditsync.security_headers import SecurityHeaders
 from creditsync.ttl_cache import TtlCache
 from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused, clickhouse_error_code
 from sinks.publicity.api import PublicityReaderLike, api_error, public_router
@@ -428,6 +429,7 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added last = outermost: the guard sees every response, error handlers' included.
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing (security_headers.py)
     app.add_middleware(RequestMetrics)
     app.add_middleware(PersonalIdGuard)
     return app

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,8 +43,13 @@ def resolve_department(code: str, category: str | None = None) -> Department:
 def _count_lines(path: Path) -> int | None:
     if path.suffix.lower() != ".csv":
         return None
+    # Newlines counted in 1 MiB chunks: iterating lines would read a 100 MiB line whole.
+    lines, last = 0, b"\n"
     with open(path, "rb") as f:
-        return max(0, sum(1 for _ in f) - 1)
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines + (last != b"\n") - 1)
 
 
 def ingest_command(path: Path, department_code: str, category: str | None, console: Console) -> int:
@@ -66,7 +72,7 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
             KafkaPublisher(kafka.kafka_bootstrap, client_id="creditsync-ingest") as publisher,
             progress,
         ):
-            task = progress.add_task(f"ingest {path.name}", total=_count_lines(path))
+            task = progress.add_task(escape(f"ingest {path.name}"), total=_count_lines(path))
             summary = ingest_file(
                 path,
                 department,
@@ -78,16 +84,18 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
                 progress=lambda n: progress.advance(task, n),
             )
     except PublishFailed as exc:
-        console.print(f"[red]failed:[/red] {exc}; rows not acknowledged were not published")
+        console.print(
+            f"[red]failed:[/red] {escape(str(exc))}; rows not acknowledged were not published"
+        )
         return 1
     except CategoryNotAllowed:
         raise  # one line on stderr, as an unknown department (cli.py)
     except ProducerError as exc:
-        console.print(f"[red]failed:[/red] {exc}")
+        console.print(f"[red]failed:[/red] {escape(str(exc))}")
         return 1
     finally:
         client.close()
-    table = Table("", "rows", title=f"{path.name} → {summary.category or '?'}")
+    table = Table("", "rows", title=escape(f"{path.name} → {summary.category or '?'}"))
     table.add_row("read", str(summary.read))
     table.add_row("published", str(summary.published))
     table.add_row("already published", str(summary.already_published))
@@ -97,5 +105,5 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
     if summary.already_published and not summary.published:
         console.print("nothing new: every row was published before")
     if summary.rejections_file:
-        console.print(f"rejected rows with reasons: {summary.rejections_file}")
+        console.print(f"rejected rows with reasons: {summary.rejections_file}", markup=False)
     return summary.exit_code

@@ -352,7 +352,8 @@ def status(
     else:
         table = Table("service", "state", "detail")
         for c in checks:
-            table.add_row(c.name, "[green]up[/green]" if c.ok else "[red]down[/red]", c.detail)
+            state = "[green]up[/green]" if c.ok else "[red]down[/red]"
+            table.add_row(c.name, state, escape(c.detail))
         console.print(table)
         for extra in status_tables(pipeline) if pipeline else []:
             console.print(extra)

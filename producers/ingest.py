@@ -24,7 +24,8 @@ from producers.publisher import (
     intake_record,
     rejection_record,
 )
-from producers.spreadsheet import ADAPTER, Sheet, parse_spreadsheet, write_rejections_csv
+from producers.rejections_file import RejectionsFile
+from producers.spreadsheet import ADAPTER, Sheet, parse_spreadsheet
 from producers.templates import infer_category
 from schemas.categories import Category
 from schemas.codec import encode_intake, fingerprint_of
@@ -80,32 +81,34 @@ def ingest_file(
             with Sheet(path) as sheet:
                 category = infer_category(sheet.headers)
         check_category(category)
-    rejections: list[RecordRejection] = []
+    # Written batch by batch: a file of rejections only must not be held in memory.
+    rejections = RejectionsFile(path)
     emitted = emitted_at or dt.datetime.now(dt.UTC)
     rows = parse_spreadsheet(path, department, category, emitted_at=emitted)
-    for batch in _batches(rows, BATCH):
-        events = [e for e in batch if isinstance(e, dict)]
-        refused = [r for r in batch if isinstance(r, RecordRejection)]
-        summary.read += len(batch)
-        if events:
-            summary.category = events[0]["category"]
-        _publish_batch(events, department, publisher, ledger, topic_prefix, summary)
-        if refused:
-            cat = summary.category or category or "unknown"
-            publisher.publish(
-                rejection_record(
-                    r, category=cat, department_code=department["code"], adapter=ADAPTER,
-                    fields=dict(r.row or {}), topic_prefix=topic_prefix,
-                )
-                for r in refused
-            )  # fmt: skip
-            for r in refused:
-                summary.rejected_by_reason[r.code] += 1
-            # Kept for the rejections file; a file's rejections are few next to its rows.
-            rejections += refused
-        if progress is not None:
-            progress(len(batch))
-    summary.rejections_file = write_rejections_csv(path, rejections)
+    try:
+        for batch in _batches(rows, BATCH):
+            events = [e for e in batch if isinstance(e, dict)]
+            refused = [r for r in batch if isinstance(r, RecordRejection)]
+            summary.read += len(batch)
+            if events:
+                summary.category = events[0]["category"]
+            _publish_batch(events, department, publisher, ledger, topic_prefix, summary)
+            if refused:
+                cat = summary.category or category or "unknown"
+                publisher.publish(
+                    rejection_record(
+                        r, category=cat, department_code=department["code"], adapter=ADAPTER,
+                        fields=dict(r.row or {}), topic_prefix=topic_prefix,
+                    )
+                    for r in refused
+                )  # fmt: skip
+                for r in refused:
+                    summary.rejected_by_reason[r.code] += 1
+                rejections.add(refused)
+            if progress is not None:
+                progress(len(batch))
+    finally:
+        summary.rejections_file = rejections.close()
     _publish_control_totals(summary, department, publisher, topic_prefix, emitted)
     return summary
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from producers.csv_cells import unescape_formula
 from producers.errors import HeaderError, SpreadsheetError
 from producers.events import (
     FieldProblem,
@@ -25,7 +26,22 @@ from producers.events import (
     build_intake_event,
     spreadsheet_sequence,
 )
-from producers.templates import REJECTION_COLUMNS, infer_category, map_headers
+from producers.rejections_file import (  # noqa: F401 — re-exported, imported from here
+    RejectionsFile,
+    rejections_path,
+    write_rejections_csv,
+)
+from producers.spreadsheet_limits import (
+    DEFAULT_LIMITS,
+    SpreadsheetLimits,
+    check_xlsx_archive,
+    line_too_long,
+    record_too_long,
+    size_text,
+    too_many_columns,
+    too_many_rows,
+)
+from producers.templates import infer_category, map_headers
 from producers.values import is_blank
 from schemas.categories import Category
 from schemas.records import Department, IntakeEvent
@@ -34,7 +50,8 @@ ADAPTER = "spreadsheet/1"
 SNIFF_BYTES = 64 * 1024
 # The csv module's default field limit (128 KiB) would raise on a long cell; a cell this
 # size is still bounded memory, and the text parser rejects it with a reason.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
+CSV_FIELD_LIMIT = DEFAULT_LIMITS.csv_line_bytes
+_SKIP_CHUNK = 1024 * 1024
 _XLSX_MAGIC = b"PK\x03\x04"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0"
 
@@ -81,10 +98,15 @@ class Sheet:
 
     Rows are `(row_number, {header: value})`, numbered as Excel shows them (the header row
     and blank rows count). `unreadable` holds the numbers of CSV rows with bytes that are
-    not text in the file's encoding; `headerless` the keys given to cells with no header."""
+    not text in the file's encoding; `headerless` the keys given to cells with no header;
+    `too_long` the CSV rows (→ line number) over the line limit, which were never read;
+    `too_wide` the rows (→ their width) over the column limit, cut to it."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, limits: SpreadsheetLimits = DEFAULT_LIMITS) -> None:
         self.path = Path(path)
+        self.limits = limits
+        self.too_long: dict[int, int] = {}
+        self.too_wide: dict[int, int] = {}
         self.headers: list[str] = []
         self.header_row = 0
         self.encoding: str | None = None
@@ -131,6 +153,7 @@ class Sheet:
         if head.startswith(_XLSX_MAGIC) or self.path.suffix.lower() in (".xlsx", ".xlsm"):
             self._file.close()
             self._file = None
+            check_xlsx_archive(self.path, self.limits)  # before openpyxl inflates anything
             raw_rows = self._xlsx_rows()
         else:
             try:
@@ -139,7 +162,12 @@ class Sheet:
                 raise SpreadsheetError(str(self.path), str(exc)) from exc
             self._file.seek(0)
             raw_rows = self._csv_rows(self._file, head)
+        raw_rows = self._shaped(raw_rows)
         for number, values in raw_rows:
+            if number in self.too_long:  # no header can be found past a line never read
+                raise line_too_long(self.path, self.too_long[number], self.limits)
+            if number in self.too_wide:
+                raise too_many_columns(self.path, number, self.too_wide[number], self.limits)
             # Templates often carry a title row (「行政处罚信息表」) above the header.
             if sum(1 for v in values if not is_blank(v)) >= 2:
                 self.header_row = number
@@ -170,6 +198,20 @@ class Sheet:
                 cells[key] = None  # a short row: the missing cells are empty
             yield number, cells
 
+    def _shaped(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+        """Rows without trailing empty cells, at most `max_columns` wide (a wider row is
+        cut and noted in `too_wide`: one cell at column XFD made every row 16,384 cells),
+        with the formula guards of a corrected PATH.rejected.csv undone ('=… → =…)."""
+        limit = self.limits.max_columns
+        for number, values in rows:
+            end = len(values)
+            while end and is_blank(values[end - 1]):
+                end -= 1
+            if end > limit:
+                self.too_wide[number] = end
+                end = limit
+            yield number, [_unguard(v) for v in values[:end]]
+
     def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
         from openpyxl import load_workbook
 
@@ -180,19 +222,40 @@ class Sheet:
         sheet = self._workbook.worksheets[0]
         # Some generators write a wrong <dimension>; read_only mode would stop at it.
         sheet.reset_dimensions()
-        return ((n, list(values)) for n, values in enumerate(sheet.iter_rows(values_only=True), 1))
+        return self._bounded(enumerate(sheet.iter_rows(values_only=True), 1))
+
+    def _bounded(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, list[Any]]]:
+        for number, values in rows:
+            if number > self.limits.max_rows:
+                raise too_many_rows(self.path, self.limits)
+            yield number, list(values)
 
     def _csv_rows(self, file: IO[bytes], head: bytes) -> Iterator[tuple[int, list[Any]]]:
-        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        csv.field_size_limit(max(csv.field_size_limit(), self.limits.csv_line_bytes))
         first_line = head.split(b"\n", 1)[0]
         delimiter = "\t" if b"\t" in first_line and b"," not in first_line else ","
         bad_lines: set[int] = set()
+        long_lines: set[int] = set()
         encoding = self.encoding or "utf-8-sig"
+        line_limit = self.limits.csv_line_bytes
+        record_bytes = 0
 
         def lines() -> Iterator[str]:
             # Newline (0x0A) never occurs inside a UTF-8 or GB18030 multi-byte character,
-            # so splitting the bytes first and decoding each line is safe.
-            for number, line in enumerate(file, 1):
+            # so splitting the bytes first and decoding each line is safe. readline(limit)
+            # keeps a line with no end (a 100 MiB single line) from being read whole.
+            nonlocal record_bytes
+            number = 0
+            while line := file.readline(line_limit + 1):
+                number += 1
+                record_bytes += len(line)
+                if len(line) > line_limit:
+                    _skip_line(file, line)
+                    long_lines.add(number)
+                    yield "\n"  # an empty row stands for it; the row is rejected
+                    continue
+                if record_bytes > self.limits.csv_record_bytes:
+                    raise record_too_long(self.path, previous_line + 1, self.limits)
                 try:
                     yield line.decode(encoding)
                 except UnicodeDecodeError:
@@ -212,13 +275,30 @@ class Sheet:
                 values = [f"<unreadable CSV row: {exc}>"]
             if any(previous_line < n <= reader.line_num for n in bad_lines):
                 self.unreadable.add(number)
+            long = [n for n in long_lines if previous_line < n <= reader.line_num]
+            if long:
+                self.too_long[number] = long[0]
+                long_lines.difference_update(long)
             previous_line = reader.line_num
+            record_bytes = 0
+            if number > self.limits.max_rows:
+                raise too_many_rows(self.path, self.limits)
             yield number, list(values)
 
 
-def read_rows(path: str | Path) -> Iterator[Row]:
+def _skip_line(file: IO[bytes], read: bytes) -> None:
+    """Read past the rest of a line in bounded chunks, keeping none of it."""
+    while read and not read.endswith(b"\n"):
+        read = file.readline(_SKIP_CHUNK)
+
+
+def _unguard(value: Any) -> Any:
+    return unescape_formula(value) if isinstance(value, str) else value
+
+
+def read_rows(path: str | Path, limits: SpreadsheetLimits = DEFAULT_LIMITS) -> Iterator[Row]:
     """The data rows of a CSV or XLSX file as `(row_number, {header: value})`, streaming."""
-    with Sheet(path) as sheet:
+    with Sheet(path, limits) as sheet:
         yield from sheet
 
 
@@ -230,17 +310,20 @@ def parse_spreadsheet(
     adapter: str = ADAPTER,
     emitted_at: dt.datetime | None = None,
     allow_unknown_columns: bool = False,
+    limits: SpreadsheetLimits = DEFAULT_LIMITS,
 ) -> Iterator[IntakeEvent | RecordRejection]:
     """Every non-blank row of the file as an IntakeEvent or a RecordRejection, in order.
 
     The category is inferred from the headers when not given. A file whose headers fit no
-    template raises HeaderError before any row is read; row problems never raise."""
+    template raises HeaderError before any row is read; row problems never raise (a file
+    over `limits` raises SpreadsheetError where it meets the limit)."""
     emitted = emitted_at or dt.datetime.now(dt.UTC)
-    with Sheet(path) as sheet:
+    with Sheet(path, limits) as sheet:
         chosen = category or infer_category(sheet.headers)
         header_map = map_headers(sheet.headers, chosen, allow_unknown=allow_unknown_columns)
         for number, cells in sheet:
-            if all(is_blank(v) for v in cells.values()):
+            refused = number in sheet.too_long or number in sheet.too_wide
+            if not refused and all(is_blank(v) for v in cells.values()):
                 continue
             ref = f"row {number}"
             problem = _row_problem(sheet, number, cells)
@@ -262,6 +345,24 @@ def parse_spreadsheet(
 
 
 def _row_problem(sheet: Sheet, number: int, cells: dict[str, Any]) -> FieldProblem | None:
+    if number in sheet.too_wide:
+        return FieldProblem(
+            "(row)",
+            "（整行）",
+            None,
+            f"该行有 {sheet.too_wide[number]:,} 列，超过 {sheet.limits.max_columns} 列的上限"
+            "（模板外的列请删除）",
+            "malformed_row",
+        )
+    if number in sheet.too_long:
+        return FieldProblem(
+            "(row)",
+            "（整行）",
+            None,
+            f"第 {sheet.too_long[number]} 行超过单行上限 "
+            f"{size_text(sheet.limits.csv_line_bytes)}，未读取",
+            "malformed_row",
+        )
     if number in sheet.unreadable:
         what = f"{sheet.encoding} text" if sheet.encoding else "a CSV row"
         return FieldProblem(
@@ -277,58 +378,3 @@ def _row_problem(sheet: Sheet, number: int, cells: dict[str, Any]) -> FieldProbl
             "malformed_row",
         )
     return None
-
-
-def rejections_path(path: str | Path) -> Path:
-    """Where the rejections of a file go: PATH.rejected.csv beside it."""
-    return Path(f"{path}.rejected.csv")
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def write_rejections_csv(path: str | Path, rejections: Iterable[RecordRejection]) -> Path | None:
-    """Write the rejections of file `path` to PATH.rejected.csv: row number, field, value and
-    reason, then the original cells, in UTF-8 with BOM so Excel opens it. The file can be
-    corrected and ingested again as it is (the four leading columns are ignored).
-
-    Returns the path written, or None (and removes a stale file) when nothing was rejected."""
-    target = rejections_path(path)
-    out: IO[str] | None = None
-    writer: Any = None
-    columns: list[str] = []
-    try:
-        for rejection in rejections:
-            row = dict(rejection.row or {})
-            if out is None:
-                columns = list(row)
-                out = open(target, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-                writer = csv.writer(out)
-                writer.writerow([*REJECTION_COLUMNS, *columns])
-            field = rejection.field
-            if rejection.field_chinese and rejection.field_chinese != field:
-                field = f"{rejection.field_chinese} ({field})"
-            reasons = "; ".join(
-                f"{p.field_chinese or p.field}: {p.reason}" for p in rejection.problems
-            )
-            writer.writerow(
-                [
-                    rejection.row_number or rejection.record_ref,
-                    field,
-                    _cell_text(rejection.value),
-                    reasons or rejection.reason,
-                    *(_cell_text(row.get(column)) for column in columns),
-                ]
-            )
-    finally:
-        if out is not None:
-            out.close()
-    if out is None:
-        target.unlink(missing_ok=True)
-        return None
-    return target

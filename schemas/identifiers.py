@@ -114,7 +114,21 @@ def _mask(value: str) -> str:
 
 def normalise_code(raw: str) -> str:
     """Full-width to half-width (NFKC), spaces and hyphens/dashes removed, upper-case."""
+    if raw.isascii() and raw.isalnum():
+        return raw.upper()  # the common case, unchanged by NFKC and the separators
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
+
+
+# Cached by the normalised code, never the raw input: " 9164…", "9164 …" and a 16 MiB cell
+# padded around one code would each pin an entry (and the cell) in a cache keyed by input.
+# Only valid codes are cached (lru_cache keeps no exceptions), so a key is at most 18
+# characters and the caches hold at most CODE_CACHE_SIZE × ~0.5 KB.
+CODE_CACHE_SIZE = 65_536
+
+
+def _as_raw(exc: InvalidCode, raw: str) -> InvalidCode:
+    """The same refusal, naming the value as it was given (not as normalised)."""
+    return InvalidCode(exc.kind, raw, exc.reason, personal_data=exc.personal_data)
 
 
 @dataclass(frozen=True)
@@ -146,13 +160,21 @@ def _expect_length(kind: str, raw: str, code: str, length: int) -> None:
         raise InvalidCode(kind, raw, f"length {len(code)}, expected {length} characters")
 
 
-# Cached: the same enterprises' codes recur on every record about them, and parsing is a
-# measurable share of the intake stage (the results are immutable).
-@lru_cache(maxsize=65536)
 def parse_uscc(raw: str) -> Uscc:
     """Check an 18-character USCC and split it into its parts."""
     code = normalise_code(raw)
     _expect_length("uscc", raw, code, 18)
+    try:
+        return _parse_uscc(code)
+    except InvalidCode as exc:
+        raise _as_raw(exc, raw) from None
+
+
+# Cached: the same enterprises' codes recur on every record about them, and parsing is a
+# measurable share of the intake stage (the results are immutable).
+@lru_cache(maxsize=CODE_CACHE_SIZE)
+def _parse_uscc(code: str) -> Uscc:
+    raw = code
     _bad_char("uscc", raw, code, USCC_ALPHABET, "allowed in a USCC (0-9, A-Z without I O S V Z)")
     # stdnum's validate() wants chars 1-8 to be digits, which rejects the real authority
     # codes A, N and Y; its check-digit function is right for every authority, so use that.
@@ -255,10 +277,25 @@ def _is_resident_id(code: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=65536)
 def identify_code(raw: str) -> tuple[CodeKind, str]:
     """Tell which kind of subject code this is by its shape, check it, return it normalised."""
     code = normalise_code(raw)
+    if len(code) not in (18, 15, 9):
+        raise InvalidCode(
+            "subject_code",
+            raw,
+            f"length {len(code)} fits no code: expected 18 characters (USCC), "
+            "15 digits (registration number) or 9 characters (organisation code)",
+        )
+    try:
+        return _identify_code(code)
+    except InvalidCode as exc:
+        raise _as_raw(exc, raw) from None
+
+
+@lru_cache(maxsize=CODE_CACHE_SIZE)
+def _identify_code(code: str) -> tuple[CodeKind, str]:
+    raw = code
     if len(code) == 18:
         try:
             return "uscc", parse_uscc(raw).code
@@ -275,14 +312,7 @@ def identify_code(raw: str) -> tuple[CodeKind, str]:
             ) from exc
     if len(code) == 15:
         return "registration_number", parse_registration_number(raw)
-    if len(code) == 9:
-        return "organisation_code", parse_organisation_code(raw)
-    raise InvalidCode(
-        "subject_code",
-        raw,
-        f"length {len(code)} fits no code: expected 18 characters (USCC), "
-        "15 digits (registration number) or 9 characters (organisation code)",
-    )
+    return "organisation_code", parse_organisation_code(raw)
 
 
 # --- builders for tests and the demo feed ----------------------------------------------

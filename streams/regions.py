@@ -25,10 +25,13 @@ def _division_name(code: str) -> str | None:
     return division.name
 
 
+_NO_NAMES: tuple[None, None, None] = (None, None, None)
+
+
+# Only well-formed six-digit codes reach the cache: a key is 6 characters, so 8192 entries
+# stay small whatever a department puts in the field (an arbitrary string once was a key).
 @lru_cache(maxsize=8192)
 def _names(code: str) -> tuple[str | None, str | None, str | None]:
-    if len(code) != 6 or not (code.isascii() and code.isdigit()):
-        return None, None, None
     province = _division_name(code[:2] + "0000")
     prefecture = None if code[2:] == "0000" else _division_name(code[:4] + "00")
     county = None if code[4:] == "00" else _division_name(code)
@@ -41,6 +44,7 @@ def region_of(division_code: str) -> Region:
     Each level is looked up on its own, so a county created after the package's newest
     revision still gets its province and prefecture.
     """
-    province, prefecture, county = _names(division_code)
+    well_formed = len(division_code) == 6 and division_code.isascii() and division_code.isdigit()
+    province, prefecture, county = _names(division_code) if well_formed else _NO_NAMES
     # A fresh dict each time: the cached tuple must not be changed through a caller's copy.
     return Region(code=division_code, province=province, prefecture=prefecture, county=county)

@@ -1,4 +1,8 @@
-"""Rich tables of the operator commands' results (the CLI stays a thin layer over ops/)."""
+"""Rich tables of the operator commands' results (the CLI stays a thin layer over ops/).
+
+Every value that came from a department, a record or a query is put in a table as `Text`
+(`plain()`), never as a str: rich parses a str as markup, so a 序号 of `[/]` crashed
+`creditsync rejected list` and `[bold red]` restyled the table."""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 from creditsync.ops.dead_letters import DeadLetter
 from creditsync.ops.rejected import RedriveOutcome
@@ -16,10 +22,15 @@ from creditsync.ops.status import PipelineStatus
 from sinks.clickhouse import QueryResult
 
 
+def plain(value: object) -> Text:
+    """A value shown exactly as it is: never read as rich markup."""
+    return Text("" if value is None else str(value))
+
+
 def replay_table(report: ReplayReport) -> Table:
     verb = "would apply" if report.dry_run else "applied"
     title = (
-        f"replay of {report.topic}: read {report.read:,} of {report.to_read:,}, "
+        f"replay of {escape(report.topic)}: read {report.read:,} of {report.to_read:,}, "
         f"selected {report.selected:,}" + (" (dry run: nothing written)" if report.dry_run else "")
     )
     columns = ["sink", verb, "skipped (not newer)", "not applicable", "rejected"]
@@ -27,8 +38,8 @@ def replay_table(report: ReplayReport) -> Table:
         columns.append("distinct items that would change")
     table = Table(*columns, title=title)
     for name, tally in report.sinks.items():
-        row = [
-            name,
+        row: list[Text | str] = [
+            plain(name),
             f"{tally.applied:,}",
             f"{tally.skipped_not_newer:,}",
             f"{tally.not_applicable:,}",
@@ -54,33 +65,39 @@ def dead_letters_table(letters: Sequence[DeadLetter], redriven: dict[str, Any]) 
         title=f"{len(letters)} dead letter(s)",
     )
     for dl in letters:
-        state = " [dim](re-driven)[/dim]" if dl.id in redriven else ""
+        shown_id = plain(dl.id)
+        if dl.id in redriven:
+            shown_id.append(" (re-driven)", style="dim")
         table.add_row(
-            dl.id + state,
+            shown_id,
             dl.rejected_at.strftime("%Y-%m-%d %H:%M:%S"),
-            dl.stage,
-            dl.reason_code,
-            dl.department or "",
-            dl.category or "",
-            dl.field or "",
-            _short(dl.message, 120),
+            plain(dl.stage),
+            plain(dl.reason_code),
+            plain(dl.department),
+            plain(dl.category),
+            plain(dl.field),
+            plain(_short(dl.message, 120)),
         )
     return table
 
 
 def dead_letter_detail(letter: DeadLetter, original: dict[str, Any], redrive: Any) -> Table:
-    table = Table("", "", title=f"dead letter {letter.id}", show_header=False)
+    table = Table("", "", title=f"dead letter {escape(letter.id)}", show_header=False)
     table.add_row("rejected at", letter.rejected_at.isoformat())
-    table.add_row("stage / reason", f"{letter.stage} / {letter.reason_code}")
-    table.add_row("field", letter.field or "")
-    table.add_row("message", letter.message)
-    table.add_row("came from", letter.origin)
-    table.add_row("re-drive", f"{letter.redrive_kind}" + (f" — done: {redrive}" if redrive else ""))
-    for name, value in letter.headers:
-        table.add_row(f"header {name}", (value or b"").decode("utf-8", "replace"))
+    table.add_row("stage / reason", plain(f"{letter.stage} / {letter.reason_code}"))
+    table.add_row("field", plain(letter.field))
+    table.add_row("message", plain(letter.message))
+    table.add_row("came from", plain(letter.origin))
     table.add_row(
-        f"original ({original['format']})",
-        json.dumps(original.get("record", original), ensure_ascii=False, indent=2, default=str),
+        "re-drive", plain(f"{letter.redrive_kind}" + (f" — done: {redrive}" if redrive else ""))
+    )
+    for name, value in letter.headers:
+        table.add_row(plain(f"header {name}"), plain((value or b"").decode("utf-8", "replace")))
+    table.add_row(
+        plain(f"original ({original['format']})"),
+        plain(
+            json.dumps(original.get("record", original), ensure_ascii=False, indent=2, default=str)
+        ),
     )
     return table
 
@@ -89,9 +106,11 @@ def redrive_table(outcomes: Sequence[RedriveOutcome]) -> Table:
     table = Table("ID", "result", "how", "to", "detail", title="re-drive")
     for o in outcomes:
         shown = (
-            "[green]re-driven[/green]" if o.status == "redriven" else "[red]still rejected[/red]"
+            Text("re-driven", style="green")
+            if o.status == "redriven"
+            else Text("still rejected", style="red")
         )
-        table.add_row(o.id, shown, o.kind, o.target_topic or "", o.detail)
+        table.add_row(plain(o.id), shown, plain(o.kind), plain(o.target_topic), plain(o.detail))
     return table
 
 
@@ -99,8 +118,8 @@ def status_tables(status: PipelineStatus) -> list[Table]:
     lag = Table("group", "topic", "partition", "committed", "end", "lag", title="consumer lag")
     for x in status.lag:
         lag.add_row(
-            x.group,
-            x.topic,
+            plain(x.group),
+            plain(x.topic),
             str(x.partition),
             "—" if x.committed is None else str(x.committed),
             str(x.high),
@@ -110,7 +129,7 @@ def status_tables(status: PipelineStatus) -> list[Table]:
         lag.add_row("(no committed offsets: the workers have not run)", "", "", "", "", "")
     stages = Table("stage", "messages", title="counts per stage")
     for name, value in status.stage_counts.items():
-        stages.add_row(name, f"{value:,}")
+        stages.add_row(plain(name), f"{value:,}")
     stages.add_row(
         "rejected (open / total)", f"{status.rejected_open:,} / {status.rejected_total:,}"
     )
@@ -131,20 +150,20 @@ def status_tables(status: PipelineStatus) -> list[Table]:
     )
     for n in status.notices[:20]:
         notices.add_row(
-            n.notice_id[:8],
-            n.department,
-            f"{n.canonical_name} {n.uscc}",
-            n.stage,
-            n.initiated_on,
+            plain(n.notice_id[:8]),
+            plain(n.department),
+            plain(f"{n.canonical_name} {n.uscc}"),
+            plain(n.stage),
+            plain(n.initiated_on),
             str(n.age_days),
         )
     return [lag, stages, notices] if status.notices else [lag, stages]
 
 
 def query_table(result: QueryResult, title: str) -> Table:
-    table = Table(*result.columns, title=title)
+    table = Table(*(Column(header=plain(c)) for c in result.columns), title=escape(title))
     for row in result.rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(plain(_cell(v)) for v in row))
     return table
 
 

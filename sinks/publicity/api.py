@@ -14,7 +14,15 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from schemas.categories import CATEGORY_SPECS
 from schemas.identifiers import KIND_NAMES, InvalidCode, identify_code
+from sinks.base import ITEM_CATEGORIES
 from sinks.errors import SearchQueryInvalid
+from sinks.publicity.paging import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    PageOutOfRange,
+    page_request,
+)
 
 # The lists a profile's items are published on (DOMAIN.md "Other lists named in the seeds").
 PUBLIC_LISTS: dict[str, str] = {
@@ -24,14 +32,22 @@ PUBLIC_LISTS: dict[str, str] = {
 }
 MIN_QUERY_CHARS = 2
 MAX_QUERY_CHARS = 100
-MAX_PAGE_SIZE = 100
 MAX_SEARCH_RESULTS = 50
+_PAGE_HELP = f"页码，从 1 开始（至多 {MAX_PAGE:,}；超出末页为 400）"
+_SIZE_HELP = f"每页条数，1 至 {MAX_PAGE_SIZE}"
 
 
 class PublicityReaderLike(Protocol):
     """What the routes need of sinks.publicity's `PublicityReader`."""
 
-    def profile(self, code: str) -> dict[str, Any] | None: ...
+    def profile(
+        self,
+        code: str,
+        *,
+        category: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> dict[str, Any] | None: ...
 
     def search(self, q: str, limit: int = 20) -> list[dict[str, Any]]: ...
 
@@ -90,6 +106,30 @@ def check_list_name(name: str) -> str:
     return name
 
 
+def page_error(exc: PageOutOfRange) -> HTTPException:
+    """The 400 of a page number or size out of range, with the totals when known."""
+    extra = {} if exc.pages is None else {"total": exc.total, "pages": exc.pages}
+    return api_error(400, "page_out_of_range", str(exc), **extra)
+
+
+def check_page(page: int, size: int, size_name: str) -> None:
+    """A 400 (Chinese message) when page or size are outside their bounds."""
+    try:
+        page_request(page, size, size_name=size_name)
+    except PageOutOfRange as exc:
+        raise page_error(exc) from None
+
+
+def check_category(category: str | None) -> str | None:
+    """An item category of the profile, or a 400 listing them."""
+    if category is None or category == "":
+        return None
+    if category not in ITEM_CATEGORIES:
+        known = ", ".join(f"{c} ({CATEGORY_SPECS[c].chinese})" for c in ITEM_CATEGORIES)
+        raise api_error(400, "unknown_category", f"没有类别 {category[:40]!r}；可选类别为 {known}")
+    return category
+
+
 def check_region(region: str | None) -> str | None:
     """A GB/T 2260 division code or prefix of 2, 4 or 6 digits, or a 400."""
     if region is None or region.strip() == "":
@@ -123,9 +163,28 @@ def public_router(reader: PublicityReaderLike) -> APIRouter:
                 "(XXXXXXXX-X); spaces, hyphens and full-width characters are accepted"
             ),
         ],
+        category: Annotated[
+            str | None,
+            Query(description="只看一个类别并分页：" + ", ".join(ITEM_CATEGORIES)),
+        ] = None,
+        page: Annotated[int, Query(description=_PAGE_HELP + "；翻页需指定 category")] = 1,
+        page_size: Annotated[int, Query(description=_SIZE_HELP)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
+        """Identity, item counts per category, and each category's newest `page_size` items;
+        `category` + `page` page through one category (newest first)."""
         kind, normalised = parse_entity_code(code)
-        profile = reader.profile(normalised)
+        section = check_category(category)
+        check_page(page, page_size, "page_size")
+        if section is None and page != 1:
+            raise api_error(
+                400,
+                "category_required",
+                "翻页时请同时指定类别 category（各类别分别翻页），例如 ?category=penalty&page=2",
+            )
+        try:
+            profile = reader.profile(normalised, category=section, page=page, page_size=page_size)
+        except PageOutOfRange as exc:
+            raise page_error(exc) from None
         if profile is None:
             raise api_error(
                 404,
@@ -158,13 +217,16 @@ def public_router(reader: PublicityReaderLike) -> APIRouter:
         region: Annotated[
             str | None, Query(description="GB/T 2260 division code prefix: 64, 6404, 640422")
         ] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+        page: Annotated[int, Query(description=_PAGE_HELP)] = 1,
+        size: Annotated[int, Query(description=_SIZE_HELP)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         name = check_list_name(list_name)
         prefix = check_region(region)
+        check_page(page, size, "size")
         try:
             return reader.list_page(name, region=prefix, page=page, size=size)
+        except PageOutOfRange as exc:
+            raise page_error(exc) from None
         except ValueError as exc:
             raise api_error(400, "invalid_request", str(exc)) from None
 
@@ -192,7 +254,9 @@ __all__ = [
     "PUBLIC_LISTS",
     "PublicityReaderLike",
     "api_error",
+    "check_category",
     "check_list_name",
+    "check_page",
     "check_region",
     "check_search_query",
     "parse_entity_code",

@@ -14,6 +14,7 @@ from typing import Any
 
 from redis import Redis
 
+from schemas.categories import CATEGORY_SPECS
 from sinks.base import ITEM_CATEGORIES
 from sinks.errors import SearchQueryInvalid
 from sinks.publicity.index import load_script
@@ -28,14 +29,15 @@ from sinks.publicity.keys import (
     normalise_name,
     region_filter,
 )
+from sinks.publicity.paging import PageOutOfRange, check_in_range, page_request
 from sinks.publicity.ranking import rank
 
 MAX_LIMIT = 100
-MAX_PAGE_SIZE = 100
 # Bounds of the substring scan (sample_intersection.lua): candidates wanted per result, and
 # members examined at most — about a millisecond of server time.
 CANDIDATES_PER_RESULT = 2
 SCAN_BUDGET = 5000
+_CATEGORY_CHINESE = {c: CATEGORY_SPECS[c].chinese for c in ITEM_CATEGORIES}
 _SUMMARY_FIELDS = ("name", "region_code", "province", "prefecture", "county", "entity_type",
                    "status")  # fmt: skip
 
@@ -64,33 +66,63 @@ class PublicityReader:
         value = self.redis.get(self.keys.code(normalised))
         return _s(value) if value is not None else None
 
-    def profile(self, code: str) -> dict[str, Any] | None:
-        """The public profile of the enterprise a code leads to, or None."""
+    def profile(
+        self,
+        code: str,
+        *,
+        category: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> dict[str, Any] | None:
+        """The public profile of the enterprise a code leads to, or None.
+
+        `item_counts` gives every category's number of public items; `items` the newest
+        `page_size` of each (or, with `category`, that page of that category only). Without
+        `page_size` every item is returned (the audit compares whole profiles)."""
+        if category is not None and category not in ITEM_CATEGORIES:
+            raise ValueError(f"category {category!r}: expected one of {', '.join(ITEM_CATEGORIES)}")
+        request = page_request(page, page_size) if page_size is not None else None
+        if category is None and page != 1:
+            raise PageOutOfRange("翻页时请同时指定类别（category），每个类别分别翻页")
         uscc = self.resolve(code)
         if uscc is None:
             return None
         k = self.keys
+        shown_categories = [c for c in ITEM_CATEGORIES if category in (None, c)]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(k.entity(uscc))
         pipe.smembers(k.former_names(uscc))
-        for category in ITEM_CATEGORIES:
-            pipe.hgetall(k.items(uscc, category))
-        identity_raw, former_raw, *items_raw = pipe.execute()
+        for name in LISTS:
+            pipe.zscore(k.list(name), uscc)
+        for cat in ITEM_CATEGORIES:
+            pipe.hlen(k.items(uscc, cat))
+        for cat in shown_categories:
+            # A hash has no order: the section is sorted here, then sliced to the page.
+            pipe.hgetall(k.items(uscc, cat))
+        replies = pipe.execute()
+        identity_raw, former_raw = replies[0], replies[1]
         if not identity_raw:
             return None
+        rest = iter(replies[2:])
+        list_scores = [next(rest) for _ in LISTS]
+        counts = {cat: int(next(rest)) for cat in ITEM_CATEGORIES}
+        items_raw = list(rest)
+        if request is not None and category is not None:
+            check_in_range(request, counts[category], f"该企业的{_CATEGORY_CHINESE[category]}信息")
         identity = _decode_hash(identity_raw)
         name = identity.get("name", "")
         items: dict[str, list[dict[str, Any]]] = {}
-        lists: list[str] = []
-        for category, raw in zip(ITEM_CATEGORIES, items_raw, strict=True):
+        for cat, raw in zip(shown_categories, items_raw, strict=True):
             shown = [json.loads(_s(v)) for v in raw.values()]
-            # An item with a list score is what puts the enterprise on that list.
-            if any(item.pop("list_score", None) is not None for item in shown):
-                lists.append(category)
+            for item in shown:
+                item.pop("list_score", None)  # the list membership is `lists`
             # Newest first, as the public page lists them.
             shown.sort(key=lambda i: (i.get("occurred_at") or "", i["version"]), reverse=True)
+            counts[cat] = len(shown)  # the hash as read, should it have changed in between
+            if request is not None:
+                shown = shown[request.start : request.stop]
             if shown:
-                items[category] = shown
+                items[cat] = shown
         return {
             "uscc": uscc,
             "name": name,
@@ -112,8 +144,16 @@ class PublicityReader:
             "legal_representative": identity.get("legal_representative"),
             "registration_authority": identity.get("registration_authority"),
             "established_on": identity.get("established_on"),
-            "lists": lists,
+            # An item with a list score puts the enterprise on that list (apply_record.lua
+            # keeps the list's zset in step with the items).
+            "lists": [n for n, score in zip(LISTS, list_scores, strict=True) if score is not None],
+            "item_counts": counts,
             "items": items,
+            "items_page": {
+                "category": category,
+                "page": page,
+                "page_size": request.size if request is not None else None,
+            },
         }
 
     def search(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -192,17 +232,14 @@ class PublicityReader:
         first, optionally only one region (province, prefecture or county code prefix)."""
         if list_name not in LISTS:
             raise ValueError(f"list {list_name!r}: expected one of {', '.join(LISTS)}")
-        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            raise ValueError(
-                f"page {page}, size {size}: expected page ≥ 1 and 1 ≤ size ≤ {MAX_PAGE_SIZE}"
-            )
+        request = page_request(page, size, size_name="size")
         prefix = region_filter(region) if region else None
         key = self.keys.list(list_name, prefix)
-        start = (page - 1) * size
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(key)
-        pipe.zrevrange(key, start, start + size - 1, withscores=True)
+        pipe.zrevrange(key, request.start, request.stop - 1, withscores=True)
         total, members = pipe.execute()
+        pages = check_in_range(request, int(total), f"{LIST_CHINESE[list_name]}")
         summaries = self._summaries(_s(m) for m, _ in members)
         entries = []
         for member, score in members:
@@ -217,7 +254,7 @@ class PublicityReader:
             "page": page,
             "size": size,
             "total": int(total),
-            "pages": -(-int(total) // size),
+            "pages": pages,
             "items": entries,
         }
 

@@ -60,6 +60,17 @@ def seed_records() -> list:
             )
         )
         records.append(make_enriched("restriction", n=n, region_code=region))
+    # 25 more penalties of enterprise 302: its section needs a second page.
+    for i in range(25):
+        records.append(
+            make_enriched(
+                "penalty",
+                n=302,
+                region_code="110105",  # 302 % 3 == 2: registered in 110105
+                occurred_at=dt.date(2024, 1, 1) + dt.timedelta(days=i),
+                payload={"decision_number": f"银市监罚〔2024〕{i + 1}号"},
+            )
+        )
     return records
 
 
@@ -114,12 +125,17 @@ def chromium(tmp_path: Path, url: str, *, screenshot: Path | None = None) -> str
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         "--window-size=1280,1600",
         "--virtual-time-budget=5000",
+        "--enable-logging=stderr",
     ]
     args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
     done = subprocess.run(
         [*args, url], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    # The pages run under a strict CSP (creditsync/security_headers.py): chromium logs every
+    # script, style or fetch the policy refused.
+    refused = [line for line in done.stderr.splitlines() if "Content Security Policy" in line]
+    assert not refused, "\n".join(refused[:5])
     return done.stdout
 
 
@@ -154,6 +170,17 @@ def test_public_page_deep_link_shows_the_profile(server, tmp_path):
     shot = SCREENSHOTS / "public-profile.png"
     chromium(tmp_path, url, screenshot=shot)
     assert_screenshot(shot)
+
+
+def test_a_long_section_is_paged(server, tmp_path):
+    from tests.factories import make_codes
+
+    uscc = make_codes(302, "110105")["uscc"]
+    dom = chromium(tmp_path, f"{server}/?code={uscc}")
+    assert "（26条）" in dom  # 25 + the seeded one, counted on the server
+    assert "第 1 / 2 页" in dom
+    assert "银市监罚〔2024〕25号" in dom  # newest first
+    assert "银市监罚〔2024〕1号" not in dom  # on page 2
 
 
 def test_public_page_reports_an_invalid_code(server, tmp_path):

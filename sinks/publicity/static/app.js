@@ -16,6 +16,7 @@ const ACTIONS = { listed: "列入", removed: "移出" };
 // Field labels come from /v1/categories (the national templates); these cover the masked
 // ID number, which the published payload carries instead of the number itself.
 const EXTRA_LABELS = { id_document_number_masked: "证件号码" };
+const PAGE_SIZE = 20; // items per section page (the API allows up to 100)
 let fieldLabels = {};
 
 function el(tag, attrs, ...children) {
@@ -110,14 +111,43 @@ function itemView(category, item) {
     fieldsTable(rows));
 }
 
-function itemSection(category, title, items) {
+// One section: its newest items, the total count, and a pager when there are more pages
+// (the API gives each category its own pages: ?category=…&page=…).
+function itemSection(uscc, category, title, items, total, page, pageSize) {
   const list = items || [];
+  const count = total === undefined ? list.length : total;
+  const pages = Math.max(1, Math.ceil(count / pageSize));
   const body = list.length
     ? list.map((item) => itemView(category, item))
     : [el("p", { className: "empty" }, "暂无信息")];
-  return el("section", { className: "card", id: `section-${category}` },
-    el("h2", {}, title, el("span", { className: "count" }, `（${list.length}条）`)),
+  const section = el("section", { className: "card", id: `section-${category}` },
+    el("h2", {}, title, el("span", { className: "count" }, `（${count}条）`)),
     el("div", { className: "body" }, body));
+  if (pages > 1) {
+    section.append(el("div", { className: "pager section-pager" },
+      el("button", { type: "button", className: "secondary", "data-page": page - 1,
+        onclick: () => loadSection(uscc, category, title, page - 1),
+        ...(page <= 1 ? { disabled: "" } : {}) }, "上一页"),
+      `第 ${page} / ${pages} 页`,
+      el("button", { type: "button", className: "secondary", "data-page": page + 1,
+        onclick: () => loadSection(uscc, category, title, page + 1),
+        ...(page >= pages ? { disabled: "" } : {}) }, "下一页")));
+  }
+  return section;
+}
+
+async function loadSection(uscc, category, title, page) {
+  const params = new URLSearchParams({ category, page: String(page), page_size: String(PAGE_SIZE) });
+  const { ok, body } = await getJson(`/v1/entities/${encodeURIComponent(uscc)}?${params}`);
+  const current = document.getElementById(`section-${category}`);
+  if (!ok) {
+    showMessage(body.message || "查询失败");
+    return;
+  }
+  showMessage("");
+  const counts = body.item_counts || {};
+  current.replaceWith(itemSection(uscc, category, title, (body.items || {})[category],
+    counts[category], page, PAGE_SIZE));
 }
 
 function renderProfile(p) {
@@ -131,12 +161,14 @@ function renderProfile(p) {
     el("h2", { className: "entity-name" }, p.name, ...badges),
     el("p", { className: "hint" }, `统一社会信用代码：${p.uscc}`),
     registrationSection(p),
-    ...SECTIONS.map(([key, title]) => itemSection(key, title, (p.items || {})[key]))
+    ...SECTIONS.map(([key, title]) => itemSection(p.uscc, key, title, (p.items || {})[key],
+      (p.item_counts || {})[key], 1, PAGE_SIZE))
   );
 }
 
 async function loadProfile(code) {
-  const { ok, body } = await getJson(`/v1/entities/${encodeURIComponent(code)}`);
+  const params = new URLSearchParams({ page_size: String(PAGE_SIZE) });
+  const { ok, body } = await getJson(`/v1/entities/${encodeURIComponent(code)}?${params}`);
   if (!ok) {
     document.getElementById("profile").replaceChildren();
     showMessage(body.message || "查询失败");
