@@ -83,13 +83,14 @@ def test_plain_keeps_brackets_and_styles_nothing() -> None:
     assert plain(None).plain == ""
 
 
-def test_cli_errors_print_markup_literally(capsys) -> None:
+def test_cli_errors_print_markup_literally(monkeypatch) -> None:
     from creditsync import ops_cli
 
-    ops_cli.console = Console(record=True, width=200, color_system=None)
+    errors = Console(record=True, width=200, color_system=None)
+    monkeypatch.setattr(ops_cli, "errors", errors)  # fail() writes to stderr's console
     with pytest.raises(typer.Exit):
         ops_cli.fail("序号 '[/]' 不是数字")
-    assert "序号 '[/]' 不是数字" in ops_cli.console.export_text()
+    assert "序号 '[/]' 不是数字" in errors.export_text()
 
 
 def test_ingest_progress_counts_a_huge_line_in_chunks(tmp_path: Path) -> None:
