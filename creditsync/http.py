@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,9 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditsync.health import ServiceCheck
 from creditsync.operator_token import token_matches
+from schemas.personal_ids import contains_resident_id, mask_resident_ids
 from sinks.errors import ReadOnlyQueryRefused, clickhouse_error_code
 from sinks.publicity.api import PublicityReaderLike, api_error, public_router
-from streams.privacy import contains_resident_id
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +92,6 @@ PERSONAL_IDS_MASKED = Counter(
 )
 
 # --- the personal-data guard ------------------------------------------------------------------
-
-# Every 18-character window that could be a resident ID; the lookahead finds overlapping ones.
-_ID_CANDIDATE = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
-
-
-def mask_resident_ids(text: str) -> str:
-    """`text` with every full resident ID number masked as 640422********1234."""
-    if not contains_resident_id(text):
-        return text
-    chars = list(text)
-    for match in _ID_CANDIDATE.finditer(text):
-        if contains_resident_id(match.group(1)):
-            start = match.start()
-            # Keep the division (6) and the last 4, as streams.privacy.mask_resident_id does.
-            chars[start + 6 : start + 14] = "*" * 8
-    return "".join(chars)
-
 
 # Values the system itself generates as hex or digits, never from a department's text: a
 # version ends in the hex of its event id, whose digit runs can pass the ID check by chance.
