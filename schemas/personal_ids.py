@@ -25,6 +25,10 @@ MASK = "*"
 # hex of an event id's ASCII (the version string) gave "333646639306236306", born 6393.
 EARLIEST_BIRTH_YEAR = 1900
 
+# The legacy number was issued 1984-2004; nobody born 1900-1909 is still alive to hold one,
+# while registration numbers whose sequence starts 00-09 are many (0001 …).
+EARLIEST_BIRTH_YEAR_15 = 1910
+
 # GB 2260 province-level codes, and 71 (Taiwan), 81/82/83 (Hong Kong, Macao and Taiwan
 # residents' residence permits, 810000/820000/830000).
 PROVINCES = frozenset(
@@ -97,8 +101,11 @@ def is_resident_id_15(code: str) -> bool:
     """Whether 15 digits form a legacy resident ID number: province code, yyMMdd date (19yy)."""
     if len(code) != 15 or not code.isascii() or not code.isdigit():
         return False
-    return code[:2] in PROVINCES and _plausible_birth(
-        1900 + int(code[6:8]), int(code[8:10]), int(code[10:12])
+    year = 1900 + int(code[6:8])
+    return (
+        code[:2] in PROVINCES
+        and year >= EARLIEST_BIRTH_YEAR_15
+        and _plausible_birth(year, int(code[8:10]), int(code[10:12]))
     )
 
 
@@ -139,9 +146,8 @@ def _segment_ids(chars: list[str], gaps: list[bool]) -> list[tuple[int, int]]:
         if i + 18 <= n and "X" not in text[i : i + 17]:
             inner = [k - i for k in range(i + 1, i + 18) if gaps[k]]
             if (
-                (not inner or (_GAPS_18.issuperset(inner) and _stands_alone(gaps, i, i + 18, n)))
-                and is_resident_id_18(text[i : i + 18])
-            ):
+                not inner or (_GAPS_18.issuperset(inner) and _stands_alone(gaps, i, i + 18, n))
+            ) and is_resident_id_18(text[i : i + 18]):
                 found.append((i, i + 18))
                 continue
         if i + 15 <= n and _stands_alone(gaps, i, i + 15, n):

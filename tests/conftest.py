@@ -15,6 +15,19 @@ from pathlib import Path
 import pytest
 
 from creditsync import services
+from schemas.pii_crypto import PiiKeyring, install_keyring
+
+# The keyring the producers seal ID numbers with in tests (the CLI installs the deployment's).
+TEST_KEYRING = PiiKeyring({"test-1": bytes(range(32))})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def pii_keyring() -> Iterator[PiiKeyring]:
+    install_keyring(TEST_KEYRING)
+    try:
+        yield TEST_KEYRING
+    finally:
+        install_keyring(None)
 
 
 @pytest.fixture(scope="session")
