@@ -22,7 +22,12 @@ from stdnum.exceptions import ValidationError as _StdnumValidationError
 from stdnum.iso7064 import mod_11_10 as _mod_11_10
 
 from schemas.errors import SchemaError
-from schemas.personal_ids import is_resident_id_15, is_resident_id_18, mask_resident_ids
+from schemas.personal_ids import (
+    is_resident_id_15,
+    is_resident_id_18,
+    mask_resident_ids,
+    mask_text,
+)
 
 CodeKind = Literal["uscc", "registration_number", "organisation_code"]
 
@@ -103,7 +108,7 @@ class InvalidCode(SchemaError, ValueError):
         # A resident ID is personal data (DOMAIN.md "Privacy"): error messages end up in
         # logs and on credit.rejected, so they show it masked like the public view does —
         # also one in any other written form inside a value of another kind.
-        shown = _mask(self.value) if self.personal_data else mask_resident_ids(self.value)
+        shown = _mask(self.value) if self.personal_data else mask_text(self.value)
         name = KIND_NAMES.get(self.kind, self.kind)
         return mask_resident_ids(f"{shown!r} is not a valid {self.kind} ({name}): {self.reason}")
 

@@ -16,7 +16,8 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -107,6 +108,8 @@ def is_envelope(value: object) -> bool:
 
 
 _ACTIVE: PiiKeyring | None = None
+_LOADER: Callable[[], PiiKeyring] | None = None
+_LOCK = threading.Lock()
 
 
 def install_keyring(keyring: PiiKeyring | None) -> None:
@@ -115,7 +118,19 @@ def install_keyring(keyring: PiiKeyring | None) -> None:
     _ACTIVE = keyring
 
 
+def set_keyring_loader(loader: Callable[[], PiiKeyring] | None) -> None:
+    """How to get the keyring when none is installed, on first use (the CLI sets it, so a
+    command that never touches an ID number reads no key)."""
+    global _LOADER
+    _LOADER = loader
+
+
 def active_keyring() -> PiiKeyring:
+    global _ACTIVE
+    if _ACTIVE is None and _LOADER is not None:
+        with _LOCK:
+            if _ACTIVE is None:
+                _ACTIVE = _LOADER()
     if _ACTIVE is None:
         raise PiiKeyError(
             "no PII encryption keyring installed: set CREDITSYNC_PII_ENCRYPTION_KEYS "
