@@ -119,16 +119,27 @@ def guard_personal_ids(value: Any) -> Any:
     return value
 
 
+def _escaped_id(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return contains_resident_id(json.dumps(value, ensure_ascii=False))
+
+
 def guard_body(body: bytes, content_type: str) -> bytes:
     """A response body with full resident IDs masked; unchanged (same object) when clean."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return body
-    if not contains_resident_id(text):
+    is_json = content_type.startswith("application/json")
+    # JSON may write characters as backslash-u escapes (zero-width space, full-width digits),
+    # which only the decoded strings show.
+    if not contains_resident_id(text) and not (is_json and "\\u" in text and _escaped_id(text)):
         return body
     guarded = mask_resident_ids(text)
-    if content_type.startswith("application/json"):
+    if is_json:
         try:
             value = json.loads(text)
         except ValueError:

@@ -240,3 +240,18 @@ def test_log_records_are_masked_message_and_traceback():
     formatted = logging.Formatter().format(failed)
     assert "boom" in formatted and "ValueError" in formatted
     assert not contains_resident_id(formatted)
+
+
+def test_the_cli_refuses_shared_services_without_keys(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from creditsync.cli import app
+
+    monkeypatch.delenv("CREDITSYNC_PII_HASH_KEY", raising=False)
+    monkeypatch.delenv("CREDITSYNC_PII_ENCRYPTION_KEYS", raising=False)
+    monkeypatch.setenv("CREDITSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CREDITSYNC_KAFKA_BOOTSTRAP", "kafka-1.gov.internal:9092")
+    result = CliRunner().invoke(app, ["down"])
+    assert result.exit_code == 1
+    assert "CREDITSYNC_PII_HASH_KEY" in result.output and "shared services" in result.output
+    assert not list(tmp_path.iterdir())  # no key was made for a deployment that must set them
