@@ -28,9 +28,18 @@ console = Console()
 @app.callback()
 def configure_wire_format() -> None:
     """Every command encodes as configured (Confluent's frame when a registry is set) and
-    reaches Kafka with the configured TLS and SASL settings."""
+    reaches Kafka with the configured TLS and SASL settings; its logs mask ID numbers, and it
+    refuses shared services without the PII keys (creditsync/pii_keys.py)."""
+    from creditsync.log_privacy import install_log_masking
+    from creditsync.pii_keys import prepare_pii_keys
     from creditsync.settings import KafkaSettings
     from schemas import confluent, kafka_connection
+
+    install_log_masking()
+    try:
+        prepare_pii_keys()
+    except CreditSyncError as exc:
+        fail(str(exc))
 
     kafka = KafkaSettings()
     confluent.configure(kafka.schema_registry_url)

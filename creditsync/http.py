@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,9 +35,9 @@ from creditsync.health import ServiceCheck
 from creditsync.operator_token import token_matches
 from creditsync.security_headers import SecurityHeaders
 from creditsync.ttl_cache import TtlCache
+from schemas.personal_ids import contains_resident_id, mask_resident_ids
 from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused, clickhouse_error_code
 from sinks.publicity.api import PublicityReaderLike, api_error, public_router
-from streams.privacy import contains_resident_id
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +98,6 @@ PERSONAL_IDS_MASKED = Counter(
 
 # --- the personal-data guard ------------------------------------------------------------------
 
-# Every 18-character window that could be a resident ID; the lookahead finds overlapping ones.
-_ID_CANDIDATE = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
-
-
-def mask_resident_ids(text: str) -> str:
-    """`text` with every full resident ID number masked as 640422********1234."""
-    if not contains_resident_id(text):
-        return text
-    chars = list(text)
-    for match in _ID_CANDIDATE.finditer(text):
-        if contains_resident_id(match.group(1)):
-            start = match.start()
-            # Keep the division (6) and the last 4, as streams.privacy.mask_resident_id does.
-            chars[start + 6 : start + 14] = "*" * 8
-    return "".join(chars)
-
-
 # Values the system itself generates as hex or digits, never from a department's text: a
 # version ends in the hex of its event id, whose digit runs can pass the ID check by chance.
 SYSTEM_KEYS = frozenset({"version", "event_id", "schema_fingerprint", "request_id"})
@@ -142,16 +124,27 @@ def guard_personal_ids(value: Any) -> Any:
     return value
 
 
+def _escaped_id(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return contains_resident_id(json.dumps(value, ensure_ascii=False))
+
+
 def guard_body(body: bytes, content_type: str) -> bytes:
     """A response body with full resident IDs masked; unchanged (same object) when clean."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return body
-    if not contains_resident_id(text):
+    is_json = content_type.startswith("application/json")
+    # JSON may write characters as backslash-u escapes (zero-width space, full-width digits),
+    # which only the decoded strings show.
+    if not contains_resident_id(text) and not (is_json and "\\u" in text and _escaped_id(text)):
         return body
     guarded = mask_resident_ids(text)
-    if content_type.startswith("application/json"):
+    if is_json:
         try:
             value = json.loads(text)
         except ValueError:

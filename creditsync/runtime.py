@@ -18,14 +18,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from creditsync.pii_keys import check_configured, load_pii_keys
 from creditsync.settings import (
     ClickHouseSettings,
     DataSettings,
     KafkaSettings,
-    PrivacySettings,
     RedisSettings,
     StreamSettings,
 )
+from schemas.pii_crypto import install_keyring
 from streams.app import WorkerConfig, build_app
 from streams.errors import WorkerCrashed
 from streams.worker import run_worker
@@ -41,6 +42,10 @@ def worker_config(
     data, kafka, stream = DataSettings(), KafkaSettings(), StreamSettings()
     clickhouse = ClickHouseSettings()
     data.data_dir.mkdir(parents=True, exist_ok=True)
+    # The keys are read (or made, on one machine) now, so a worker warns at start.
+    check_configured(kafka=kafka, clickhouse=clickhouse)
+    keys = load_pii_keys(data.data_dir)
+    install_keyring(keys.keyring)
     # "off" leaves a sink out of this worker: e.g. several workers sharing partitions, with
     # ClickHouse written by one process (embedded chdb has one owner per data directory).
     redis_url = RedisSettings().redis_url
@@ -50,7 +55,7 @@ def worker_config(
         "topic_prefix": stream.topic_prefix,
         "app_id": stream.worker_id,
         "partitions": kafka.topic_partitions,
-        "pii_key": PrivacySettings().pii_hash_key.get_secret_value().encode(),
+        "pii_key": keys.hash_key,
         "redis_url": None if redis_url.lower() == OFF else redis_url,
         "clickhouse_dsn": None
         if clickhouse.clickhouse_dsn.lower() == OFF

@@ -88,8 +88,12 @@ class HttpSettings(BaseSettings):
 class PrivacySettings(BaseSettings):
     model_config = _config()
     # Key of the HMAC that replaces resident ID numbers in analytics (DOMAIN.md "Privacy").
-    # The default is for local runs only; set a real secret in every shared deployment.
-    pii_hash_key: SecretStr = Field(default=SecretStr("creditsync-local-development-key"))
+    # Unset: a random key made once in the data directory (creditsync/pii_keys.py), which a
+    # deployment on shared services refuses.
+    pii_hash_key: SecretStr | None = None
+    # AES-256-GCM keys sealing ID numbers at rest: "kid1:<base64 32 bytes>,kid2:<…>", the last
+    # the newest (it encrypts; all decrypt). Unset: as for the hash key.
+    pii_encryption_keys: SecretStr | None = None
 
 
 class OperatorSettings(BaseSettings):

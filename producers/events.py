@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from producers.errors import FieldValueError
+from producers.personal import ID_IN_TEXT, clear_id_number, fields_with_id_numbers, seal_id_number
 from producers.templates import (
     OPERATION,
     REGISTRATION_CODE_FIELDS,
@@ -35,6 +36,8 @@ from producers.values import (
     parse_text,
 )
 from schemas.categories import SUBJECT_CODE_HEADER, Category, FieldSpec, Operation, category_spec
+from schemas.personal_ids import mask_resident_ids
+from schemas.pii_crypto import PiiKeyring
 from schemas.records import Department, IntakeEvent, SubjectAsSent
 
 # Fixed forever: changing it would give every record ever sent a new event id.
@@ -76,7 +79,9 @@ class FieldProblem:
     code: ReasonCode = "invalid_value"
 
     def __str__(self) -> str:
-        return f"{self.field_chinese} ({self.field}) = {_shown(self.value)}: {self.reason}"
+        return mask_resident_ids(
+            f"{self.field_chinese} ({self.field}) = {_shown(self.value)}: {self.reason}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +125,21 @@ class RecordRejection:
 
     @property
     def message(self) -> str:
-        return f"{self.record_ref}: " + "; ".join(str(p) for p in self.problems or [self])
+        if self.problems:
+            problems = "; ".join(str(p) for p in self.problems)
+        else:
+            problems = f"{self.field_chinese} ({self.field}) = {_shown(self.value)}: {self.reason}"
+        return mask_resident_ids(f"{self.record_ref}: {problems}")
 
     def __str__(self) -> str:
         return self.message
 
 
 def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    # Masked before repr() (which writes zero-width characters as escapes) and before the
+    # cut (which could leave part of a number that is no longer recognised).
+    text = repr(mask_resident_ids(value) if isinstance(value, str) else value)
+    text = mask_resident_ids(text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
@@ -151,9 +163,13 @@ def build_intake_event(
     scales: Mapping[str, Decimal] | None = None,
     row: Mapping[str, Any] | None = None,
     row_number: int | None = None,
+    keyring: PiiKeyring | None = None,
 ) -> IntakeEvent | RecordRejection:
     """Validate one record's fields (by English field name, see producers.templates) and
-    build its intake event, or the rejection listing everything wrong with it."""
+    build its intake event, or the rejection listing everything wrong with it.
+
+    The ID number leaves here encrypted (producers.personal, with `keyring` or the
+    process's); a full resident ID number in any other field refuses the record."""
     spec = category_spec(category)
     ref = record_ref or f"record {source_sequence}"
     if not isinstance(row_fields, Mapping):
@@ -165,6 +181,8 @@ def build_intake_event(
     payload: dict[str, Any] = {}
     for spec_field in spec.fields:
         raw = row_fields.get(spec_field.name)
+        if spec_field.name in _PERSONAL_FIELDS:
+            raw = clear_id_number(raw, keyring)
         value, problem = _parse_field(spec_field, raw, (scales or {}).get(spec_field.name))
         needed = spec_field.required or spec_field.name in spec.key_fields
         if problem is None and value is None and needed:
@@ -177,6 +195,11 @@ def build_intake_event(
     subject = _subject(category, row_fields, payload, problems)
     operation = _operation(row_fields.get(OPERATION), problems)
     problems += _unknown_fields(row_fields, spec.field_names)
+    problems += [
+        FieldProblem(name, _PSEUDO_CHINESE.get(name) or spec.field(name).chinese,
+                     payload.get(name, subject["name"]), ID_IN_TEXT)
+        for name in fields_with_id_numbers(payload, subject["name"])
+    ]  # fmt: skip
     serial = _serial(row_fields.get(SERIAL))
     if serial and record_ref:
         ref = f"{record_ref} (序号 {serial})"
@@ -184,8 +207,11 @@ def build_intake_event(
         return RecordRejection.of(ref, problems, row, row_number)
     record_key = "|".join(_key_text(payload[name]) for name in spec.key_fields)
     occurred = payload.get(spec.decision_date_field) if spec.decision_date_field else None
+    # The id from the clear number (a re-send gives the same id), then the number sealed.
+    content_id = event_id(department["code"], category, record_key, operation, subject, payload)
+    seal_id_number(payload, keyring)
     return IntakeEvent(
-        event_id=event_id(department["code"], category, record_key, operation, subject, payload),
+        event_id=content_id,
         category=category,
         operation=operation,
         department=Department(code=department["code"], name=department["name"]),

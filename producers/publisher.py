@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from creditsync.errors import ServiceUnavailable
 from producers.errors import ProducerError
+from producers.personal import protected_fields
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.identifiers import normalise_code
 from schemas.kafka_connection import client_config
@@ -214,7 +215,8 @@ def rejection_record(
         "category": category,
         "department": department_code,
         "adapter": adapter,
-        "fields": fields,
+        # No ID number in clear on credit.rejected: sealed or masked (producers.personal).
+        "fields": protected_fields(fields),
     }
     value = json.dumps(body, ensure_ascii=False, default=str).encode()
     reason = Rejection(

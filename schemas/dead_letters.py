@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from schemas.personal_ids import mask_resident_ids
 from schemas.topics import REJECTED
 
 Header = tuple[str, bytes]
@@ -27,6 +28,11 @@ class Rejection:
     message: str  # a full sentence: which record, which field, what was expected
     stage: Stage
     exception_class: str = "creditsync.Rejected"
+
+    def __post_init__(self) -> None:
+        # Reasons are read by operators, stored in ClickHouse and logged: an ID number the
+        # message quotes from the record is shown masked (DOMAIN.md "Privacy").
+        object.__setattr__(self, "message", mask_resident_ids(self.message))
 
 
 def dead_letter_headers(
@@ -46,7 +52,7 @@ def dead_letter_headers(
         ("__connect.errors.offset", str(offset).encode()),
         ("__connect.errors.stage", rejection.stage.encode()),
         ("__connect.errors.exception.class.name", rejection.exception_class.encode()),
-        ("__connect.errors.exception.message", rejection.message.encode()),
+        ("__connect.errors.exception.message", mask_resident_ids(rejection.message).encode()),
         ("creditsync.reason_code", rejection.reason_code.encode()),
         ("creditsync.field", (rejection.field or "").encode()),
     ]

@@ -22,6 +22,12 @@ from stdnum.exceptions import ValidationError as _StdnumValidationError
 from stdnum.iso7064 import mod_11_10 as _mod_11_10
 
 from schemas.errors import SchemaError
+from schemas.personal_ids import (
+    is_resident_id_15,
+    is_resident_id_18,
+    mask_resident_ids,
+    mask_text,
+)
 
 CodeKind = Literal["uscc", "registration_number", "organisation_code"]
 
@@ -100,10 +106,11 @@ class InvalidCode(SchemaError, ValueError):
 
     def __str__(self) -> str:
         # A resident ID is personal data (DOMAIN.md "Privacy"): error messages end up in
-        # logs and on credit.rejected, so they show it masked like the public view does.
-        shown = _mask(self.value) if self.personal_data else self.value
+        # logs and on credit.rejected, so they show it masked like the public view does —
+        # also one in any other written form inside a value of another kind.
+        shown = _mask(self.value) if self.personal_data else mask_text(self.value)
         name = KIND_NAMES.get(self.kind, self.kind)
-        return f"{shown!r} is not a valid {self.kind} ({name}): {self.reason}"
+        return mask_resident_ids(f"{shown!r} is not a valid {self.kind} ({name}): {self.reason}")
 
 
 def _mask(value: str) -> str:
@@ -300,7 +307,7 @@ def _identify_code(code: str) -> tuple[CodeKind, str]:
         try:
             return "uscc", parse_uscc(raw).code
         except InvalidCode as exc:
-            if not _is_resident_id(code):
+            if not _is_resident_id(code) and not is_resident_id_18(code):
                 raise
             # A person's ID number in the subject column is a common template mistake;
             # say so, without repeating the number (it is personal data).
@@ -311,7 +318,20 @@ def _identify_code(code: str) -> tuple[CodeKind, str]:
                 personal_data=True,
             ) from exc
     if len(code) == 15:
-        return "registration_number", parse_registration_number(raw)
+        try:
+            return "registration_number", parse_registration_number(raw)
+        except InvalidCode as exc:
+            if not is_resident_id_15(code):
+                raise
+            # Shaped like a legacy ID number too: the reason stays (it may be a mistyped
+            # registration number), the value is shown masked.
+            raise InvalidCode(
+                "registration_number",
+                raw,
+                f"{exc.reason}; if it is a 15-digit resident ID number (居民身份证号码), that is "
+                "not an enterprise code",
+                personal_data=True,
+            ) from exc
     return "organisation_code", parse_organisation_code(raw)
 
 

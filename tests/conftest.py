@@ -8,6 +8,8 @@ its own prefix and consumer group, so tests never see each other's data.
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,32 @@ from pathlib import Path
 import pytest
 
 from creditsync import services
+from schemas.pii_crypto import PiiKeyring, install_keyring
+
+# The keys ID numbers are sealed and hashed with in tests, in this process and (through the
+# environment) in the CLI processes tests start; the hash key is WorkerConfig's default.
+TEST_KEYRING_SPEC = "test-1:" + base64.b64encode(bytes(range(32))).decode()
+TEST_KEYRING = PiiKeyring.parse(TEST_KEYRING_SPEC)
+TEST_HASH_KEY = "creditsync-local-development-key"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def pii_keyring() -> Iterator[PiiKeyring]:
+    saved = {
+        k: os.environ.get(k) for k in ("CREDITSYNC_PII_ENCRYPTION_KEYS", "CREDITSYNC_PII_HASH_KEY")
+    }
+    os.environ["CREDITSYNC_PII_ENCRYPTION_KEYS"] = TEST_KEYRING_SPEC
+    os.environ["CREDITSYNC_PII_HASH_KEY"] = TEST_HASH_KEY
+    install_keyring(TEST_KEYRING)
+    try:
+        yield TEST_KEYRING
+    finally:
+        install_keyring(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from creditsync.ops.errors import InvalidDeadLetterId
 from schemas.dead_letters import Header, headers_dict, original_headers
+from schemas.personal_ids import mask_resident_ids
 from schemas.topics import INTAKE_PREFIX, RECORDS, RESOLVED
 
 # How a dead letter goes back into the pipeline:
@@ -51,7 +52,8 @@ class DeadLetter:
 
     @property
     def message(self) -> str:
-        return self.header("__connect.errors.exception.message") or ""
+        # Letters written before reasons were masked may quote an ID number: shown masked.
+        return mask_resident_ids(self.header("__connect.errors.exception.message") or "")
 
     @property
     def field(self) -> str | None:

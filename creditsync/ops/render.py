@@ -19,6 +19,7 @@ from creditsync.ops.dead_letters import DeadLetter
 from creditsync.ops.rejected import RedriveOutcome
 from creditsync.ops.replay import ReplayReport
 from creditsync.ops.status import PipelineStatus
+from schemas.personal_ids import mask_resident_ids
 from sinks.clickhouse import QueryResult
 
 
@@ -92,13 +93,10 @@ def dead_letter_detail(letter: DeadLetter, original: dict[str, Any], redrive: An
         "re-drive", plain(f"{letter.redrive_kind}" + (f" — done: {redrive}" if redrive else ""))
     )
     for name, value in letter.headers:
-        table.add_row(plain(f"header {name}"), plain((value or b"").decode("utf-8", "replace")))
-    table.add_row(
-        plain(f"original ({original['format']})"),
-        plain(
-            json.dumps(original.get("record", original), ensure_ascii=False, indent=2, default=str)
-        ),
-    )
+        shown = mask_resident_ids((value or b"").decode("utf-8", "replace"))
+        table.add_row(plain(f"header {name}"), plain(shown))
+    record = json.dumps(original.get("record", original), ensure_ascii=False, indent=2, default=str)
+    table.add_row(plain(f"original ({original['format']})"), plain(mask_resident_ids(record)))
     return table
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from schemas.personal_ids import mask_resident_ids
 from sinks.errors import RecordMappingError
 
 CONTROL_TOTALS_TABLE = "control_totals"
@@ -100,7 +101,8 @@ def rejection_row(row: RejectionRow) -> dict[str, Any]:
         "department_code": row["department_code"],
         "category": row.get("category") or "",
         "reason_code": row["reason_code"],
-        "reason": row["reason"],
+        # Reasons quote records; one written before masking, or by any other path, is masked.
+        "reason": mask_resident_ids(row["reason"]),
         "field": row.get("field") or "",
         "emitted_at": row["emitted_at"],
         "rejected_at": row["rejected_at"],
@@ -156,12 +158,12 @@ def notice_row(notice: Mapping[str, Any]) -> dict[str, Any]:
         "uscc": notice["uscc"],
         "item_id": notice.get("item_id") or "",
         "record_event_id": notice.get("record_event_id") or "",
-        "information_type": notice.get("information_type") or "",
+        "information_type": mask_resident_ids(notice.get("information_type") or ""),
         "initiated_on": _iso_date(row_id, "initiated_on", notice["initiated_on"]),
         "stage": stage,
         "responded_on": responded,
         "fed_back_on": fed_back,
-        "measures": notice.get("measures") or "",
+        "measures": mask_resident_ids(notice.get("measures") or ""),
         "row_version": _STAGE_RANK[stage] * 4
         + (responded is not None) * 2
         + (fed_back is not None),

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from schemas.categories import CATEGORY_SPECS, FieldSpec
+from schemas.personal_ids import contains_resident_id, mask_resident_ids
 from schemas.records import EnrichedRecord
 from sinks.base import ITEM_CATEGORIES
 from sinks.errors import RecordMappingError
@@ -66,6 +67,12 @@ _NOT_STORED = frozenset({"id_document_number", "id_document_number_masked"})
 _ID_HASH = "id_document_number_hash"
 
 _ENTITY_COLUMN_NAMES = {"entity_type": "registered_type"}
+# Not masked: codes are checked as codes (an all-digit USCC can pass an ID number's checks by
+# chance) and the hash is hex. Every other text is masked, whatever streams/ let through.
+_UNMASKED = frozenset(
+    {f.name for spec in CATEGORY_SPECS.values() for f in spec.fields if f.kind == "code"}
+    | {_ID_HASH}
+)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _U64 = 1 << 64
@@ -96,6 +103,32 @@ def version_number(record: EnrichedRecord) -> int:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _masked_text(value: Any) -> str:
+    return mask_resident_ids(_text(value))
+
+
+def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with full resident ID numbers masked in its texts (the same object when
+    there are none: one joined scan, as for nearly every record)."""
+    texts = [
+        v if isinstance(v, str) else "\n".join(x for x in v if isinstance(x, str))
+        for k, v in payload.items()
+        if k not in _UNMASKED and isinstance(v, str | list)
+    ]
+    if not contains_resident_id("\n".join(texts)):
+        return payload
+    return {
+        k: v
+        if k in _UNMASKED
+        else mask_resident_ids(v)
+        if isinstance(v, str)
+        else [mask_resident_ids(x) if isinstance(x, str) else x for x in v]
+        if isinstance(v, list)
+        else v
+        for k, v in payload.items()
+    }
 
 
 def _date(event_id: str, name: str, value: Any) -> dt.date | None:
@@ -167,14 +200,14 @@ def common_row(record: EnrichedRecord) -> Row:
         "publication_status": record["publication_status"],
         "uscc": record["uscc"],
         "record_key": record["record_key"],
-        "canonical_name": _text(record.get("canonical_name")),
+        "canonical_name": _masked_text(record.get("canonical_name")),
         "entity_type": _text(record.get("entity_type")),
         "region_code": _text(region.get("code")),
         "province": _text(region.get("province")),
         "prefecture": _text(region.get("prefecture")),
         "county": _text(region.get("county")),
         "department_code": record["department"]["code"],
-        "department_name": _text(record["department"].get("name")),
+        "department_name": _masked_text(record["department"].get("name")),
         "subject_code_sent": _text(
             subject.get("uscc")
             or subject.get("registration_number")
@@ -199,7 +232,7 @@ def category_row(record: EnrichedRecord, common: Row | None = None) -> Row:
     """A row of the category's typed table: common columns and each payload field typed.
     `common`: the record's common_row when the caller has it already (it is copied)."""
     spec = CATEGORY_SPECS[record["category"]]
-    payload = record.get("payload") or {}
+    payload = _masked_payload(record.get("payload") or {})
     row = dict(common) if common is not None else common_row(record)
     for field in spec.fields:
         if field.name in _NOT_STORED:
@@ -213,6 +246,7 @@ def category_row(record: EnrichedRecord, common: Row | None = None) -> Row:
 def raw_row(record: EnrichedRecord, common: Row | None = None) -> Row:
     """The `records_raw` row: every record of every category, payload kept as JSON."""
     payload = {k: v for k, v in (record.get("payload") or {}).items() if k not in _NOT_STORED}
+    payload = _masked_payload(payload)
     row = dict(common) if common is not None else common_row(record)
     row["category"] = record["category"]
     # Dates and amounts as str() makes them; keys sorted, so equal payloads are equal text.
@@ -227,7 +261,7 @@ def entity_rows(record: EnrichedRecord, common: Row | None = None) -> tuple[Row,
 
     Every name ever registered is kept in entity_names, so former names stay searchable in
     analytics however the versions arrive."""
-    payload = record.get("payload") or {}
+    payload = _masked_payload(record.get("payload") or {})
     spec = CATEGORY_SPECS["registration"]
     row = dict(common) if common is not None else common_row(record)
     for field in spec.fields:

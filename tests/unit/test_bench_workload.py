@@ -18,6 +18,7 @@ from bench.workload import (
 )
 from producers.events import build_intake_event
 from schemas.codec import decode_intake, encode_intake
+from schemas.pii_crypto import decrypt_personal_id
 
 
 @pytest.mark.parametrize("category", sorted(VARYING))
@@ -29,10 +30,16 @@ def test_a_cloned_event_equals_the_validated_one_but_for_its_id(category):
     cloned = factory.event(category, row, 5)
     built = build_intake_event(category, row, DEPARTMENT, "bench/1", 5, factory.emitted_at)
     assert isinstance(built, dict), built
-    assert {k: v for k, v in cloned.items() if k != "event_id"} == {
-        k: v for k, v in built.items() if k != "event_id"
-    }
+    assert _opened(cloned) == _opened(built)
     assert decode_intake(encode_intake(cloned)) == cloned
+
+
+def _opened(event):
+    # The ID number is sealed with a fresh nonce each time: compared as the clear number.
+    payload = dict(event["payload"])
+    if isinstance(payload.get("id_document_number"), str):
+        payload["id_document_number"] = decrypt_personal_id(payload["id_document_number"])
+    return {**{k: v for k, v in event.items() if k != "event_id"}, "payload": payload}
 
 
 def test_workload_registers_every_enterprise_before_records_about_it():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +71,24 @@ def test_system_generated_values_are_left_alone():
     leaked = json.dumps({**value, "remarks": ID}).encode()
     guarded = json.loads(guard_body(leaked, "application/json"))
     assert guarded == {**value, "remarks": MASKED}
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "form",
+    [
+        f"{ID[:6]} {ID[6:14]} {ID[14:]}",
+        f"{ID[:6]}-{ID[6:10]}-{ID[10:14]}-{ID[14:]}",
+        ID.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789X"}),
+        ID[:7] + "\u200b" + ID[7:],
+        "640422650801042",  # the 15-digit legacy number
+    ],
+)
+def test_every_written_form_is_masked_also_when_json_escapes_it(form):
+    for ensure_ascii in (False, True):
+        body = json.dumps({"remarks": f"证件号{form}"}, ensure_ascii=ensure_ascii).encode()
+        guarded = guard_body(body, "application/json")
+        assert guarded is not body
+        assert not contains_resident_id(json.loads(guarded)["remarks"])
+    text = guard_body(f"<p>{form}</p>".encode(), "text/html").decode()
+    assert text.startswith("<p>640422*") and text.endswith("</p>")
