@@ -37,7 +37,7 @@ from producers.values import (
 )
 from schemas.categories import SUBJECT_CODE_HEADER, Category, FieldSpec, Operation, category_spec
 from schemas.personal_ids import mask_resident_ids
-from schemas.pii_crypto import PiiKeyring
+from schemas.pii_crypto import PiiKeyError, PiiKeyring
 from schemas.records import Department, IntakeEvent, SubjectAsSent
 
 # Fixed forever: changing it would give every record ever sent a new event id.
@@ -182,7 +182,20 @@ def build_intake_event(
     for spec_field in spec.fields:
         raw = row_fields.get(spec_field.name)
         if spec_field.name in _PERSONAL_FIELDS:
-            raw = clear_id_number(raw, keyring)
+            try:
+                raw = clear_id_number(raw, keyring)
+            except PiiKeyError as exc:
+                # A value shaped as our envelope that no key opens: forged or corrupt. Refused
+                # here, so it never reaches the stage that would have to open it.
+                problems.append(
+                    FieldProblem(
+                        spec_field.name,
+                        spec_field.chinese,
+                        "enc:v1:…",
+                        f"加密的证件号码无法解密（{exc}）；请报送证件号码原文",
+                    )
+                )
+                continue
         value, problem = _parse_field(spec_field, raw, (scales or {}).get(spec_field.name))
         needed = spec_field.required or spec_field.name in spec.key_fields
         if problem is None and value is None and needed:

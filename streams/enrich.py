@@ -9,7 +9,7 @@ from typing import Any
 from schemas.categories import CATEGORY_SPECS
 from schemas.identifiers import InvalidCode, parse_uscc
 from schemas.records import EnrichedRecord, IntakeEvent, Lineage, PublicationStatus
-from streams.errors import EnrichmentError
+from streams.errors import EnrichmentError, PrivacyError
 from streams.privacy import contains_resident_id, published_payload
 from streams.regions import region_of
 from streams.registry import RegistryEntry
@@ -65,7 +65,16 @@ def enrich(
         or event["payload"].get("name")
         or ""
     )
-    payload = published_payload(event["category"], event["payload"], pii_key)
+    try:
+        payload = published_payload(event["category"], event["payload"], pii_key)
+    except PrivacyError as exc:
+        # An ID number whose envelope does not open (a forged or corrupt value, or a key
+        # retired too early) refuses this record only: the others go on, and this one can be
+        # re-driven once the keyring holds its key.
+        raise EnrichmentError(
+            f"event {event['event_id']} ({event['category']} {event['record_key']}): "
+            f"证件号码 cannot be read: {exc}"
+        ) from exc
     # Code fields are checked by schemas.identifiers already; a USCC made only of digits can
     # pass a resident ID's checks by chance, so scanning them would reject good records.
     spec = CATEGORY_SPECS[event["category"]]

@@ -255,3 +255,10 @@ def test_the_cli_refuses_shared_services_without_keys(monkeypatch, tmp_path):
     assert result.exit_code == 1
     assert "CREDITSYNC_PII_HASH_KEY" in result.output and "shared services" in result.output
     assert not list(tmp_path.iterdir())  # no key was made for a deployment that must set them
+
+
+def test_a_forged_envelope_from_a_department_is_refused_at_the_edge_per_record(pii_keyring):
+    fields = restriction_fields(id_document_number="enc:v1:" + pii_keyring.current + ":QUJD")
+    refused = build_intake_event("restriction", fields, DEPT, "http/1", 1, AT)
+    assert isinstance(refused, RecordRejection)
+    assert "证件号码" in refused.message and "无法解密" in refused.message

@@ -147,3 +147,11 @@ def test_a_record_sent_under_a_legacy_code_gets_the_name_from_the_lean_alias() -
     assert decision.reject is None and decision.emit is not None
     assert decision.emit["uscc"] == USCC
     assert decision.emit["canonical_name"] == "宁夏丰源农业科技有限公司"
+
+
+@pytest.mark.security
+def test_an_envelope_that_does_not_open_refuses_the_record_instead_of_stopping_the_stage() -> None:
+    forged = "enc:v1:k1:" + "A" * 40  # shaped as an envelope; no key opens it
+    with pytest.raises(EnrichmentError, match="证件号码 cannot be read"):
+        event = restriction(id_document_number=forged)
+        enrich(event, USCC, None, LINEAGE, PROCESSED, KEY, "public")
