@@ -24,7 +24,7 @@ from bench.env import PARTITIONS, BenchServices, OffsetProbe
 from bench.stats import rate
 from schemas.topics import RECORDS, RESOLVED
 from streams.app import WorkerConfig, build_app
-from streams.metrics import SINK_RECORDS
+from streams.runtime.metrics import SINK_RECORDS
 from streams.worker import run_worker
 
 POLL_SECONDS = 0.1
@@ -41,7 +41,7 @@ class StageRun:
 
 
 def sink_handled(sink: str) -> int:
-    """Records the named sink has handled in this process (streams.metrics counters).
+    """Records the named sink has handled in this process (streams.runtime.metrics counters).
 
     Collects only this counter family: REGISTRY.get_sample_value collects every metric on
     each call, which cost the worker's event loop ~7 % of its time at a 0.1 s poll."""

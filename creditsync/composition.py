@@ -23,7 +23,7 @@ from schemas.topics import OWNERSHIP
 from sinks.clickhouse import connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityReader
 from streams.app import WorkerConfig
-from streams.ownership_log import OwnershipLog
+from streams.runtime.ownership_log import OwnershipLog
 
 
 def check_clickhouse(client) -> ServiceCheck:

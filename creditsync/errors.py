@@ -1,13 +1,6 @@
-"""The project-wide root error; each package's errors.py derives its own from it."""
+"""The project-wide errors as the CLI and the composition root name them; they are defined in
+`schemas.errors`, the bottom layer, so that every package's errors derive from one root."""
 
+from schemas.errors import CreditSyncError, MissingPrerequisite, ServiceUnavailable
 
-class CreditSyncError(Exception):
-    """Root of every error creditsync raises on purpose."""
-
-
-class ServiceUnavailable(CreditSyncError):
-    """A backing service (Kafka, Redis, ClickHouse) did not answer; the caller may retry."""
-
-
-class MissingPrerequisite(CreditSyncError):
-    """A program the local services need (java, mvn, redis-server) is not installed."""
+__all__ = ["CreditSyncError", "MissingPrerequisite", "ServiceUnavailable"]

@@ -1,6 +1,7 @@
 """`creditsync owner reassign|list`: a merged department's items passed to its successor.
 
-Thin: options become a `streams.ownership.Reassignment` published by creditsync/ops/ownership.py.
+Thin: options become a `streams.rules.ownership.Reassignment` published by
+creditsync/ops/ownership.py.
 Reassigning needs the operator token, as `replay` and `rejected redrive` do.
 """
 
@@ -42,7 +43,7 @@ def reassign(
     """Records from --to may change the items --from owns, from now on (recorded on
     credit.ownership; the item's owner becomes --to when it applies its first change)."""
     from creditsync.ops.ownership import ownership_topic, publish_reassignment
-    from streams.ownership import Reassignment
+    from streams.rules.ownership import Reassignment
 
     with operator_errors():
         _authorize()

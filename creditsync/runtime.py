@@ -3,7 +3,7 @@
 `run` is the main job: the stream stages, both sinks, the operations loop and the HTTP server
 in one process, which also owns the embedded ClickHouse (chdb allows one owner per data
 directory, so analytics reads go through this process). Each is a loop on a thread of its own
-under one supervisor (streams/supervisor.py). Ctrl-C or SIGTERM stops everything it started,
+under one supervisor (streams/runtime/supervisor.py). Ctrl-C or SIGTERM stops everything it started,
 each loop committing the batch in hand; a loop that fails ends the process with status 1 and
 one log line naming it. Restarting a failed process is its supervisor's job (systemd units in
 infra/systemd/, `restart: unless-stopped` in infra/compose.yaml).

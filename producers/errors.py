@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from creditsync.errors import CreditSyncError
+from schemas.errors import CreditSyncError
 
 
 class ProducerError(CreditSyncError):

@@ -50,7 +50,7 @@ ReasonCode = Literal[
     "conflicting_codes",  # two codes of one row disagree
     "unknown_field",  # a field the category does not have
     "malformed_row",  # a row that cannot be read (encoding, extra cells)
-    "not_owner",  # the item it changes belongs to another department (streams/ownership.py)
+    "not_owner",  # the item it changes belongs to another department (streams/rules/ownership.py)
 ]
 
 _OPERATIONS: dict[str, Operation] = {

@@ -16,9 +16,9 @@ from producers.events import FieldProblem, RecordRejection
 from schemas.categories import category_spec
 from schemas.records import IntakeEvent, item_id
 from sinks.publicity.reader import PublicityReader
-from streams.changes import CHANGE_TARGETS
-from streams.items import ITEM_CATEGORIES
-from streams.ownership import OwnerLookup, may_modify, not_owner_rejection
+from streams.rules.changes import CHANGE_TARGETS
+from streams.rules.items import ITEM_CATEGORIES
+from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection
 
 _SUBJECT_CODES = ("uscc", "registration_number", "organisation_code")
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from creditsync.errors import ServiceUnavailable
 from producers.errors import ProducerError
 from producers.personal import protected_fields
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
+from schemas.errors import ServiceUnavailable
 from schemas.identifiers import normalise_code
 from schemas.kafka_connection import client_config
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size

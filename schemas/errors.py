@@ -1,8 +1,22 @@
-"""Errors of the data contract: invalid codes, unknown schemas, corrupt records."""
+"""The project-wide root error, and the errors of the data contract: invalid codes, unknown
+schemas, corrupt records.
+
+The root lives here, in the bottom layer every package imports, so that no package's
+errors.py imports upwards (from the CLI package, as it used to)."""
 
 from __future__ import annotations
 
-from creditsync.errors import CreditSyncError
+
+class CreditSyncError(Exception):
+    """Root of every error creditsync raises on purpose."""
+
+
+class ServiceUnavailable(CreditSyncError):
+    """A backing service (Kafka, Redis, ClickHouse) did not answer; the caller may retry."""
+
+
+class MissingPrerequisite(CreditSyncError):
+    """A program the local services need (java, mvn, redis-server) is not installed."""
 
 
 class SchemaError(CreditSyncError):

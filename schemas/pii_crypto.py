@@ -1,7 +1,7 @@
 """Field-level encryption of ID numbers at rest: AES-256-GCM envelopes with a key id.
 
 The producers encrypt a restriction's `id_document_number` before it enters Kafka, into
-`enc:v1:<key id>:<base64(nonce | ciphertext+tag)>`; only streams.privacy (to mask and hash
+`enc:v1:<key id>:<base64(nonce | ciphertext+tag)>`; only streams.rules.privacy (to mask and hash
 it) and the receiving departments of joint-punishment notices (decrypt_personal_id) read the
 clear number. A keyring holds several keys so they can rotate: it encrypts with the newest
 (the last configured) and decrypts with whichever key id an envelope names.
@@ -148,7 +148,7 @@ def encrypt_personal_id(value: str, keyring: PiiKeyring | None = None) -> str:
 
 def decrypt_personal_id(value: str, keyring: PiiKeyring | None = None) -> str:
     """The clear ID number of an envelope, for the places entitled to it (masking and hashing
-    in streams.privacy, a receiving department's notice). A clear value (a record written
+    in streams.rules.privacy, a receiving department's notice). A clear value (a record written
     before encryption) is returned as it is."""
     if not is_envelope(value):
         return value

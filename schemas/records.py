@@ -91,7 +91,7 @@ class EnrichedRecord(TypedDict):
     processed_at: dt.datetime
     source_sequence: int
     # Order of versions of one item: (source_sequence, emitted_at ms, event_id); sinks keep
-    # the greatest and ignore anything older (`streams.versioning.record_version`).
+    # the greatest and ignore anything older (`streams.rules.versioning.record_version`).
     version: str
     adapter: str
     publication_status: PublicationStatus

@@ -25,7 +25,7 @@ REGISTRY_ALIASES = "credit.registry-aliases"
 RESOLVED = "credit.resolved"
 CONTROL_TOTALS = "credit.control-totals"
 # The stream stages' derivation generation per consumer group, bumped by
-# `creditsync replay --stage streams` (streams/versioning.py `derived_version`); compacted.
+# `creditsync replay --stage streams` (streams/rules/versioning.py `derived_version`); compacted.
 DERIVATIONS = "credit.derivations"
 NOTICES_PREFIX = "credit.notices."
 # Every notice state of every department in one stream, for analytics (ClickHouse reads it;
@@ -36,7 +36,8 @@ NOTICES_LOG = "credit.notices-log"
 DEFAULT_NOTICE_DEPARTMENTS = ("market", "tax", "court", "housing", "environment", "finance")
 
 # Operator reassignments of item ownership (a department merged into another), keyed by the
-# former owner's code; every worker and the HTTP server read it whole (streams/ownership_log.py).
+# former owner's code; every worker and the HTTP server read it whole
+# (streams/runtime/ownership_log.py).
 OWNERSHIP = "credit.ownership"
 
 FOREVER = -1

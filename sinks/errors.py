@@ -25,7 +25,7 @@ from typing import Literal
 import redis.exceptions as redis_errors
 from clickhouse_connect.driver import exceptions as ch_errors
 
-from creditsync.errors import CreditSyncError, ServiceUnavailable
+from schemas.errors import CreditSyncError, ServiceUnavailable
 
 ErrorKind = Literal["backpressure", "operational", "invalidating", "irrecoverable"]
 

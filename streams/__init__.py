@@ -4,15 +4,6 @@ Only the plain functions are imported here, so importing `streams` connects to n
 worker is built in `streams.app` and run by `streams.worker`.
 """
 
-from streams.changes import (
-    CHANGE_TARGETS,
-    PendingChange,
-    apply_change,
-    change_history,
-    change_target,
-    merge_pending,
-)
-from streams.enrich import enrich
 from streams.errors import (
     ChangeError,
     EnrichmentError,
@@ -24,7 +15,16 @@ from streams.errors import (
     TimelinessError,
     VersionError,
 )
-from streams.notices import (
+from streams.rules.changes import (
+    CHANGE_TARGETS,
+    PendingChange,
+    apply_change,
+    change_history,
+    change_target,
+    merge_pending,
+)
+from streams.rules.enrich import enrich
+from streams.rules.notices import (
     JointPunishmentNotice,
     NoticeStage,
     apply_feedback,
@@ -34,21 +34,21 @@ from streams.notices import (
     open_notice_age_days,
     receiving_departments,
 )
-from streams.privacy import (
+from streams.rules.privacy import (
     contains_resident_id,
     hash_personal_id,
     mask_resident_id,
     published_payload,
 )
-from streams.publication import (
+from streams.rules.publication import (
     WorkflowState,
     apply_workflow_event,
     next_expiry,
     objection_status,
     publication_status,
 )
-from streams.regions import region_of
-from streams.registry import (
+from streams.rules.regions import region_of
+from streams.rules.registry import (
     CodeConflict,
     ConflictReason,
     LegacyKind,
@@ -56,7 +56,7 @@ from streams.registry import (
     RegistryEntry,
     apply_registration,
 )
-from streams.resolution import (
+from streams.rules.resolution import (
     Invalid,
     Resolution,
     Resolved,
@@ -64,13 +64,13 @@ from streams.resolution import (
     park_key,
     resolve_subject,
 )
-from streams.timeliness import (
+from streams.rules.timeliness import (
     assess_timeliness,
     calendar_known,
     china_date,
     working_days_between,
 )
-from streams.versioning import is_newer, parse_version, record_version
+from streams.rules.versioning import is_newer, parse_version, record_version
 
 __all__ = [
     "CHANGE_TARGETS",

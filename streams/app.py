@@ -11,53 +11,24 @@ Three stages over plain functions:
    timers, joint-punishment notices; emits `credit.records`.
 3. sinks (`credit.records`) — ClickHouse and the Redis publicity index, one batch each.
 
-Stages 1 and 2 are stateful and run in one confluent-kafka consumer loop with changelog-backed
-tables (`streams.stage_loop`, `streams.stage_state`), group `<prefix><app id>`; each sink has
-a loop and group of its own (`streams.sink_loop`), and so has the operations loop that copies
-rejected, parked, control-total and notice history into ClickHouse (group `<prefix><app
-id>-operations`, `streams.operations_stage`). `streams.worker.run_worker` runs them on threads
-under one supervisor (`streams.supervisor`): a loop that fails stops the worker loudly.
+Stages 1 and 2 are stateful and run in one confluent-kafka consumer loop with
+changelog-backed tables (`streams.runtime.stage_loop`, `streams.runtime.stage_state`), group
+`<prefix><app id>`; each sink has a loop and group of its own (`streams.runtime.sink_loop`),
+and so has the operations loop that copies rejected, parked, control-total and notice
+history into ClickHouse (group `<prefix><app id>-operations`, `streams.operations_stage`).
+`streams.worker.run_worker` runs them on threads under one supervisor
+(`streams.runtime.supervisor`): a loop that fails stops the worker loudly.
 Everything is at-least-once; every output is idempotent by event id and version.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-Clock = Callable[[], dt.datetime]
+from streams.config import Clock, WorkerConfig, utc_now
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """Everything one worker process needs; built from settings by the CLI, or by tests."""
-
-    bootstrap: str
-    data_dir: Path
-    topic_prefix: str = ""
-    app_id: str = "creditsync"
-    partitions: int = 4
-    pii_key: bytes = b"creditsync-local-development-key"
-    redis_url: str | None = None  # None: no publicity sink in this worker
-    clickhouse_dsn: str | None = None  # None: no ClickHouse sink in this worker
-    clickhouse_database: str = "creditsync"
-    sink_batch_size: int = 5000
-    sink_flush_seconds: float = 1.0
-    intake_batch_size: int = 1000
-    parked_retry_seconds: float = 60.0
-    expiry_check_seconds: float = 30.0
-    stages: tuple[str, ...] = ("intake", "items", "sinks")
-    clock: Clock = field(default=utc_now)
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+__all__ = ["Clock", "CreditStreams", "WorkerConfig", "build_app", "utc_now"]
 
 
 @dataclass
@@ -75,7 +46,7 @@ class CreditStreams:
         return f"{self.config.topic_prefix}{self.config.app_id}"
 
     def output_producer(self, name: str) -> Any:
-        from streams.outputs import Outputs
+        from streams.runtime.outputs import Outputs
 
         out = Outputs(self.config.bootstrap, f"{self.stage_group}-{name}")
         self.outputs.append(out)
@@ -102,11 +73,11 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         # Imported here so that `import streams` (pure domain logic) stays light.
         from streams.intake_stage import IntakeStage
         from streams.items_stage import ItemsStage
-        from streams.stage_loop import StageLoop
+        from streams.runtime.stage_loop import StageLoop
 
         out = streams.output_producer("stages")
         kinds = {"intake": IntakeStage, "items": ItemsStage}
-        streams.stage_loop = StageLoop(
+        streams.runtime.stage_loop = StageLoop(
             stages=[kinds[name](config, out, streams.stage_group) for name in stages],
             group=streams.stage_group,
             bootstrap=config.bootstrap,

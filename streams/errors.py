@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from creditsync.errors import CreditSyncError
+from schemas.errors import CreditSyncError
 
 
 class StreamsError(CreditSyncError):
@@ -47,7 +47,7 @@ class StateBoundExceeded(StreamsError, ValueError):
 
 
 class WorkerCrashed(StreamsError):
-    """One of the worker's loops failed (streams/supervisor.py): stop loudly, never idle."""
+    """One of the worker's loops failed (streams/runtime/supervisor.py): stop loudly, never idle."""
 
     def __init__(self, loop: str, error: BaseException) -> None:
         super().__init__(f"loop {loop} failed: {type(error).__name__}: {error}")

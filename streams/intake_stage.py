@@ -1,8 +1,8 @@
 """Stage 1: intake -> resolved, the code registry, parking and re-driving.
 
-Thin: decisions come from `streams.triage`; this module only reads and writes the tables
+Thin: decisions come from `streams.rules.triage`; this module only reads and writes the tables
 of the message's partition and sends what the decisions say. The stage loop
-(`streams.stage_loop`) acknowledges every output before the tables' changelogs, and both
+(`streams.runtime.stage_loop`) acknowledges every output before the tables' changelogs, and both
 before the offsets.
 """
 
@@ -20,10 +20,10 @@ from schemas.errors import SchemaError
 from schemas.message_size import message_size
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED, intake_topic
-from streams.app import WorkerConfig
-from streams.outputs import Outputs, message_headers, send_dead_letter
-from streams.stage_state import StagedTable, StageTables
-from streams.triage import IntakeDecision, quality_event, triage_intake
+from streams.config import WorkerConfig
+from streams.rules.triage import IntakeDecision, quality_event, triage_intake
+from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
+from streams.runtime.stage_state import StagedTable, StageTables
 
 TABLES = ("registry", "aliases", "parked")
 # Records parked under one legacy code (issue #13: ~1,400 under one code grew the parked
@@ -122,7 +122,7 @@ class IntakeStage:
     ) -> Rejection | None:
         """Why the decision cannot be carried out whole (a full parked list, a resolved
         record over the message limit), checked before anything is written: a parked
-        record re-driven with others refuses alone (streams/stage_loop.py refuses a
+        record re-driven with others refuses alone (streams/runtime/stage_loop.py refuses a
         message whose outputs do not fit, which here would be the alias message)."""
         where = f"{message.topic}[{message.partition}]@{message.offset}"
         code = decision.park_code

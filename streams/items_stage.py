@@ -1,8 +1,8 @@
 """Stage 2: resolved -> credit.records, per-item state, notices and expiry timers.
 
-Thin: decisions come from `streams.items`; this module reads and writes the `items` and
+Thin: decisions come from `streams.rules.items`; this module reads and writes the `items` and
 `notices` tables of the message's partition (keys prefixed by the USCC, which keys
-`credit.resolved`) and sends what they say to send. The stage loop (`streams.stage_loop`)
+`credit.resolved`) and sends what they say to send. The stage loop (`streams.runtime.stage_loop`)
 acknowledges every output before the tables' changelogs, and both before the offsets.
 """
 
@@ -15,22 +15,22 @@ from typing import Any
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
 from schemas.topics import NOTICES_LOG, OWNERSHIP, RECORDS, RESOLVED, notices_topic
-from streams.app import WorkerConfig
-from streams.derivation import current_generation
+from streams.config import WorkerConfig
 from streams.errors import ChangeError, NoticeError, PublicationError, StateBoundExceeded
-from streams.items import (
+from streams.rules.items import (
     ItemOutcome,
     Refusal,
     notice_key,
     reduce_expiry_check,
     reduce_feedback,
 )
-from streams.items import reduce_record as reduce_item_record
-from streams.outputs import Outputs, message_headers, send_dead_letter
-from streams.ownership_log import OwnershipLog
-from streams.stage_state import StagedTable, StageTables, declare_topics
-from streams.timeliness import china_date
-from streams.versioning import derived_version
+from streams.rules.items import reduce_record as reduce_item_record
+from streams.rules.timeliness import china_date
+from streams.rules.versioning import derived_version
+from streams.runtime.derivation import current_generation
+from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
+from streams.runtime.ownership_log import OwnershipLog
+from streams.runtime.stage_state import StagedTable, StageTables, declare_topics
 
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
@@ -65,7 +65,7 @@ class ItemsStage:
         self._notice_topics: set[str] = set()
         self._next_check = 0.0
         self._group = group
-        self._generation: int | None = None  # read on first use (streams/derivation.py)
+        self._generation: int | None = None  # read on first use (streams/runtime/derivation.py)
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
         self.owners = OwnershipLog(cfg.bootstrap, cfg.topic(OWNERSHIP))
 
@@ -110,7 +110,8 @@ class ItemsStage:
         self.owners.close()
 
     def identify(self, message: Any) -> dict[str, str]:
-        """The record's ids for a dead letter the stage loop sends (streams/stage_loop.py)."""
+        """The record's ids for a dead letter the stage loop sends
+        (streams/runtime/stage_loop.py)."""
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
             return {}
         record = decode_enriched(message.value)

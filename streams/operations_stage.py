@@ -2,7 +2,7 @@
 
 What operators and analysts count (rejections by reason, parked records and their age,
 declared vs received per department, open joint-punishment notices) comes from these topics;
-a sink loop (`streams.sink_loop`, group `<prefix><app id>-operations`) copies them into
+a sink loop (`streams.runtime.sink_loop`, group `<prefix><app id>-operations`) copies them into
 ClickHouse's tables behind the dashboard views, batch by batch, and commits after the write.
 """
 
@@ -17,8 +17,8 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 from schemas.dead_letters import headers_dict, rejected_topic
 from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
 from sinks.base import SinkResult
-from streams.app import WorkerConfig
-from streams.sink_loop import SinkLoop
+from streams.config import WorkerConfig
+from streams.runtime.sink_loop import SinkLoop
 
 
 def _when(message: Message) -> dt.datetime:

@@ -1,11 +1,11 @@
 """Stage 3: credit.records -> ClickHouse and the Redis publicity index, plus operations.
 
-Each sink runs its own consumer loop (`streams.sink_loop`) on a thread of its own, with a
+Each sink runs its own consumer loop (`streams.runtime.sink_loop`) on a thread of its own, with a
 consumer group of its own: a batch is written, its refused records are delivered to
 credit.rejected with the sink's reason, and only then are its offsets committed. A sink that
 is unavailable or overloaded is retried with the same batch (nothing moves past it). With
 ClickHouse on, one more loop of the same kind copies the operational topics into it
-(`streams.operations_stage`). The worker's supervisor (`streams.supervisor`) starts and
+(`streams.operations_stage`). The worker's supervisor (`streams.runtime.supervisor`) starts and
 stops them with the stream stages; a loop that fails stops the worker loudly.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 from schemas.codec import decode_enriched
 from schemas.dead_letters import rejected_topic
 from schemas.topics import RECORDS
-from streams.app import WorkerConfig
-from streams.metrics import observe_batch
-from streams.shared_decodes import SharedDecodes
-from streams.sink_loop import SinkLoop, sink_group
+from streams.config import WorkerConfig
+from streams.runtime.metrics import observe_batch
+from streams.runtime.shared_decodes import SharedDecodes
+from streams.runtime.sink_loop import SinkLoop, sink_group
 
 SINK_NAMES = {"ClickHouseSink": "clickhouse", "PublicityIndex": "publicity"}
 

@@ -15,8 +15,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from schemas.kafka_connection import client_config
 from streams.app import CreditStreams
-from streams.stage_state import declare_topics
-from streams.supervisor import Supervisor
+from streams.runtime.stage_state import declare_topics
+from streams.runtime.supervisor import Supervisor
 
 # What a partition answers in the moments between its creation and its leader serving it.
 _NOT_LED_YET = {
@@ -46,8 +46,8 @@ def run_worker(
     WorkerCrashed when a loop failed."""
     config = streams.config
     try:
-        if streams.stage_loop is not None:
-            changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
+        if streams.runtime.stage_loop is not None:
+            changelogs = [t for s in streams.runtime.stage_loop.stages for t in s.tables.topics()]
             declare_topics(config.bootstrap, changelogs, config.partitions, compacted=True)
             wait_until_led(config.bootstrap, changelogs, config.partitions)
         supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
@@ -55,7 +55,7 @@ def run_worker(
             on_started()
         return supervisor.run(until=until, timeout=timeout, poll_seconds=poll_seconds)
     finally:
-        for out in streams.outputs:
+        for out in streams.runtime.outputs:
             out.close()
 
 

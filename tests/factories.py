@@ -13,7 +13,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from stdnum.iso7064 import mod_11_10
 
 from schemas.records import EnrichedRecord
-from streams.versioning import record_version
+from streams.rules.versioning import record_version
 
 UTC = dt.UTC
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)

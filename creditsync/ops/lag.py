@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from streams.sink_loop import stamped_time
+from streams.runtime.sink_loop import stamped_time
 
 ADMIN_TIMEOUT = 15.0
 # Lag with no commit for this long is a stall (a loop commits after every batch).
@@ -55,8 +55,8 @@ def total_lag(lags: Iterable[PartitionLag]) -> dict[str, int]:
 
 def worker_groups(admin: AdminClient, prefix: str, worker_id: str) -> list[str]:
     """The stream workers' consumer groups, when the broker knows them (members or committed
-    offsets): the stages' `<prefix><worker id>` (streams/stage_loop.py), one
-    `<that>-sink-<sink>` per sink (streams/sink_loop.py) and the operations loop's
+    offsets): the stages' `<prefix><worker id>` (streams/runtime/stage_loop.py), one
+    `<that>-sink-<sink>` per sink (streams/runtime/sink_loop.py) and the operations loop's
     `<that>-operations` (streams/operations_stage.py)."""
     app_id = f"{prefix}{worker_id}"
     listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT).result()

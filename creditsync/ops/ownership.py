@@ -1,7 +1,7 @@
 """`creditsync owner reassign|list`: operator reassignments of item ownership on credit.ownership.
 
 A reassignment is an event like any record: published (keyed by the former owner), kept
-forever, read whole by the workers and the HTTP server (streams/ownership_log.py).
+forever, read whole by the workers and the HTTP server (streams/runtime/ownership_log.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from creditsync.local import create_topics
 from creditsync.ops.kafka_read import read_all
 from producers.publisher import KafkaPublisher, OutgoingRecord
 from schemas.topics import OWNERSHIP, TopicSpec, topic_specs
-from streams.ownership import Reassignment, Reassignments
+from streams.rules.ownership import Reassignment, Reassignments
 
 
 def ownership_topic(prefix: str = "") -> str:

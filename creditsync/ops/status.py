@@ -36,7 +36,7 @@ from schemas.topics import (
     RESOLVED,
     intake_topic,
 )
-from streams.notices import open_notice_age_days
+from streams.rules.notices import open_notice_age_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,5 +187,5 @@ def _existing(names: Mapping[str, Any], topic: str) -> list[str]:
 
 
 def _china_today(now: dt.datetime) -> dt.date:
-    # Notices are dated in China Standard Time (streams.notices uses china_date).
+    # Notices are dated in China Standard Time (streams.rules.notices uses china_date).
     return (now.astimezone(dt.timezone(dt.timedelta(hours=8)))).date()

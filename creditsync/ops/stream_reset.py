@@ -3,7 +3,7 @@
 After a fix to resolution or enrichment, the stream processors re-read the intake topics
 from a time. Their consumer group's offsets and their table state must move together: the
 tables (code registry, aliases, parked records, per-item state, notices) are restored from
-changelog topics (streams/stage_state.py), so offsets moved back over state that still holds
+changelog topics (streams/runtime/stage_state.py), so offsets moved back over state that still holds
 the later records would apply every change twice. The reset therefore (1) sets the group's
 committed offsets on the intake topics to the first offset at or after the time, and (2)
 deletes the changelog topics of the stages' tables, which the worker recreates empty on its
@@ -25,7 +25,7 @@ from creditsync.ops.errors import GroupActive, OpsError, TopicMissing
 from schemas.categories import CATEGORIES
 from schemas.kafka_connection import client_config
 from schemas.topics import intake_topic
-from streams.derivation import current_generation, record_generation
+from streams.runtime.derivation import current_generation, record_generation
 
 ADMIN_TIMEOUT = 15.0
 CHANGELOG_SUFFIX = "-changelog"

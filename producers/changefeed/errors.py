@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from creditsync.errors import ServiceUnavailable
 from producers.errors import ProducerError
+from schemas.errors import ServiceUnavailable
 
 
 class ChangeFeedError(ProducerError):

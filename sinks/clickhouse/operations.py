@@ -139,7 +139,7 @@ def _iso_date(row_id: str, name: str, value: Any) -> dt.date | None:
 
 
 def notice_row(notice: Mapping[str, Any]) -> dict[str, Any]:
-    """A joint-punishment notice state (streams.notices.JointPunishmentNotice) as a row.
+    """A joint-punishment notice state (streams.rules.notices.JointPunishmentNotice) as a row.
 
     A notice only moves forward (initiated → responded → fed_back, dates filled once), so a
     rank of how far it has got is a valid ReplacingMergeTree version: replays of older

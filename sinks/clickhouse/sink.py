@@ -163,7 +163,7 @@ class ClickHouseSink:
         return self._write_rows(operations.PARKED_TABLE, operations.parked_row, rows_in)
 
     def write_notices(self, notices: Iterable[Mapping[str, Any]]) -> int:
-        """Joint-punishment notice states (streams.notices.JointPunishmentNotice)."""
+        """Joint-punishment notice states (streams.rules.notices.JointPunishmentNotice)."""
         return self._write_rows(operations.NOTICES_TABLE, operations.notice_row, notices)
 
     def _write_rows(

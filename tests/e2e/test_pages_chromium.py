@@ -23,7 +23,7 @@ from creditsync.http import HttpDeps, create_http_app
 from schemas.identifiers import make_resident_id
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityIndex, PublicityReader
-from streams.privacy import contains_resident_id
+from streams.rules.privacy import contains_resident_id
 from tests.factories import make_enriched
 
 pytestmark = pytest.mark.integration

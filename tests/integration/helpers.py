@@ -112,11 +112,11 @@ def chdb_query(dsn: str, database: str, sql: str) -> list[tuple]:
 def sinks_caught_up(
     config: WorkerConfig, sinks: tuple[str, ...] = ("clickhouse", "publicity")
 ) -> bool:
-    """Whether each sink's consumer group (streams/sink_loop.py) has committed to the end of
+    """Whether each sink's consumer group (streams/runtime/sink_loop.py) has committed to the end of
     credit.records: every record is then in that store. The sinks read independently, so
     one store being complete says nothing of the other."""
     from schemas.topics import RECORDS
-    from streams.sink_loop import sink_group
+    from streams.runtime.sink_loop import sink_group
 
     for sink in sinks:
         group = sink_group(f"{config.topic_prefix}{config.app_id}", sink)

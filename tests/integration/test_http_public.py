@@ -13,7 +13,7 @@ from creditsync.health import ServiceCheck, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from schemas.identifiers import make_resident_id
 from sinks.publicity import PublicityIndex, PublicityReader
-from streams.privacy import contains_resident_id
+from streams.rules.privacy import contains_resident_id
 from tests.factories import make_enriched, newer
 
 pytestmark = pytest.mark.integration

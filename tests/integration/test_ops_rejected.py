@@ -152,7 +152,7 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     assert run_until(pipeline, processed), "the parked record or the notices never appeared"
     status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
-    # The stream stages' group, one group per sink (streams/sink_loop.py) and the
+    # The stream stages' group, one group per sink (streams/runtime/sink_loop.py) and the
     # operations agent's, which the broker lists only if it committed before the stop.
     sink_groups = {f"{group}-sink-clickhouse", f"{group}-sink-publicity"}
     ours = {group, f"{group}-operations", *sink_groups}

@@ -20,7 +20,7 @@ from producers.publisher import KafkaPublisher
 from schemas.topics import OWNERSHIP
 from sinks.clickhouse import connect_clickhouse
 from sinks.publicity import PublicityReader
-from streams.ownership_log import OwnershipLog
+from streams.runtime.ownership_log import OwnershipLog
 from tests.intake_factory import enterprise_codes, publish, registration
 from tests.integration.helpers import count, run_until
 

@@ -229,7 +229,7 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
     print("poison figures:", json.dumps({"cases": figures, "normal_after": after}))
 
     # How many fit depends on arrival order: a change that comes before its original is held
-    # with its own bytes until the owner is known (streams/ownership.py), so a held change
+    # with its own bytes until the owner is known (streams/rules/ownership.py), so a held change
     # costs about twice the state of an applied one (30-odd fit in 1 MB held, 80 applied).
     assert figures["changes"]["processed"] >= 30
     assert set(figures["changes"]["rejected"]) <= {"state_too_large", "output_too_large"}

@@ -24,7 +24,7 @@ from schemas.pii_crypto import is_envelope
 from schemas.topics import intake_topic
 from sinks.clickhouse import connect_clickhouse
 from sinks.publicity import PublicityReader
-from streams.privacy import contains_resident_id
+from streams.rules.privacy import contains_resident_id
 from tests.intake_factory import enterprise_codes, penalty, publish, registration, restriction
 from tests.integration.helpers import count, rejected_messages, run_until
 

@@ -108,7 +108,7 @@ def test_run_demo_fills_both_views_and_stops_on_ctrl_c(
     assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
     # The demo's restrictions name persons by resident ID: no log of the run may show one
     # (issue #7, security: no personal data in logs).
-    from streams.privacy import contains_resident_id
+    from streams.rules.privacy import contains_resident_id
 
     logs = sorted(tmp_path.rglob("*.log"))
     assert logs, "the run wrote no log to scan"

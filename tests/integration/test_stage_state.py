@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from streams.outputs import Outputs
-from streams.stage_state import changelog_topic, declare_topics, read_changelog
+from streams.runtime.outputs import Outputs
+from streams.runtime.stage_state import changelog_topic, declare_topics, read_changelog
 
 pytestmark = pytest.mark.integration
 

@@ -115,7 +115,7 @@ def test_rules_of_publication(pipeline, redis_client):
         for q in quality
     ), quality
     for department in ("税务局", "住建局"):
-        from streams.notices import department_code
+        from streams.rules.notices import department_code
 
         topic = notices_topic(department_code(department), config.topic_prefix)
         notices = read_topic(config.bootstrap, topic, f"{config.topic_prefix}n{department}", 1)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from creditsync.http import guard_body, guard_personal_ids, mask_resident_ids
 from schemas.identifiers import make_resident_id
-from streams.privacy import contains_resident_id
+from streams.rules.privacy import contains_resident_id
 
 ID = make_resident_id("640422", dt.date(1990, 1, 1), "123")
 MASKED = f"{ID[:6]}********{ID[-4:]}"

@@ -8,9 +8,9 @@ import functools
 import pytest
 
 import schemas.identifiers as identifiers
-import streams.regions as regions
+import streams.rules.regions as regions
 from schemas.identifiers import InvalidCode, identify_code, make_uscc, parse_uscc
-from streams.regions import region_of
+from streams.rules.regions import region_of
 
 pytestmark = pytest.mark.security
 

@@ -185,7 +185,7 @@ def test_codes_that_are_no_id_are_untouched(seed):
         text = random_no_id_text(rnd)
         if len(text) == 18 and text.isdigit() and is_resident_id_18(text):
             # An all-digit USCC passes an ID number's checks about 1 time in 1,000; code
-            # fields are never scanned (streams/enrich.py, sinks/clickhouse/rows.py).
+            # fields are never scanned (streams/rules/enrich.py, sinks/clickhouse/rows.py).
             continue
         assert mask_resident_ids(text) is text, text
 

@@ -33,7 +33,7 @@ from schemas.pii_crypto import (
     is_envelope,
 )
 from sinks.clickhouse.operations import rejection_row
-from streams.privacy import hash_personal_id, published_payload
+from streams.rules.privacy import hash_personal_id, published_payload
 from tests.intake_factory import enterprise_codes
 
 pytestmark = pytest.mark.security

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sinks.clickhouse import operations, rows
 from sinks.errors import RecordMappingError
-from streams.versioning import record_version
+from streams.rules.versioning import record_version
 from tests.factories import make_enriched
 
 _instants = st.datetimes(

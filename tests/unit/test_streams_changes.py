@@ -8,14 +8,14 @@ import itertools
 import pytest
 
 from schemas.categories import category_spec
-from streams.changes import (
+from streams.errors import ChangeError
+from streams.rules.changes import (
     PendingChange,
     apply_change,
     change_history,
     change_target,
     merge_pending,
 )
-from streams.errors import ChangeError
 
 LICENSE = {
     "license_number": "宁食许〔2024〕0001",

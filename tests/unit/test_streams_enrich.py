@@ -11,11 +11,11 @@ import pytest
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.identifiers import make_resident_id, make_uscc
 from schemas.records import IntakeEvent, Lineage
-from streams.enrich import enrich
 from streams.errors import EnrichmentError
-from streams.privacy import contains_resident_id, mask_resident_id
-from streams.registry import RegistryEntry
-from streams.versioning import record_version
+from streams.rules.enrich import enrich
+from streams.rules.privacy import contains_resident_id, mask_resident_id
+from streams.rules.registry import RegistryEntry
+from streams.rules.versioning import record_version
 
 KEY = b"test-key"
 USCC = make_uscc("9", "1", "640422", "MA76Y5XX")
@@ -127,7 +127,7 @@ def test_enriched_record_fits_the_published_avro_schema() -> None:
 
 
 def test_a_record_sent_under_a_legacy_code_gets_the_name_from_the_lean_alias() -> None:
-    from streams.triage import alias_snapshot, triage_intake
+    from streams.rules.triage import alias_snapshot, triage_intake
 
     alias = alias_snapshot(ENTRY)
     assert alias == {"uscc": USCC, "name": "宁夏丰源农业科技有限公司"}  # nothing else kept

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from streams.errors import StateBoundExceeded
-from streams.items import MAX_CHANGES_PER_ITEM, MAX_SEEN_PER_ITEM, reduce_record
+from streams.rules.items import MAX_CHANGES_PER_ITEM, MAX_SEEN_PER_ITEM, reduce_record
 from tests.factories import make_enriched
 
 TODAY = dt.date(2024, 6, 5)

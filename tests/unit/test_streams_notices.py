@@ -10,7 +10,7 @@ from schemas.identifiers import make_uscc
 from schemas.records import EnrichedRecord, Lineage
 from schemas.topics import DEFAULT_NOTICE_DEPARTMENTS
 from streams.errors import NoticeError
-from streams.notices import (
+from streams.rules.notices import (
     apply_feedback,
     department_code,
     notices_for,

@@ -1,4 +1,4 @@
-"""The ownership rule of streams/items.py on plain dicts: only the owner changes an item."""
+"""The ownership rule of streams/rules/items.py on plain dicts: only the owner changes an item."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from schemas.codec import encode_enriched
-from streams.items import item_key, reduce_record
-from streams.ownership import Reassignment, Reassignments
+from streams.rules.items import item_key, reduce_record
+from streams.rules.ownership import Reassignment, Reassignments
 from tests.factories import make_enriched, newer
 
 pytestmark = pytest.mark.security

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from schemas.identifiers import make_resident_id
 from streams.errors import PrivacyError
-from streams.privacy import (
+from streams.rules.privacy import (
     contains_resident_id,
     hash_personal_id,
     mask_resident_id,

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from streams.errors import PublicationError
-from streams.publication import (
+from streams.rules.publication import (
     WorkflowState,
     apply_workflow_event,
     next_expiry,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.regions import region_of
+from streams.rules.regions import region_of
 
 
 def test_county_with_its_prefecture_and_province() -> None:

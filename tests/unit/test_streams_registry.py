@@ -10,7 +10,7 @@ import pytest
 from schemas.identifiers import make_registration_number, make_uscc
 from schemas.records import IntakeEvent
 from streams.errors import RegistrationError
-from streams.registry import RegistryEntry, apply_registration
+from streams.rules.registry import RegistryEntry, apply_registration
 
 USCC = make_uscc("9", "1", "640422", "MA76Y5XX")
 OTHER_USCC = make_uscc("9", "1", "640422", "MA76Y6AB")

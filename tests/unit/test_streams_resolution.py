@@ -8,7 +8,7 @@ import pytest
 
 from schemas.identifiers import make_registration_number, make_resident_id, make_uscc
 from schemas.records import SubjectAsSent
-from streams.resolution import Invalid, Resolved, Unresolved, park_key, resolve_subject
+from streams.rules.resolution import Invalid, Resolved, Unresolved, park_key, resolve_subject
 
 USCC = make_uscc("9", "1", "640422", "MA76Y5XX")
 OTHER_USCC = make_uscc("9", "1", "640422", "MA76Y6AB")

@@ -1,8 +1,8 @@
-"""Records decoded once for all the sink loops of a process (streams.shared_decodes)."""
+"""Records decoded once for all the sink loops of a process (streams.runtime.shared_decodes)."""
 
 from __future__ import annotations
 
-from streams.shared_decodes import SharedDecodes
+from streams.runtime.shared_decodes import SharedDecodes
 
 
 class FakeMessage:

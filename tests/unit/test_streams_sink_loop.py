@@ -8,8 +8,8 @@ import pytest
 
 from sinks.base import SinkResult
 from sinks.errors import Backpressure, SinkUnavailable
-from streams import sink_loop
-from streams.sink_loop import next_offsets, sink_group, write_with_retry
+from streams.runtime import sink_loop
+from streams.runtime.sink_loop import next_offsets, sink_group, write_with_retry
 
 
 class FakeMessage:

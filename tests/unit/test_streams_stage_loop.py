@@ -8,11 +8,11 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from schemas.message_size import MESSAGE_LIMIT_BYTES
-from streams import stage_state
-from streams.outputs import Outputs
-from streams.sink_loop import Received
-from streams.stage_loop import StageLoop
-from streams.stage_state import StagedTable, StageTables
+from streams.runtime import stage_state
+from streams.runtime.outputs import Outputs
+from streams.runtime.sink_loop import Received
+from streams.runtime.stage_loop import StageLoop
+from streams.runtime.stage_state import StagedTable, StageTables
 
 
 class RecordingOutputs(Outputs):

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from streams.errors import WorkerCrashed
-from streams.supervisor import Supervisor
+from streams.runtime.supervisor import Supervisor
 
 
 class BatchLoop:

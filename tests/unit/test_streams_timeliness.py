@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.errors import TimelinessError
-from streams.timeliness import (
+from streams.rules.timeliness import (
     assess_timeliness,
     calendar_known,
     china_date,

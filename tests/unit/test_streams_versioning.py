@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.errors import VersionError
-from streams.versioning import derived_version, is_newer, parse_version, record_version
+from streams.rules.versioning import derived_version, is_newer, parse_version, record_version
 
 UTC = dt.UTC
 instants = st.datetimes(

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 
 from schemas.records import PUBLIC_STATUSES, EnrichedRecord, item_id
 from streams.errors import NoticeError
-from streams.timeliness import china_date
+from streams.rules.timeliness import china_date
 
 NoticeStage = Literal["initiated", "responded", "fed_back"]
 STAGE_ORDER: dict[NoticeStage, int] = {"initiated": 0, "responded": 1, "fed_back": 2}

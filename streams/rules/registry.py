@@ -22,7 +22,7 @@ from schemas.identifiers import (
 )
 from schemas.records import IntakeEvent
 from streams.errors import RegistrationError
-from streams.versioning import is_newer, record_version
+from streams.rules.versioning import is_newer, record_version
 
 LegacyKind = Literal["organisation_code", "registration_number"]
 # (kind, code) -> the USCC the registry maps that legacy code to, or None when unknown.

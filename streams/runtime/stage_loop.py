@@ -34,9 +34,9 @@ from typing import Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.dead_letters import Rejection
-from streams.metrics import STAGE_MESSAGES
-from streams.outputs import Outputs, OutputTooLarge, send_dead_letter
-from streams.sink_loop import (
+from streams.runtime.metrics import STAGE_MESSAGES
+from streams.runtime.outputs import Outputs, OutputTooLarge, send_dead_letter
+from streams.runtime.sink_loop import (
     Received,
     commit_offsets,
     consumer_config,
@@ -44,7 +44,7 @@ from streams.sink_loop import (
     take_arrived,
     usable,
 )
-from streams.stage_state import StagedTable, StageTables, changelog_topic
+from streams.runtime.stage_state import StagedTable, StageTables, changelog_topic
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, IntakeEvent, Lineage
-from streams.enrich import enrich
 from streams.errors import ChangeError, EnrichmentError, PublicationError
-from streams.registry import RegistryEntry, apply_registration
-from streams.resolution import Invalid, Resolved, Unresolved, resolve_subject
+from streams.rules.enrich import enrich
+from streams.rules.registry import RegistryEntry, apply_registration
+from streams.rules.resolution import Invalid, Resolved, Unresolved, resolve_subject
 
 RegistryGet = Callable[[str], dict[str, Any] | None]  # USCC -> registry entry dict
 AliasGet = Callable[[str], dict[str, Any] | None]  # legacy code -> alias dict (has "uscc")

@@ -1,7 +1,7 @@
 """One sink's consumer loop: credit.records -> one store, offsets committed after the write.
 
 Each sink (ClickHouse, the Redis publicity index) reads credit.records with a consumer group
-of its own, `<app id>-sink-<sink>`, on a thread of its own (streams/supervisor.py), with
+of its own, `<app id>-sink-<sink>`, on a thread of its own (streams/runtime/supervisor.py), with
 confluent-kafka (the operations loop, streams/operations_stage.py, is one more of these):
 
 * Nothing is acknowledged by a framework behind our back: a batch is `consume`d, written,
@@ -30,8 +30,8 @@ from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
 from schemas.kafka_connection import client_config
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
-from streams.outputs import Outputs, send_dead_letter
-from streams.shared_decodes import SharedDecodes
+from streams.runtime.outputs import Outputs, send_dead_letter
+from streams.runtime.shared_decodes import SharedDecodes
 
 log = logging.getLogger(__name__)
 # Short enough that a store back after an outage is written to within seconds, long enough

@@ -3,7 +3,7 @@
 Kept in the compacted topic `credit.derivations`, keyed by the stages' consumer group:
 `creditsync replay --stage streams` writes the next generation while the workers are stopped,
 and the items stage reads it when it starts, so every record it emits after a re-derivation
-carries the new generation in its version (streams/versioning.py `derived_version`).
+carries the new generation in its version (streams/rules/versioning.py `derived_version`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from schemas.kafka_connection import client_config
 from schemas.topics import DERIVATIONS
-from streams.stage_state import declare_topics, read_changelog
+from streams.runtime.stage_state import declare_topics, read_changelog
 
 
 def derivations_topic(prefix: str) -> str:

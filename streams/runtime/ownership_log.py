@@ -6,7 +6,7 @@ it in a `Reassignments` map, read with a consumer that is assigned the topic's p
 `refresh` — every few seconds (`tick`), and at once before a refusal of a record emitted
 after the last refresh (`refresh_if_older`). So a record is refused only by a map that holds
 every reassignment published before the record was emitted, and the decision, which uses the
-reassignments' own times (streams/ownership.py), is the same in a replay.
+reassignments' own times (streams/rules/ownership.py), is the same in a replay.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.kafka_connection import client_config
 from streams.errors import StreamsError
-from streams.ownership import Reassignment, Reassignments
+from streams.rules.ownership import Reassignment, Reassignments
 
 META_TIMEOUT = 10.0
 REFRESH_SECONDS = 5.0
@@ -36,7 +36,7 @@ def _utc_now() -> dt.datetime:
 
 
 class OwnershipLog:
-    """The reassignments on `topic`, kept current; an `OwnerLookup` for streams.items."""
+    """The reassignments on `topic`, kept current; an `OwnerLookup` for streams.rules.items."""
 
     def __init__(self, bootstrap: str, topic: str, refresh_seconds: float = REFRESH_SECONDS):
         self.bootstrap, self.topic, self.refresh_seconds = bootstrap, topic, refresh_seconds

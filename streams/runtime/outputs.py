@@ -27,7 +27,7 @@ from streams.errors import StreamsError
 
 # The murmur2 partitioner is Java's and aiokafka's: a record keyed by a USCC or a legacy
 # code lands on the same partition number whoever produced it, which the co-partitioned
-# stage tables rely on (streams/stage_state.py).
+# stage tables rely on (streams/runtime/stage_state.py).
 OUTPUT_PRODUCER_CONFIG: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",

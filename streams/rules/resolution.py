@@ -24,8 +24,8 @@ from typing import Literal
 
 from schemas.identifiers import InvalidCode, identify_code, parse_uscc
 from schemas.records import SubjectAsSent
-from streams.privacy import mask_resident_id
-from streams.registry import CodeConflict, LegacyKind, LegacyLookup
+from streams.rules.privacy import mask_resident_id
+from streams.rules.registry import CodeConflict, LegacyKind, LegacyLookup
 
 Via = Literal["uscc", "organisation_code", "registration_number"]
 SUBJECT_CODE_FIELDS = ("uscc", "organisation_code", "registration_number")

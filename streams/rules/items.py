@@ -6,7 +6,7 @@ names it (also those that came first), and its workflow (objection, repair, with
 published version is always recomputed from that state, so any arrival order and any replay
 give the same result. State values are JSON-able (they live in a stage table).
 
-Ownership (`streams.ownership`): the state keeps the item's owner, the department of the
+Ownership (`streams.rules.ownership`): the state keeps the item's owner, the department of the
 record that created it; versions, withdrawals and changes from any other department are
 refused (`ItemOutcome.refused`, dead-lettered by the stage) and leave the item as it was. A
 change that comes before its original is held with its record; when the original comes,
@@ -27,17 +27,17 @@ from typing import Any
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, PublicationStatus, item_id
-from streams.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
 from streams.errors import StateBoundExceeded
-from streams.notices import JointPunishmentNotice, apply_feedback, notices_for
-from streams.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
-from streams.publication import (
+from streams.rules.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
+from streams.rules.notices import JointPunishmentNotice, apply_feedback, notices_for
+from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
+from streams.rules.publication import (
     WorkflowState,
     apply_workflow_event,
     next_expiry,
     publication_status,
 )
-from streams.versioning import is_newer, parse_version, record_version
+from streams.rules.versioning import is_newer, parse_version, record_version
 
 ITEM_CATEGORIES = frozenset(
     {"license", "penalty", "inspection", "restriction", "abnormal_operation", "red_list"}

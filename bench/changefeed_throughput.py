@@ -1,6 +1,6 @@
 """Rows per second through each change feed, measured on a real broker and Redis.
 
-    python -m producers.changefeed.throughput --rows 20000 [--postgres-url URL]
+    python -m bench.changefeed_throughput --rows 20000 [--postgres-url URL]
 
 Starts its own Kafka and Redis in a temporary directory (stopped by pid at the end) unless
 --bootstrap/--redis-url name running ones; creates a prefixed set of topics; then times the

@@ -10,11 +10,11 @@ from schemas.categories import CATEGORY_SPECS
 from schemas.identifiers import InvalidCode, parse_uscc
 from schemas.records import EnrichedRecord, IntakeEvent, Lineage, PublicationStatus
 from streams.errors import EnrichmentError, PrivacyError
-from streams.privacy import contains_resident_id, published_payload
-from streams.regions import region_of
-from streams.registry import RegistryEntry
-from streams.timeliness import assess_timeliness
-from streams.versioning import record_version
+from streams.rules.privacy import contains_resident_id, published_payload
+from streams.rules.regions import region_of
+from streams.rules.registry import RegistryEntry
+from streams.rules.timeliness import assess_timeliness
+from streams.rules.versioning import record_version
 
 
 def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,43 @@
+"""What one worker process is configured with: built from settings by the CLI, or by tests.
+
+Its own module so that the stage adapters, which need it, do not import `streams.app`,
+which builds them (that was an import circle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything one worker process needs; built from settings by the CLI, or by tests."""
+
+    bootstrap: str
+    data_dir: Path
+    topic_prefix: str = ""
+    app_id: str = "creditsync"
+    partitions: int = 4
+    pii_key: bytes = b"creditsync-local-development-key"
+    redis_url: str | None = None  # None: no publicity sink in this worker
+    clickhouse_dsn: str | None = None  # None: no ClickHouse sink in this worker
+    clickhouse_database: str = "creditsync"
+    sink_batch_size: int = 5000
+    sink_flush_seconds: float = 1.0
+    intake_batch_size: int = 1000
+    parked_retry_seconds: float = 60.0
+    expiry_check_seconds: float = 30.0
+    stages: tuple[str, ...] = ("intake", "items", "sinks")
+    clock: Clock = field(default=utc_now)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
