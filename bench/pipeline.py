@@ -76,6 +76,8 @@ def worker_config(
         clickhouse_dsn=services.chdb_dsn if clickhouse_database else None,
         clickhouse_database=clickhouse_database or "creditsync",
         stages=stages,
+        # The bench's own throwaway services: a fixed key keeps runs comparable.
+        pii_key=b"bench-only-pii-hash-key",
     )
 
 

@@ -27,7 +27,9 @@ class WorkerConfig:
     topic_prefix: str = ""
     app_id: str = "creditsync"
     partitions: int = 4
-    pii_key: bytes = b"creditsync-local-development-key"
+    # No public default (issue #13): the CLI passes the configured key or the data dir's own
+    # (creditsync/pii_keys.py). Left empty, a record with an ID number is refused, not hashed.
+    pii_key: bytes = b""
     redis_url: str | None = None  # None: no publicity sink in this worker
     clickhouse_dsn: str | None = None  # None: no ClickHouse sink in this worker
     clickhouse_database: str = "creditsync"

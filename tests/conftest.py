@@ -20,10 +20,10 @@ from creditsync import services
 from schemas.pii_crypto import PiiKeyring, install_keyring
 
 # The keys ID numbers are sealed and hashed with in tests, in this process and (through the
-# environment) in the CLI processes tests start; the hash key is WorkerConfig's default.
+# environment) in the CLI processes tests start; in-process workers get TEST_HASH_KEY too.
 TEST_KEYRING_SPEC = "test-1:" + base64.b64encode(bytes(range(32))).decode()
 TEST_KEYRING = PiiKeyring.parse(TEST_KEYRING_SPEC)
-TEST_HASH_KEY = "creditsync-local-development-key"
+TEST_HASH_KEY = "creditsync-tests-only-pii-hash-key"
 
 
 @pytest.fixture(autouse=True, scope="session")

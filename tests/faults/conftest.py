@@ -22,6 +22,7 @@ from creditsync import services
 from creditsync.local import create_topics
 from schemas.topics import topic_specs
 from streams.app import WorkerConfig
+from tests.conftest import TEST_HASH_KEY
 from tests.integration.helpers import WorkerProcess, worker_env
 
 PARTITIONS = 4
@@ -117,6 +118,7 @@ def fault_pipeline(fault_services: FaultServices, tmp_path: Path) -> WorkerConfi
         clickhouse_dsn=f"chdb://{tmp_path / 'worker-clickhouse'}",
         clickhouse_database="faults",
         sink_flush_seconds=0.3,
+        pii_key=TEST_HASH_KEY.encode(),
     )
 
 

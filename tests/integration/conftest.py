@@ -7,6 +7,7 @@ import pytest
 from creditsync.local import create_topics
 from schemas.topics import topic_specs
 from streams.app import WorkerConfig
+from tests.conftest import TEST_HASH_KEY
 
 
 @pytest.fixture
@@ -22,5 +23,6 @@ def pipeline(
         clickhouse_dsn=chdb_dsn,
         clickhouse_database=clickhouse_database,
         sink_flush_seconds=0.3,
+        pii_key=TEST_HASH_KEY.encode(),
     )
     return config
