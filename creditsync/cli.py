@@ -140,10 +140,12 @@ def ingest(
 
     try:
         raise typer.Exit(ingest_command(path, department, category, console))
-    except CreditSyncError as exc:
-        # One line on stderr (an unknown department, a category it may not send …), never
-        # wrapped to the terminal's width and never a traceback.
-        typer.echo(f"error: {exc}", err=True)
+    except (CreditSyncError, KeyError) as exc:
+        # One line on stderr (an unknown department or category, a category it may not send
+        # …), never wrapped to the terminal's width and never a traceback. KeyError: only
+        # schemas.categories.category_spec raises it here, naming the known categories.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1) from None
 
 

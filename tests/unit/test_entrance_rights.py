@@ -92,3 +92,15 @@ def test_redrive_refuses_a_category_the_department_may_not_send(monkeypatch, tmp
     assert "may not submit 'penalty'" in outcome.detail
     with pytest.raises(UnknownDepartment, match="nobody-1"):
         prepare_redrive(letter("nobody-1", "penalty"))
+
+
+def test_ingest_with_an_unknown_category(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["ingest", str(SAMPLES / "penalty.csv"), "--department", "scjg-640000",
+         "--category", "unknowncat"],
+        env=env(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert "unknown category 'unknowncat'" in line and "penalty" in line
