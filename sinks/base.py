@@ -37,7 +37,8 @@ class SinkResult:
 
 
 class Sink(Protocol):
-    """The shape the stream agents drive: connect and create schema once, then batches."""
+    """The shape the sink loops drive (streams/runtime/sink_loop.py): connect and create schema
+    once, then batches."""
 
     def setup(self) -> object: ...
 

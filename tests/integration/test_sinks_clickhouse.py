@@ -68,7 +68,7 @@ def test_retry_and_replay_converge_to_one_row_per_business_key(sink: ClickHouseS
     first = sink.write_batch(batch)
     assert first.applied == len(batch) and not first.rejected
     raw_after_first = count(sink, "records_raw", final=False)
-    sink.write_batch(batch)  # the agent retried the same batch: same dedup token
+    sink.write_batch(batch)  # the sink loop retried the same batch: same dedup token
     assert count(sink, "records_raw", final=False) == raw_after_first
     for half in (batch[:3], batch[3:]):  # a replay from Kafka forms other batches
         sink.write_batch(half)
