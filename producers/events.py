@@ -28,7 +28,6 @@ from producers.templates import (
     SUBJECT_NAME,
 )
 from producers.values import (
-    mask_personal,
     parse_code,
     parse_date,
     parse_money,
@@ -36,7 +35,7 @@ from producers.values import (
     parse_text,
 )
 from schemas.categories import SUBJECT_CODE_HEADER, Category, FieldSpec, Operation, category_spec
-from schemas.personal_ids import mask_resident_ids
+from schemas.personal_ids import mask_id_number, mask_resident_ids
 from schemas.pii_crypto import PiiKeyError, PiiKeyring
 from schemas.records import Department, IntakeEvent, SubjectAsSent
 
@@ -263,7 +262,7 @@ def _parse_field(
             return code, None
         return parse_text(raw, spec.name), None
     except FieldValueError as exc:
-        shown = mask_personal(str(raw)) if spec.name in _PERSONAL_FIELDS else exc.value
+        shown = mask_id_number(str(raw)) if spec.name in _PERSONAL_FIELDS else exc.value
         return None, FieldProblem(spec.name, spec.chinese, shown, f"expected {exc.expected}")
 
 

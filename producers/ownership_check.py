@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from producers.events import FieldProblem, RecordRejection
-from schemas.categories import category_spec
+from schemas.categories import CHANGE_TARGETS, ITEM_CATEGORIES, category_spec
 from schemas.records import IntakeEvent, item_id
 from sinks.publicity.reader import PublicityReader
-from streams.rules.changes import CHANGE_TARGETS
-from streams.rules.items import ITEM_CATEGORIES
 from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection
 
 _SUBJECT_CODES = ("uscc", "registration_number", "organisation_code")

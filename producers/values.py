@@ -20,6 +20,7 @@ from openpyxl.utils.datetime import from_excel
 
 from producers.errors import FieldValueError
 from schemas.identifiers import CodeKind, InvalidCode, identify_code
+from schemas.personal_ids import mask_id_number
 
 DATE_EXPECTED = "a date such as 2017-03-07, 2017/3/7, 2017.3.7, 2017年3月7日 or 20170307"
 MONEY_EXPECTED = "an amount in yuan such as 12,500.00, 12500元 or 1.25万元"
@@ -246,15 +247,8 @@ def parse_code(value: Any, field: str) -> tuple[CodeKind, str] | None:
     except InvalidCode as exc:
         # A person's ID number typed into the subject column is personal data: the error
         # (logged, published to credit.rejected) shows it masked, as the public view would.
-        shown = mask_personal(text) if exc.personal_data else value
+        shown = mask_id_number(text) if exc.personal_data else value
         raise FieldValueError(field, shown, _code_expectation(exc)) from exc
-
-
-def mask_personal(value: str) -> str:
-    """An ID number as the public may see it: 640422********1234 (DOMAIN.md "Privacy")."""
-    if len(value) <= 10:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 _CODE_NAMES = {

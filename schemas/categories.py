@@ -276,6 +276,33 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
 }
 
 
+# The domain sets (issue #14: one meaning per name), each in CATEGORIES' order.
+# A change names the item it changes by the item's document number (DOMAIN.md "Record
+# categories"); the items stage applies it to that item.
+CHANGE_TARGETS: dict[str, str] = {"license_change": "license", "penalty_change": "penalty"}
+CHANGE_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c in CHANGE_TARGETS)
+# Workflow events (objection, repair, feedback) act on other records and are not published
+# as items themselves.
+WORKFLOW_CATEGORIES: tuple[Category, ...] = tuple(
+    c for c in CATEGORIES if CATEGORY_SPECS[c].workflow
+)
+# The workflow events that act on a public item (notice feedback acts on a notice).
+ITEM_WORKFLOW_CATEGORIES: tuple[Category, ...] = ("objection", "credit_repair")
+# The public items: one licence, penalty, inspection, listing or honour of an enterprise,
+# kept and versioned by the items stage. Registration is the enterprise's identity, not an
+# item; changes and workflow events reach an item as new versions of it.
+ITEM_CATEGORIES: tuple[Category, ...] = tuple(
+    c
+    for c in CATEGORIES
+    if c != "registration" and c not in CHANGE_CATEGORIES and c not in WORKFLOW_CATEGORIES
+)
+# What a profile lists and the analytics store keeps one typed table for: the items and the
+# change records (history of their own); not registration (the identity) nor workflow events.
+ITEM_AND_CHANGE_CATEGORIES: tuple[Category, ...] = tuple(
+    c for c in CATEGORIES if c in ITEM_CATEGORIES or c in CHANGE_CATEGORIES
+)
+
+
 def category_spec(category: str) -> CategorySpec:
     """The spec of a category, or a KeyError that lists the known ones."""
     try:

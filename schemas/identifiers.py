@@ -9,8 +9,6 @@ kind that was expected and exactly what is wrong.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -25,8 +23,10 @@ from schemas.errors import SchemaError
 from schemas.personal_ids import (
     is_resident_id_15,
     is_resident_id_18,
+    mask_id_number,
     mask_resident_ids,
     mask_text,
+    normalise_code,
 )
 
 CodeKind = Literal["uscc", "registration_number", "organisation_code"]
@@ -90,10 +90,6 @@ USCC_ENTITY_TYPES: dict[str, dict[str, str]] = {
 
 UNLISTED_ENTITY_TYPE = "未列明类型"
 
-# Separators seen in agency data: spaces of every width, ASCII and Unicode hyphens and dashes.
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc\uff0d]+")
-
-
 class InvalidCode(SchemaError, ValueError):
     """A code that is not a valid identifier of the expected kind, and why."""
 
@@ -108,22 +104,9 @@ class InvalidCode(SchemaError, ValueError):
         # A resident ID is personal data (DOMAIN.md "Privacy"): error messages end up in
         # logs and on credit.rejected, so they show it masked like the public view does —
         # also one in any other written form inside a value of another kind.
-        shown = _mask(self.value) if self.personal_data else mask_text(self.value)
+        shown = mask_id_number(self.value) if self.personal_data else mask_text(self.value)
         name = KIND_NAMES.get(self.kind, self.kind)
         return mask_resident_ids(f"{shown!r} is not a valid {self.kind} ({name}): {self.reason}")
-
-
-def _mask(value: str) -> str:
-    if len(value) <= 10:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
-
-
-def normalise_code(raw: str) -> str:
-    """Full-width to half-width (NFKC), spaces and hyphens/dashes removed, upper-case."""
-    if raw.isascii() and raw.isalnum():
-        return raw.upper()  # the common case, unchanged by NFKC and the separators
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
 
 
 # Cached by the normalised code, never the raw input: " 9164…", "9164 …" and a 16 MiB cell

@@ -119,13 +119,34 @@ class FoundId:
 
     @property
     def masked(self) -> str:
-        return mask_number(self.number)
+        return mask_id_number(self.number)
 
 
-def mask_number(number: str) -> str:
-    """A normalised 18- or 15-character number as the public may see it: the division (6)
-    and the last 4 kept, 640422********1234 and 640422*****1234."""
-    return number[:6] + MASK * (len(number) - 10) + number[-4:]
+# Separators seen in agency data: spaces of every width, ASCII and Unicode hyphens and dashes.
+_CODE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc\uff0d]+")
+
+
+def normalise_code(raw: str) -> str:
+    """Full-width to half-width (NFKC), spaces and hyphens/dashes removed, upper-case.
+
+    The normal form of every code (schemas.identifiers) and of ID document numbers; here, at
+    the bottom layer, so the masker below and the identifier parsers share it."""
+    if raw.isascii() and raw.isalnum():
+        return raw.upper()  # the common case, unchanged by NFKC and the separators
+    return _CODE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
+
+
+def mask_id_number(number: str) -> str:
+    """An ID document number as the public may see it — the one masker of a number on its
+    own (mask_resident_ids masks the numbers inside a text). 18- and 15-character resident
+    IDs keep the first 6 (the division) and the last 4 characters, 640422********1234 and
+    640422*****1234; other document numbers (passports, permits) and malformed values keep
+    at most the last 4, and never more than a third of the number."""
+    code = normalise_code(number)
+    if len(code) in (18, 15) and code[:6].isdigit():
+        return code[:6] + MASK * (len(code) - 10) + code[-4:]
+    keep = min(4, len(code) // 3)
+    return MASK * (len(code) - keep) + code[len(code) - keep :]
 
 
 @lru_cache(maxsize=4096)

@@ -5,18 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from schemas.categories import CATEGORY_SPECS
 from schemas.records import EnrichedRecord
-
-# Categories whose records are items of a public profile; workflow events (objection,
-# credit_repair, notice_feedback) reach the sinks as new versions of their target item
-# instead, and registration is the enterprise's identity, not an item.
-ITEM_CATEGORIES: tuple[str, ...] = tuple(
-    c for c, spec in CATEGORY_SPECS.items() if not spec.workflow and c != "registration"
-)
-WORKFLOW_CATEGORIES: frozenset[str] = frozenset(
-    c for c, spec in CATEGORY_SPECS.items() if spec.workflow
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +37,8 @@ class SinkResult:
 
 
 class Sink(Protocol):
-    """The shape the stream agents drive: connect and create schema once, then batches."""
+    """The shape the sink loops drive (streams/runtime/sink_loop.py): connect and create schema
+    once, then batches."""
 
     def setup(self) -> object: ...
 

@@ -1,6 +1,6 @@
 """Sink errors, and the one place where downstream (Redis, ClickHouse) failures are sorted.
 
-Like faust's cache backends, three tuples of exception types say what a failure means:
+Three tuples of exception types say what a failure means:
 
 - operational: the service did not answer (connection refused, timeout) — retry as is;
 - invalidating: state we hold is stale (the Redis script cache was flushed, a table or

@@ -37,7 +37,7 @@ from streams.rules.notices import (
 from streams.rules.privacy import (
     contains_resident_id,
     hash_personal_id,
-    mask_resident_id,
+    mask_id_number,
     published_payload,
 )
 from streams.rules.publication import (
@@ -110,7 +110,7 @@ __all__ = [
     "enrich",
     "hash_personal_id",
     "is_newer",
-    "mask_resident_id",
+    "mask_id_number",
     "merge_pending",
     "next_expiry",
     "notice_id",

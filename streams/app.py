@@ -24,9 +24,14 @@ Everything is at-least-once; every output is idempotent by event id and version.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from streams.config import Clock, WorkerConfig, utc_now
+
+if TYPE_CHECKING:
+    from streams.runtime.outputs import Outputs
+    from streams.runtime.stage_loop import StageLoop
+    from streams.runtime.supervisor import Loop
 
 __all__ = ["Clock", "CreditStreams", "WorkerConfig", "build_app", "utc_now"]
 
@@ -37,25 +42,25 @@ class CreditStreams:
 
     config: WorkerConfig
     # The stateful stages' loop (None when this worker runs neither intake nor items).
-    stage_loop: Any = None
+    stage_loop: StageLoop | None = None
     # Producers of the loops' outputs, closed once the loops have stopped.
-    outputs: list[Any] = field(default_factory=list)
+    outputs: list[Outputs] = field(default_factory=list)
 
     @property
     def stage_group(self) -> str:
         return f"{self.config.topic_prefix}{self.config.app_id}"
 
-    def output_producer(self, name: str) -> Any:
+    def output_producer(self, name: str) -> Outputs:
         from streams.runtime.outputs import Outputs
 
         out = Outputs(self.config.bootstrap, f"{self.stage_group}-{name}")
         self.outputs.append(out)
         return out
 
-    def open_loops(self) -> list[tuple[str, Any]]:
+    def open_loops(self) -> list[tuple[str, Loop]]:
         """The named loops to run: the stages' and, with the sinks stage, each sink's and the
         operations loop (the sinks are set up here: schema created, scripts loaded)."""
-        loops: list[tuple[str, Any]] = []
+        loops: list[tuple[str, Loop]] = []
         if self.stage_loop is not None:
             loops.append(("stages", self.stage_loop))
         if "sinks" in self.config.stages:

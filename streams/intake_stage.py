@@ -22,6 +22,7 @@ from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED, intake_topic
 from streams.config import WorkerConfig
 from streams.rules.triage import IntakeDecision, quality_event, triage_intake
+from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.stage_state import StagedTable, StageTables
 
@@ -56,7 +57,7 @@ class IntakeStage:
         self.tables = StageTables(group, TABLES, packed=frozenset({"registry", "aliases"}))
         self._next_retry = 0.0
 
-    def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
+    def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         st = StagedTables(**tables)
         if message.topic == self.aliases_topic:
             self._maintain_alias(message, st)
@@ -74,7 +75,7 @@ class IntakeStage:
                 if tables["aliases"].get(code):
                     self.out.send(self.aliases_topic, code.encode(), b'{"retry": true}')
 
-    def _maintain_alias(self, message: Any, st: StagedTables) -> None:
+    def _maintain_alias(self, message: Received, st: StagedTables) -> None:
         code = message.key.decode()
         body = json.loads(message.value)
         if "entry" in body:
@@ -89,7 +90,7 @@ class IntakeStage:
                     json.dumps({**item, "value": None, "state": "redriven"}).encode(),
                 )
 
-    def _carry_out(self, message: Any, decision: IntakeDecision, st: StagedTables) -> None:
+    def _carry_out(self, message: Received, decision: IntakeDecision, st: StagedTables) -> None:
         out = self.out
         emit = decision.emit if decision.reject is None else None
         emitted = encode_enriched(emit) if emit is not None else None
@@ -118,7 +119,7 @@ class IntakeStage:
             out.send(self.resolved, emit["uscc"].encode(), emitted)
 
     def _over_bounds(
-        self, message: Any, decision: IntakeDecision, st: StagedTables, emitted: bytes | None
+        self, message: Received, decision: IntakeDecision, st: StagedTables, emitted: bytes | None
     ) -> Rejection | None:
         """Why the decision cannot be carried out whole (a full parked list, a resolved
         record over the message limit), checked before anything is written: a parked
@@ -151,7 +152,7 @@ class IntakeStage:
                 )
         return None
 
-    def _decide(self, message: Any, st: StagedTables) -> IntakeDecision:
+    def _decide(self, message: Received, st: StagedTables) -> IntakeDecision:
         try:
             event = decode_intake(message.value)
         except SchemaError as exc:
@@ -201,13 +202,13 @@ def _record_alias(
     aliases[code] = body["entry"]
 
 
-def _is_parked(message: Any, waiting: list[dict[str, Any]]) -> bool:
+def _is_parked(message: Received, waiting: list[dict[str, Any]]) -> bool:
     return any(
         item["offset"] == message.offset and item["topic"] == message.topic for item in waiting
     )
 
 
-def _parked_item(message: Any, decision: IntakeDecision, parked_at: str) -> dict[str, Any]:
+def _parked_item(message: Received, decision: IntakeDecision, parked_at: str) -> dict[str, Any]:
     return {
         "topic": message.topic,
         "partition": message.partition,

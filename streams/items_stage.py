@@ -9,11 +9,10 @@ acknowledges every output before the tables' changelogs, and both before the off
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
+from schemas.records import EnrichedRecord
 from schemas.topics import NOTICES_LOG, OWNERSHIP, RECORDS, RESOLVED, notices_topic
 from streams.config import WorkerConfig
 from streams.errors import ChangeError, NoticeError, PublicationError, StateBoundExceeded
@@ -25,9 +24,11 @@ from streams.rules.items import (
     reduce_feedback,
 )
 from streams.rules.items import reduce_record as reduce_item_record
+from streams.rules.notices import JointPunishmentNotice
 from streams.rules.timeliness import china_date
 from streams.rules.versioning import derived_version
 from streams.runtime.derivation import current_generation
+from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.ownership_log import OwnershipLog
 from streams.runtime.stage_state import StagedTable, StageTables, declare_topics
@@ -35,18 +36,6 @@ from streams.runtime.stage_state import StagedTable, StageTables, declare_topics
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
 TABLES = ("items", "notices")
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A held change refused later, shaped as the message it came in (send_dead_letter)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class ItemsStage:
@@ -69,7 +58,7 @@ class ItemsStage:
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
         self.owners = OwnershipLog(cfg.bootstrap, cfg.topic(OWNERSHIP))
 
-    def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
+    def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
             key = message.value.decode()
@@ -109,7 +98,7 @@ class ItemsStage:
     def close(self) -> None:
         self.owners.close()
 
-    def identify(self, message: Any) -> dict[str, str]:
+    def identify(self, message: Received) -> dict[str, str]:
         """The record's ids for a dead letter the stage loop sends
         (streams/runtime/stage_loop.py)."""
         if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
@@ -153,7 +142,7 @@ class ItemsStage:
         return self._generation
 
     def _apply_record(
-        self, record: Any, message: Any, items: StagedTable, notices: StagedTable
+        self, record: EnrichedRecord, message: Received, items: StagedTable, notices: StagedTable
     ) -> None:
         if record["category"] == "notice_feedback":
             found = reduce_feedback(record, notices.get)
@@ -174,13 +163,13 @@ class ItemsStage:
         for refusal in outcome.refused:
             self._refuse(refusal, message)
 
-    def _refuse(self, refusal: Refusal, message: Any) -> None:
+    def _refuse(self, refusal: Refusal, message: Received) -> None:
         """A record the item's owner rule refused, to credit.rejected with its reason: the
         message in hand, or a held change refused now that its original came (its own bytes,
         from where it was read)."""
         if refusal.encoded is not None:
             partition, offset = refusal.origin or (message.partition, -1)
-            message = _Held(message.topic, partition, offset, message.key, refusal.encoded)
+            message = Received(message.topic, partition, offset, message.key, refusal.encoded, [])
         record = refusal.record
         send_dead_letter(
             self.out,
@@ -202,7 +191,7 @@ class ItemsStage:
             notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
             self._send_notice(notice)
 
-    def _send_notice(self, notice: Any) -> None:
+    def _send_notice(self, notice: JointPunishmentNotice) -> None:
         """To the receiving department's topic, and to the log analytics reads."""
         key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
         topic = notices_topic(notice["department_code"], self.cfg.topic_prefix)

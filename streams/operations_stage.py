@@ -10,25 +10,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
 from schemas.dead_letters import headers_dict, rejected_topic
 from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
 from sinks.base import SinkResult
 from streams.config import WorkerConfig
+from streams.runtime.messages import ReceivedMessage
 from streams.runtime.sink_loop import SinkLoop
 
+if TYPE_CHECKING:
+    from sinks.clickhouse import ClickHouseSink
 
-def _when(message: Message) -> dt.datetime:
+
+def _when(message: ReceivedMessage) -> dt.datetime:
     kind, millis = message.timestamp()
     if kind == TIMESTAMP_NOT_AVAILABLE or millis is None or millis <= 0:
         return dt.datetime.now(dt.UTC)
     return dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
 
 
-def rejection_row(message: Message) -> dict[str, Any]:
+def rejection_row(message: ReceivedMessage) -> dict[str, Any]:
     h = headers_dict(list(message.headers() or []))
     offset = int(h.get("__connect.errors.offset", "-1"))
     origin = (
@@ -50,7 +55,7 @@ def rejection_row(message: Message) -> dict[str, Any]:
     }
 
 
-def parked_row(message: Message) -> dict[str, Any]:
+def parked_row(message: ReceivedMessage) -> dict[str, Any]:
     item = json.loads(message.value())
     original = {k: v for k, v in item.get("headers") or []}
     return {
@@ -65,7 +70,7 @@ def parked_row(message: Message) -> dict[str, Any]:
     }
 
 
-def control_total_row(message: Message) -> dict[str, Any]:
+def control_total_row(message: ReceivedMessage) -> dict[str, Any]:
     totals = json.loads(message.value())
     reported = dt.datetime.fromisoformat(totals["emitted_at"])
     return {
@@ -84,7 +89,7 @@ class OperationsSink:
     Shares the worker's ClickHouseSink (chdb has one owner per process); each of its writes
     holds that sink's lock, so they never interleave with the records sink's batches."""
 
-    def __init__(self, clickhouse: Any, topic_prefix: str) -> None:
+    def __init__(self, clickhouse: ClickHouseSink, topic_prefix: str) -> None:
         self.clickhouse = clickhouse
         self.topics = {
             f"{topic_prefix}{REJECTED}": "rejected",
@@ -96,7 +101,7 @@ class OperationsSink:
     def setup(self) -> None:
         """Nothing of its own: the ClickHouse sink's setup created the tables."""
 
-    def write_batch(self, messages: list[Message]) -> SinkResult:
+    def write_batch(self, messages: Sequence[ReceivedMessage]) -> SinkResult:
         rows: dict[str, list[Any]] = {kind: [] for kind in self.topics.values()}
         for m in messages:
             kind = self.topics[m.topic()]
@@ -115,7 +120,7 @@ class OperationsSink:
         return SinkResult(applied=len(messages))
 
 
-def operations_loop(cfg: WorkerConfig, clickhouse: Any) -> SinkLoop:
+def operations_loop(cfg: WorkerConfig, clickhouse: ClickHouseSink) -> SinkLoop:
     """The operations sink's loop: the raw messages, no record decoding."""
     sink = OperationsSink(clickhouse, cfg.topic_prefix)
     return SinkLoop(

@@ -11,11 +11,11 @@ stops them with the stream stages; a loop that fails stops the worker loudly.
 
 from __future__ import annotations
 
-from typing import Any
-
 from schemas.codec import decode_enriched
 from schemas.dead_letters import rejected_topic
+from schemas.records import EnrichedRecord
 from schemas.topics import RECORDS
+from sinks.base import Sink, SinkResult
 from streams.config import WorkerConfig
 from streams.runtime.metrics import observe_batch
 from streams.runtime.shared_decodes import SharedDecodes
@@ -24,9 +24,9 @@ from streams.runtime.sink_loop import SinkLoop, sink_group
 SINK_NAMES = {"ClickHouseSink": "clickhouse", "PublicityIndex": "publicity"}
 
 
-def open_sinks(cfg: WorkerConfig) -> list[Any]:
+def open_sinks(cfg: WorkerConfig) -> list[Sink]:
     """The sinks this worker writes to, set up (schema created, scripts loaded)."""
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     if cfg.clickhouse_dsn:
         from sinks.clickhouse import ClickHouseSink, connect_clickhouse
 
@@ -44,11 +44,11 @@ def open_sinks(cfg: WorkerConfig) -> list[Any]:
     return sinks
 
 
-def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[tuple[str, SinkLoop]]:
+def sink_loops(cfg: WorkerConfig, sinks: list[Sink]) -> list[tuple[str, SinkLoop]]:
     """One named loop per sink, each in its own consumer group; with ClickHouse, also the
     operations loop, which shares the ClickHouse sink (its writes take the sink's lock)."""
 
-    def observe(sink: Any, result: Any, records: list[Any]) -> None:
+    def observe(sink: Sink, result: SinkResult, records: list[EnrichedRecord]) -> None:
         observe_batch(type(sink).__name__, result, records, cfg.clock())
 
     app_group = f"{cfg.topic_prefix}{cfg.app_id}"

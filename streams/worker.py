@@ -9,14 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from schemas.kafka_connection import client_config
 from streams.app import CreditStreams
 from streams.runtime.stage_state import declare_topics
-from streams.runtime.supervisor import Supervisor
+from streams.runtime.supervisor import Loop, Supervisor
 
 # What a partition answers in the moments between its creation and its leader serving it.
 _NOT_LED_YET = {
@@ -36,7 +35,7 @@ def run_worker(
     until: Callable[[], bool] | None = None,
     timeout: float | None = None,
     poll_seconds: float = 0.2,
-    extra_loops: Sequence[tuple[str, Any]] = (),
+    extra_loops: Sequence[tuple[str, Loop]] = (),
     on_started: Callable[[], None] | None = None,
 ) -> bool:
     """Run until `stop` is set, `until()` is true, or `timeout` passes; always stop the loops.

@@ -18,6 +18,7 @@ import pytest
 
 from creditsync import services
 from schemas.pii_crypto import PiiKeyring, install_keyring
+from tests import leaks
 
 # The keys ID numbers are sealed and hashed with in tests, in this process and (through the
 # environment) in the CLI processes tests start; in-process workers get TEST_HASH_KEY too.
@@ -43,6 +44,26 @@ def pii_keyring() -> Iterator[PiiKeyring]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fails (as an error at teardown) a test that leaves behind threads or child processes
+    it started, or a changed environment (tests/leaks.py). Autouse fixtures of the function
+    scope are set up before the test's other function-scoped fixtures and torn down after
+    them, while session- and module-scoped services are already up when the snapshot is
+    taken: those outlive tests by design and are not counted."""
+    before = leaks.snapshot()
+    yield
+    threads = leaks.new_threads(before)
+    processes = leaks.new_processes(before)
+    environ = leaks.environ_changes(before)
+    if environ:
+        leaks.restore_environ(before)
+    if processes:
+        leaks.kill(processes)
+    if threads or processes or environ:
+        pytest.fail(leaks.report(threads, processes, environ), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Rows of the operational tables: control totals, rejections, parked records, notices.
 
-These are not `EnrichedRecord`s: the stream agents report them from credit.control-totals,
+These are not `EnrichedRecord`s: the stream stages report them from credit.control-totals,
 credit.rejected, credit.parked and credit.notices.<department>. Each row shape is a
 TypedDict; the mapping checks what it needs and names the row and field when it is wrong.
 """

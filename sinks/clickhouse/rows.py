@@ -16,16 +16,15 @@ from typing import Any
 
 import orjson
 
-from schemas.categories import CATEGORY_SPECS, FieldSpec
+from schemas.categories import CATEGORY_SPECS, ITEM_AND_CHANGE_CATEGORIES, FieldSpec
 from schemas.personal_ids import contains_resident_id, mask_resident_ids
 from schemas.records import EnrichedRecord
-from sinks.base import ITEM_CATEGORIES
 from sinks.errors import RecordMappingError
 
 Row = dict[str, Any]
 
 # Typed tables, one per published category (registration feeds `entities` instead).
-CATEGORY_TABLES: dict[str, str] = {c: c for c in ITEM_CATEGORIES}
+CATEGORY_TABLES: dict[str, str] = {c: c for c in ITEM_AND_CHANGE_CATEGORIES}
 RAW_TABLE = "records_raw"
 ENTITIES_TABLE = "entities"
 ENTITY_NAMES_TABLE = "entity_names"

@@ -12,9 +12,8 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from schemas.categories import CATEGORY_SPECS
+from schemas.categories import CATEGORY_SPECS, ITEM_AND_CHANGE_CATEGORIES
 from schemas.identifiers import KIND_NAMES, InvalidCode, identify_code
-from sinks.base import ITEM_CATEGORIES
 from sinks.errors import SearchQueryInvalid
 from sinks.publicity.paging import (
     DEFAULT_PAGE_SIZE,
@@ -124,8 +123,8 @@ def check_category(category: str | None) -> str | None:
     """An item category of the profile, or a 400 listing them."""
     if category is None or category == "":
         return None
-    if category not in ITEM_CATEGORIES:
-        known = ", ".join(f"{c} ({CATEGORY_SPECS[c].chinese})" for c in ITEM_CATEGORIES)
+    if category not in ITEM_AND_CHANGE_CATEGORIES:
+        known = ", ".join(f"{c} ({CATEGORY_SPECS[c].chinese})" for c in ITEM_AND_CHANGE_CATEGORIES)
         raise api_error(400, "unknown_category", f"没有类别 {category[:40]!r}；可选类别为 {known}")
     return category
 
@@ -165,7 +164,7 @@ def public_router(reader: PublicityReaderLike) -> APIRouter:
         ],
         category: Annotated[
             str | None,
-            Query(description="只看一个类别并分页：" + ", ".join(ITEM_CATEGORIES)),
+            Query(description="只看一个类别并分页：" + ", ".join(ITEM_AND_CHANGE_CATEGORIES)),
         ] = None,
         page: Annotated[int, Query(description=_PAGE_HELP + "；翻页需指定 category")] = 1,
         page_size: Annotated[int, Query(description=_SIZE_HELP)] = DEFAULT_PAGE_SIZE,

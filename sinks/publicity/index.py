@@ -24,8 +24,9 @@ from typing import Any
 
 from redis import Redis
 
+from schemas.categories import WORKFLOW_CATEGORIES
 from schemas.records import EnrichedRecord
-from sinks.base import WORKFLOW_CATEGORIES, RecordRejection, SinkResult, privacy_violation
+from sinks.base import RecordRejection, SinkResult, privacy_violation
 from sinks.errors import REBUILD_PUBLICITY_COMMAND, IndexLost, downstream_errors
 from sinks.publicity import profile
 from sinks.publicity.keys import LISTS, Keys, bigrams, normalise_code, normalise_name

@@ -14,8 +14,7 @@ from typing import Any
 
 from redis import Redis
 
-from schemas.categories import CATEGORY_SPECS
-from sinks.base import ITEM_CATEGORIES
+from schemas.categories import CATEGORY_SPECS, ITEM_AND_CHANGE_CATEGORIES
 from sinks.errors import SearchQueryInvalid
 from sinks.publicity.index import load_script
 from sinks.publicity.keys import (
@@ -37,7 +36,7 @@ MAX_LIMIT = 100
 # members examined at most — about a millisecond of server time.
 CANDIDATES_PER_RESULT = 2
 SCAN_BUDGET = 5000
-_CATEGORY_CHINESE = {c: CATEGORY_SPECS[c].chinese for c in ITEM_CATEGORIES}
+_CATEGORY_CHINESE = {c: CATEGORY_SPECS[c].chinese for c in ITEM_AND_CHANGE_CATEGORIES}
 _SUMMARY_FIELDS = ("name", "region_code", "province", "prefecture", "county", "entity_type",
                    "status")  # fmt: skip
 
@@ -79,8 +78,9 @@ class PublicityReader:
         `item_counts` gives every category's number of public items; `items` the newest
         `page_size` of each (or, with `category`, that page of that category only). Without
         `page_size` every item is returned (the audit compares whole profiles)."""
-        if category is not None and category not in ITEM_CATEGORIES:
-            raise ValueError(f"category {category!r}: expected one of {', '.join(ITEM_CATEGORIES)}")
+        if category is not None and category not in ITEM_AND_CHANGE_CATEGORIES:
+            known = ", ".join(ITEM_AND_CHANGE_CATEGORIES)
+            raise ValueError(f"category {category!r}: expected one of {known}")
         request = page_request(page, page_size) if page_size is not None else None
         if category is None and page != 1:
             raise PageOutOfRange("翻页时请同时指定类别（category），每个类别分别翻页")
@@ -88,13 +88,13 @@ class PublicityReader:
         if uscc is None:
             return None
         k = self.keys
-        shown_categories = [c for c in ITEM_CATEGORIES if category in (None, c)]
+        shown_categories = [c for c in ITEM_AND_CHANGE_CATEGORIES if category in (None, c)]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(k.entity(uscc))
         pipe.smembers(k.former_names(uscc))
         for name in LISTS:
             pipe.zscore(k.list(name), uscc)
-        for cat in ITEM_CATEGORIES:
+        for cat in ITEM_AND_CHANGE_CATEGORIES:
             pipe.hlen(k.items(uscc, cat))
         for cat in shown_categories:
             # A hash has no order: the section is sorted here, then sliced to the page.
@@ -105,7 +105,7 @@ class PublicityReader:
             return None
         rest = iter(replies[2:])
         list_scores = [next(rest) for _ in LISTS]
-        counts = {cat: int(next(rest)) for cat in ITEM_CATEGORIES}
+        counts = {cat: int(next(rest)) for cat in ITEM_AND_CHANGE_CATEGORIES}
         items_raw = list(rest)
         if request is not None and category is not None:
             check_in_range(request, counts[category], f"该企业的{_CATEGORY_CHINESE[category]}信息")

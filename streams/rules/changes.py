@@ -21,10 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.categories import category_spec
+from schemas.categories import CHANGE_TARGETS, category_spec
 from streams.errors import ChangeError
 
-CHANGE_TARGETS: dict[str, str] = {"license_change": "license", "penalty_change": "penalty"}
 # The free-text field a change that sets no field is noted in, per original category.
 NOTE_FIELDS: dict[str, str] = {"license": "details", "penalty": "remarks"}
 NOTE_SEPARATOR = "；"

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.categories import CHANGE_TARGETS, ITEM_CATEGORIES, ITEM_WORKFLOW_CATEGORIES
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, PublicationStatus, item_id
 from streams.errors import StateBoundExceeded
-from streams.rules.changes import CHANGE_TARGETS, PendingChange, change_target, merge_pending
+from streams.rules.changes import PendingChange, change_target, merge_pending
 from streams.rules.notices import JointPunishmentNotice, apply_feedback, notices_for
 from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
 from streams.rules.publication import (
@@ -39,10 +40,6 @@ from streams.rules.publication import (
 )
 from streams.rules.versioning import is_newer, parse_version, record_version
 
-ITEM_CATEGORIES = frozenset(
-    {"license", "penalty", "inspection", "restriction", "abnormal_operation", "red_list"}
-)
-WORKFLOW_TARGETING = frozenset({"objection", "credit_repair"})
 # Bounds on one item's state (issue #13: ~100 changes of one penalty grew its state past the
 # changelog's 1 MB limit and stopped the stage). `seen` holds the event ids of every change
 # and workflow event applied, so a replay skips them; a record past a bound is refused and
@@ -178,7 +175,7 @@ def reduce_record(
         _publish(key, state, record, today, out)
         return out
     out.records.append(record)
-    if category in WORKFLOW_TARGETING:
+    if category in ITEM_WORKFLOW_CATEGORIES:
         payload = record["payload"]
         key = item_key(record["uscc"], payload["target_category"], payload["target_record_key"])
         state = get_state(key) or _empty_state()

@@ -16,12 +16,12 @@ from schemas.personal_ids import (
     EARLIEST_BIRTH_YEAR,
     contains_resident_id,
     find_resident_ids,
+    mask_id_number,
     mask_resident_ids,
 )
 from schemas.pii_crypto import PiiKeyError, PiiKeyring, decrypt_personal_id
 from streams.errors import PrivacyError
 
-MASK = "*"
 ID_NUMBER_FIELD = "id_document_number"
 MASKED_FIELD = "id_document_number_masked"
 HASH_FIELD = "id_document_number_hash"
@@ -32,21 +32,10 @@ __all__ = [
     "contains_resident_id",
     "find_resident_ids",
     "hash_personal_id",
-    "mask_resident_id",
+    "mask_id_number",
     "mask_resident_ids",
     "published_payload",
 ]
-
-
-def mask_resident_id(number: str) -> str:
-    """The number as the public may see it: 18- and 15-digit resident IDs keep the first 6
-    (the division) and the last 4 characters; other document numbers (passports, permits)
-    keep at most the last 4, and never more than a third of the number."""
-    code = normalise_code(number)
-    if len(code) in (18, 15) and code[:6].isdigit():
-        return code[:6] + MASK * (len(code) - 10) + code[-4:]
-    keep = min(4, len(code) // 3)
-    return MASK * (len(code) - keep) + code[len(code) - keep :]
 
 
 def hash_personal_id(number: str, key: bytes) -> str:
@@ -79,6 +68,6 @@ def published_payload(
         except PiiKeyError as exc:
             raise PrivacyError(f"{ID_NUMBER_FIELD}: {exc}") from exc
     has_number = isinstance(number, str) and number.strip() != ""
-    published[MASKED_FIELD] = mask_resident_id(number) if has_number else None
+    published[MASKED_FIELD] = mask_id_number(number) if has_number else None
     published[HASH_FIELD] = hash_personal_id(number, key) if has_number else None
     return published

@@ -56,6 +56,21 @@ class CodeConflict:
         return dataclasses.asdict(self)
 
 
+def organisation_code_mismatch(uscc: Uscc, org_code: str | None) -> CodeConflict | None:
+    """The conflict when an organisation code sent beside a USCC is not the one the USCC
+    embeds (characters 9-17, GB 32100); None when none was sent or it is the same.
+    `org_code`: the normalised code (parse_organisation_code / identify_code)."""
+    if org_code is None or org_code == uscc.organisation_code:
+        return None
+    return CodeConflict(
+        "organisation_code_mismatch",
+        uscc.code,
+        "organisation_code",
+        org_code,
+        detail=f"the USCC embeds organisation code {uscc.organisation_code}",
+    )
+
+
 @dataclass(slots=True)
 class RegistryEntry:
     """What the registry knows of one enterprise (stored in a stage table, as a dict)."""
@@ -161,17 +176,8 @@ def apply_registration(
             f"registration {event['event_id']} (USCC {uscc.code}): field name (名称) is missing"
         )
 
-    conflicts: list[CodeConflict] = []
-    if org_code is not None and org_code != uscc.organisation_code:
-        conflicts.append(
-            CodeConflict(
-                "organisation_code_mismatch",
-                uscc.code,
-                "organisation_code",
-                org_code,
-                detail=f"the USCC embeds organisation code {uscc.organisation_code}",
-            )
-        )
+    mismatch = organisation_code_mismatch(uscc, org_code)
+    conflicts: list[CodeConflict] = [mismatch] if mismatch else []
     if (
         existing is not None
         and registration_number is not None

@@ -23,9 +23,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.identifiers import InvalidCode, identify_code, parse_uscc
+from schemas.personal_ids import mask_id_number
 from schemas.records import SubjectAsSent
-from streams.rules.privacy import mask_resident_id
-from streams.rules.registry import CodeConflict, LegacyKind, LegacyLookup
+from streams.rules.registry import (
+    CodeConflict,
+    LegacyKind,
+    LegacyLookup,
+    organisation_code_mismatch,
+)
 
 Via = Literal["uscc", "organisation_code", "registration_number"]
 SUBJECT_CODE_FIELDS = ("uscc", "organisation_code", "registration_number")
@@ -78,7 +83,7 @@ def _codes_sent(subject: SubjectAsSent) -> dict[str, tuple[str, str]] | Invalid:
         try:
             kind, code = identify_code(raw)
         except InvalidCode as exc:
-            shown = mask_resident_id(raw) if exc.personal_data else raw
+            shown = mask_id_number(raw) if exc.personal_data else raw
             return Invalid(field, shown, exc.reason)
         if kind in codes and codes[kind][1] != code:
             other_field, other = codes[kind]
@@ -116,18 +121,9 @@ def resolve_subject(subject: SubjectAsSent, lookup_legacy: LegacyLookup) -> Reso
 
     if "uscc" in codes:
         uscc = parse_uscc(codes["uscc"][1])
-        conflicts: list[CodeConflict] = []
-        if org_code is not None and org_code != uscc.organisation_code:
-            conflicts.append(
-                CodeConflict(
-                    "organisation_code_mismatch",
-                    uscc.code,
-                    "organisation_code",
-                    org_code,
-                    detail=f"the USCC embeds organisation code {uscc.organisation_code}",
-                )
-            )
-        elif org_code is not None:
+        mismatch = organisation_code_mismatch(uscc, org_code)
+        conflicts: list[CodeConflict] = [mismatch] if mismatch else []
+        if mismatch is None and org_code is not None:
             conflict = _registry_conflict(uscc.code, "organisation_code", org_code, lookup_legacy)
             conflicts += [conflict] if conflict else []
         if registration_number is not None:

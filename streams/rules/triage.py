@@ -1,8 +1,8 @@
 """Stage 1 as a plain function: what happens to one intake event, decided without Kafka.
 
-`triage_intake` takes a decoded event and the two registry look-ups the agent offers (both
-local to the event's partition) and says what to emit, park, reject or record. The agent in
-intake_stage.py only carries the decision out.
+`triage_intake` takes a decoded event and the two registry look-ups the intake stage offers
+(both local to the event's partition) and says what to emit, park, reject or record. The
+stage adapter, streams/intake_stage.py, only carries the decision out.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def _triage_registration(
         return decision
     existing = registry_get(uscc)
 
-    # Only aliases in this worker's partitions can be seen here; the alias agent checks
+    # Only aliases in this worker's partitions can be seen here; the intake stage checks
     # every legacy code again in its own partition (intake_stage._record_alias).
     def lookup_legacy(kind: str, code: str) -> str | None:
         alias = alias_get(code)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from prometheus_client import Counter, Histogram
+
+from schemas.records import EnrichedRecord
+from sinks.base import SinkResult
 
 SINK_RECORDS = Counter(
     "creditsync_sink_records_total",
@@ -25,7 +27,9 @@ END_TO_END = Histogram(
 )
 
 
-def observe_batch(sink: str, result: Any, records: list[Any], now: dt.datetime) -> None:
+def observe_batch(
+    sink: str, result: SinkResult, records: list[EnrichedRecord], now: dt.datetime
+) -> None:
     SINK_RECORDS.labels(sink, "applied").inc(result.applied)
     SINK_RECORDS.labels(sink, "skipped_not_newer").inc(result.skipped_not_newer)
     SINK_RECORDS.labels(sink, "not_applicable").inc(getattr(result, "not_applicable", 0))

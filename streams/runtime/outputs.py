@@ -1,10 +1,11 @@
 """The stream loops' outputs: produced with confluent-kafka, acknowledged once per batch.
 
-librdkafka produces in C without awaiting (Faust's `Topic.send` cost about half a
-millisecond per message in Python); a batch's outputs are produced as they are decided and
-then flushed together, and the batch's offsets are committed only after every output was
-delivered. A failed delivery raises: the worker crashes loudly and, restarted, re-reads the
-batch (its outputs are idempotent by event id and version).
+librdkafka produces in C without awaiting (Faust's `Topic.send`, which the stages used until
+issue #7, cost about half a millisecond per message in Python); a batch's outputs are
+produced as they are decided and then flushed together, and the batch's offsets are
+committed only after every output was delivered. A failed delivery raises: the worker
+crashes loudly and, restarted, re-reads the batch (its outputs are idempotent by event id and
+version).
 
 Every output is checked against the topics' message limit before it is produced
 (schemas/message_size.py): one that would not fit raises `OutputTooLarge` and nothing of it
@@ -24,6 +25,7 @@ from schemas.dead_letters import Rejection, dead_letter_headers
 from schemas.kafka_connection import client_config
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from streams.errors import StreamsError
+from streams.runtime.messages import Received
 
 # The murmur2 partitioner is Java's and aiokafka's: a record keyed by a USCC or a legacy
 # code lands on the same partition number whoever produced it, which the co-partitioned
@@ -147,7 +149,7 @@ class Outputs:
             self._producer = None
 
 
-def message_headers(message: Any) -> list[tuple[str, bytes]]:
+def message_headers(message: Received) -> list[tuple[str, bytes]]:
     headers = getattr(message, "headers", None) or []
     if isinstance(headers, dict):
         return [(k, v) for k, v in headers.items()]
@@ -155,9 +157,9 @@ def message_headers(message: Any) -> list[tuple[str, bytes]]:
 
 
 def send_dead_letter(
-    out: Any,
+    out: Outputs,
     topic: str,
-    message: Any,
+    message: Received,
     rejection: Rejection,
     *,
     event_id: str | None = None,

@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.kafka_connection import client_config
 from streams.errors import StreamsError
 from streams.rules.ownership import Reassignment, Reassignments
+from streams.runtime.messages import ReceivedMessage
 
 META_TIMEOUT = 10.0
 REFRESH_SECONDS = 5.0
@@ -121,7 +121,7 @@ class OwnershipLog:
                 if tp.offset >= 0:
                     self._positions[tp.partition] = max(self._positions[tp.partition], tp.offset)
 
-    def _add(self, message: Any) -> None:
+    def _add(self, message: ReceivedMessage) -> None:
         try:
             self.map.add(Reassignment.from_json(message.value()))
         except (ValueError, KeyError, TypeError) as exc:

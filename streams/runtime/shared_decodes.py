@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from confluent_kafka import Message
+from schemas.records import EnrichedRecord
+from streams.runtime.messages import ReceivedMessage
 
 DEFAULT_LIMIT = 10_000  # records held at most (a few KB each)
 
@@ -29,7 +30,7 @@ class SharedDecodes:
     """Decoded records by (topic, partition, offset), each held until `readers` took it."""
 
     def __init__(
-        self, readers: int, decode: Callable[[bytes], Any], limit: int = DEFAULT_LIMIT
+        self, readers: int, decode: Callable[[bytes], EnrichedRecord], limit: int = DEFAULT_LIMIT
     ) -> None:
         self.readers = readers
         self.decode = decode
@@ -40,7 +41,7 @@ class SharedDecodes:
     def __len__(self) -> int:
         return len(self._held)
 
-    def records(self, messages: Sequence[Message]) -> list[Any]:
+    def records(self, messages: Sequence[ReceivedMessage]) -> list[EnrichedRecord]:
         """The decoded record of each message, in order (decoding only those not held)."""
         keys = [(m.topic(), m.partition(), m.offset()) for m in messages]
         found: list[Any] = [None] * len(keys)
@@ -61,7 +62,7 @@ class SharedDecodes:
                     del self._held[next(iter(self._held))]  # the oldest
         return found
 
-    def _take(self, key: Key) -> Any:
+    def _take(self, key: Key) -> EnrichedRecord | None:
         """The held record (counted as taken), or None when none is held."""
         entry = self._held.get(key)
         if entry is None:
@@ -71,7 +72,7 @@ class SharedDecodes:
             del self._held[key]
         return entry[0]
 
-    def _leave(self, key: Key, record: Any) -> None:
+    def _leave(self, key: Key, record: EnrichedRecord) -> None:
         entry = self._held.get(key)
         if entry is None:
             self._held[key] = [record, self.readers - 1]

@@ -20,16 +20,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
 from schemas.kafka_connection import client_config
+from schemas.records import EnrichedRecord
+from sinks.base import Sink, SinkResult
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
+from streams.runtime.messages import Received, ReceivedMessage
 from streams.runtime.outputs import Outputs, send_dead_letter
 from streams.runtime.shared_decodes import SharedDecodes
 
@@ -122,7 +125,22 @@ def next_offsets(messages: list[Message], now: float | None = None) -> list[Topi
     return [TopicPartition(t, p, o + 1, metadata=stamp) for (t, p), o in last.items()]
 
 
-def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> Any | None:
+class MessageSink(Protocol):
+    """A sink that takes the consumed messages themselves, undecoded (the operations sink)."""
+
+    def setup(self) -> object: ...
+
+    def write_batch(self, messages: Sequence[ReceivedMessage]) -> SinkResult: ...
+
+
+# What one batch is: decoded records for a record sink, the messages for a MessageSink.
+Batch = list[EnrichedRecord] | list[Message]
+BatchObserver = Callable[[Sink | MessageSink, SinkResult, Batch], None]
+
+
+def write_with_retry(
+    sink: Sink | MessageSink, records: Batch, stop: threading.Event
+) -> SinkResult | None:
     """Write one batch, retrying operational failures and overload with backoff; None when
     `stop` was set before it could be written (the batch is then not committed).
 
@@ -131,7 +149,7 @@ def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> An
     delay = 0.5
     while True:
         try:
-            return sink.write_batch(records)
+            return sink.write_batch(records)  # type: ignore[arg-type]
         except Backpressure as exc:
             log.warning("%s; retrying the same batch", exc)
             stop.wait(exc.retry_after)
@@ -151,14 +169,14 @@ def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> An
 class SinkLoop:
     """credit.records into one sink; `run` blocks until `stop` is set or a failure raises."""
 
-    sink: Any
+    sink: Sink | MessageSink
     topics: list[str]
     group: str
     bootstrap: str
     rejected_topic: str
     batch_size: int
     flush_seconds: float
-    on_batch: Callable[[Any, Any, list[Any]], None] | None = None
+    on_batch: BatchObserver | None = None
     # True: a batch is whatever has arrived (the publicity index, where the public waits);
     # False: up to batch_size or flush_seconds (ClickHouse wants few, large inserts).
     eager: bool = False
@@ -240,22 +258,3 @@ def usable(message: Message) -> bool:
     if err.code() != KafkaError._PARTITION_EOF:
         log.warning("records consumer: %s", err)
     return False
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A consumed message as plain attributes (what handlers and dead letters read)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-    @classmethod
-    def of(cls, message: Message) -> Received:
-        return cls(
-            message.topic(), message.partition(), message.offset(), message.key(),
-            message.value(), list(message.headers() or []),
-        )  # fmt: skip

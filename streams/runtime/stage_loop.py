@@ -34,10 +34,10 @@ from typing import Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.dead_letters import Rejection
+from streams.runtime.messages import Received
 from streams.runtime.metrics import STAGE_MESSAGES
 from streams.runtime.outputs import Outputs, OutputTooLarge, send_dead_letter
 from streams.runtime.sink_loop import (
-    Received,
     commit_offsets,
     consumer_config,
     next_offsets,

@@ -153,7 +153,7 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
     # The stream stages' group, one group per sink (streams/runtime/sink_loop.py) and the
-    # operations agent's, which the broker lists only if it committed before the stop.
+    # operations loop's, which the broker lists only if it committed before the stop.
     sink_groups = {f"{group}-sink-clickhouse", f"{group}-sink-publicity"}
     ours = {group, f"{group}-operations", *sink_groups}
     assert {group, *sink_groups} <= set(status.groups) <= ours, status.groups

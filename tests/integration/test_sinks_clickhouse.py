@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sinks.base import ITEM_CATEGORIES
+from schemas.categories import ITEM_AND_CHANGE_CATEGORIES
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse, rows, run_readonly_query
 from sinks.clickhouse.migrations import MIGRATIONS
 from sinks.errors import ReadOnlyQueryRefused
@@ -40,7 +40,7 @@ def test_migrations_are_recorded_and_applied_once(sink: ClickHouseSink) -> None:
     assert [r[0] for r in applied.result_rows] == [m.version for m in MIGRATIONS]
 
 
-@pytest.mark.parametrize("category", [*ITEM_CATEGORIES, "registration"])
+@pytest.mark.parametrize("category", [*ITEM_AND_CHANGE_CATEGORIES, "registration"])
 def test_tables_have_exactly_the_mapped_columns(sink: ClickHouseSink, category: str) -> None:
     # The migrations freeze the DDL; a new field in schemas/categories.py needs a migration.
     record = make_enriched(category)
@@ -68,7 +68,7 @@ def test_retry_and_replay_converge_to_one_row_per_business_key(sink: ClickHouseS
     first = sink.write_batch(batch)
     assert first.applied == len(batch) and not first.rejected
     raw_after_first = count(sink, "records_raw", final=False)
-    sink.write_batch(batch)  # the agent retried the same batch: same dedup token
+    sink.write_batch(batch)  # the sink loop retried the same batch: same dedup token
     assert count(sink, "records_raw", final=False) == raw_after_first
     for half in (batch[:3], batch[3:]):  # a replay from Kafka forms other batches
         sink.write_batch(half)

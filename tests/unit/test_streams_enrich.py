@@ -13,7 +13,7 @@ from schemas.identifiers import make_resident_id, make_uscc
 from schemas.records import IntakeEvent, Lineage
 from streams.errors import EnrichmentError
 from streams.rules.enrich import enrich
-from streams.rules.privacy import contains_resident_id, mask_resident_id
+from streams.rules.privacy import contains_resident_id, mask_id_number
 from streams.rules.registry import RegistryEntry
 from streams.rules.versioning import record_version
 
@@ -89,7 +89,7 @@ def test_the_raw_id_number_never_appears() -> None:
     text = json.dumps(record, default=str, ensure_ascii=False)
     assert PERSON not in text
     assert not contains_resident_id(text)
-    assert record["payload"]["id_document_number_masked"] == mask_resident_id(PERSON)
+    assert record["payload"]["id_document_number_masked"] == mask_id_number(PERSON)
     assert len(record["payload"]["id_document_number_hash"]) == 64
 
 
@@ -131,7 +131,7 @@ def test_a_record_sent_under_a_legacy_code_gets_the_name_from_the_lean_alias() -
 
     alias = alias_snapshot(ENTRY)
     assert alias == {"uscc": USCC, "name": "宁夏丰源农业科技有限公司"}  # nothing else kept
-    event = restriction(id_document_number=mask_resident_id(PERSON))
+    event = restriction(id_document_number=mask_id_number(PERSON))
     event["subject"] = {
         "uscc": None, "registration_number": None, "organisation_code": USCC[8:17],
         "name": "西吉县丰源农业有限公司",

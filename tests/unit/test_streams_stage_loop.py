@@ -9,8 +9,8 @@ from confluent_kafka import TopicPartition
 
 from schemas.message_size import MESSAGE_LIMIT_BYTES
 from streams.runtime import stage_state
+from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs
-from streams.runtime.sink_loop import Received
 from streams.runtime.stage_loop import StageLoop
 from streams.runtime.stage_state import StagedTable, StageTables
 
