@@ -149,8 +149,10 @@ def sidecar_total(path: Path) -> int | None:
     if not sidecar.is_file():
         return None
     text = sidecar.read_text(encoding="utf-8-sig").strip()
-    label, _, number = text.rpartition(",")
-    if label and label.strip().lower() not in TRAILER_LABELS:
+    label, comma, number = text.partition(",")
+    if not comma:
+        return _count(label)
+    if label.strip().lower() not in TRAILER_LABELS:
         return None
     return _count(number)
 

@@ -7,7 +7,6 @@ department's refusal is 404, a category it may not submit is 403. Messages are C
 unless the caller asks for English (Accept-Language: en).
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import re
