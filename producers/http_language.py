@@ -37,7 +37,10 @@ def localised(refused: IntakeRefused, request: Request) -> IntakeRefused:
     chinese = REFUSALS_ZH.get(refused.error)
     if chinese is None:
         return refused
-    out = IntakeRefused(refused.status, refused.error, chinese, refused.headers)
+    # The English original carries the figures (limits, seconds, categories): kept as detail.
+    out = IntakeRefused(
+        refused.status, refused.error, f"{chinese}（详情：{refused.message}）", refused.headers
+    )
     out.message_en = refused.message
     return out
 

@@ -33,14 +33,14 @@ SELECT department_code, day, category,
        sum(published) AS published, sum(refused) AS refused, sum(parked) AS parked,
        if(declared IS NULL, NULL, toInt64(received) - toInt64(declared)) AS difference,
        -- Only where an adapter counted what it received (no control totals: no check).
-       if(sum(batches) = 0, NULL, toInt64(received) - toInt64(duplicates)
+       if(batches = 0, NULL, toInt64(received) - toInt64(duplicates)
            - toInt64(published) - toInt64(refused) - toInt64(parked)) AS unaccounted,
-       sum(batches) AS batches
+       sum(batch) AS batches
 FROM (
     SELECT department_code, {_DAY.format(col='reported_at')} AS day, category,
            if(has_declared, declared, 0) AS declared, toUInt64(has_declared) AS batches_declared,
            received, duplicates, toUInt64(0) AS published, toUInt64(0) AS refused,
-           toUInt64(0) AS parked, toUInt64(1) AS batches
+           toUInt64(0) AS parked, toUInt64(1) AS batch
     FROM control_totals FINAL
     UNION ALL
     SELECT department_code, {_DAY.format(col='emitted_at')}, category, 0, 0, 0, 0,
