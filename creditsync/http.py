@@ -374,6 +374,11 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
         from producers.http_intake import intake_router
 
         app.include_router(intake_router(deps.intake))
+        # A department's own view (issue #16): 对账, refusals, parked, uploads, /department.
+        from creditsync.department.router import department_router
+
+        app.include_router(department_router(deps.intake.departments, deps.analytics and (
+            lambda sql: _run_analytics(deps, analytics_lock, sql)), deps.intake))  # fmt: skip
 
     @app.get("/v1/analytics/views/{view}", tags=["analytics"], summary="Rows of a dashboard view")
     def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:

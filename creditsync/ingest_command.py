@@ -96,12 +96,20 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
     finally:
         client.close()
     table = Table("", "rows", title=escape(f"{path.name} → {summary.category or '?'}"))
+    if summary.declared is not None:
+        # The department's own count (trailer 合计,N or PATH.total): 对账 compares it.
+        table.add_row("declared (申报)", str(summary.declared))
     table.add_row("read", str(summary.read))
     table.add_row("published", str(summary.published))
     table.add_row("already published", str(summary.already_published))
     for reason, count in sorted(summary.rejected_by_reason.items()):
         table.add_row(f"rejected: {reason}", str(count))
     console.print(table)
+    if summary.declared is not None and summary.declared != summary.read:
+        console.print(
+            f"[yellow]申报 {summary.declared} 条，实际读取 {summary.read} 条，差额 "
+            f"{summary.read - summary.declared}[/yellow]"
+        )
     if summary.already_published and not summary.published:
         console.print("nothing new: every row was published before")
     if summary.rejections_file:

@@ -165,10 +165,49 @@ class DemoFeedLoop:
                                 topic_prefix=prefix,
                             )
                         )
-                publisher.publish(records)
+                publisher.publish(records + _demo_control_totals(records, prefix))
                 stop.wait(1.0)
         finally:
             publisher.close()
+
+
+def _demo_control_totals(records: list[Any], prefix: str) -> list[Any]:
+    """The demo departments declare what they send, one control total per department and
+    category per tick, as a department does with a file's trailer row (对账, issue #16)."""
+    import json
+    from collections import Counter
+
+    from producers.demo import DEMO_DEPARTMENTS
+    from producers.events import control_totals_event
+    from producers.publisher import OutgoingRecord
+    from schemas.topics import CONTROL_TOTALS
+
+    names = {d["code"]: d["name"] for d in DEMO_DEPARTMENTS}
+    sent: Counter[tuple[str, str]] = Counter()
+    refused: dict[tuple[str, str], Counter[str]] = {}
+    for record in records:
+        headers = dict(record.headers or [])
+        code = headers.get("department") or headers.get("creditsync.department") or b""
+        category = headers.get("category") or headers.get("creditsync.category") or b""
+        key = (code.decode(), category.decode())
+        sent[key] += 1
+        if "creditsync.reason_code" in headers:
+            refused.setdefault(key, Counter())[headers["creditsync.reason_code"].decode()] += 1
+    totals = []
+    for (code, category), count in sent.items():
+        if not code or not category:
+            continue
+        rejected = refused.get((code, category), Counter())
+        event = control_totals_event(
+            {"code": code, "name": names.get(code, code)}, category,  # type: ignore[arg-type]
+            "demo tick", count, count - sum(rejected.values()), 0, rejected,
+        )  # fmt: skip
+        totals.append(OutgoingRecord(
+            topic=f"{prefix}{CONTROL_TOTALS}", key=code.encode(),
+            value=json.dumps(event, ensure_ascii=False).encode(),
+            headers=[("department", code.encode())],
+        ))  # fmt: skip
+    return totals
 
 
 def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: Any) -> int:

@@ -44,12 +44,14 @@ from producers.events import (
     control_totals_event,
     spreadsheet_sequence,
 )
+from producers.http_language import localise_results, localised
 from producers.http_payload import (
     IntakeLimits,
     IntakeRefused,
     bearer_token,
+    declared_count,
     map_record_fields,
-    parse_request_body,
+    parse_request,
     rejection_json,
 )
 from producers.ledger import PublishedLedger
@@ -151,9 +153,14 @@ class HttpIntake:
             )
 
     def submit(
-        self, department: DepartmentAccess, category: Category, records: list[Any]
+        self,
+        department: DepartmentAccess,
+        category: Category,
+        records: list[Any],
+        declared: int | None = None,
     ) -> dict[str, Any]:
-        """Validate and publish; the response body with one result per record, in order."""
+        """Validate and publish; the response body with one result per record, in order.
+        `declared`: the department's own count of the records it sent (对账), if any."""
         emitted = self._clock()
         request_id = str(uuid.uuid4())
         results: list[dict[str, Any]] = []
@@ -168,7 +175,9 @@ class HttpIntake:
                 events[index] = outcome
                 results.append({"record": index})
         self._refuse_oversized(events)
-        fresh = self._publish(department, category, events, refused, request_id, emitted)
+        fresh = self._publish(
+            department, category, events, refused, request_id, emitted, declared
+        )
         first_of: dict[str, int] = {}
         for index, event in events.items():
             event_id = event["event_id"]
@@ -194,6 +203,7 @@ class HttpIntake:
             "accepted": accepted,
             "duplicates": duplicates,
             "rejected": len(refused),
+            **({"declared": declared} if declared is not None else {}),
             "results": results,
         }
 
@@ -271,6 +281,7 @@ class HttpIntake:
         refused: list[RecordRejection],
         request_id: str,
         emitted: dt.datetime,
+        declared: int | None = None,
     ) -> set[str]:
         """Publish what is new, the rejections and the control totals; the ids published."""
         code = department.code
@@ -307,7 +318,7 @@ class HttpIntake:
             department.department,
             category,
             f"http request {request_id}",
-            len(events) + len(refused),
+            declared,
             len(fresh),
             len(events) - len(fresh),
             Counter(r.code for r in refused),
@@ -420,17 +431,25 @@ def intake_router(intake: HttpIntake) -> APIRouter:
         },
     )
     async def submit(
-        category: str, request: Request, authorization: str | None = Header(default=None)
+        category: str,
+        request: Request,
+        authorization: str | None = Header(default=None),
+        x_declared_count: str | None = Header(default=None),
     ) -> JSONResponse:
         try:
             department = intake.authorise(authorization, category)
             body = await _read_body(request, intake.limits.max_body_bytes)
-            records = parse_request_body(body, intake.limits)
+            records, declared = parse_request(body, intake.limits)
+            header = declared_count(x_declared_count, "X-Declared-Count")
+            declared = header if header is not None else declared
             intake.admit(department, len(records))
             # Publishing waits for Kafka's acknowledgement: off the event loop.
-            result = await run_in_threadpool(intake.submit, department, category, records)  # type: ignore[arg-type]
+            result = await run_in_threadpool(
+                intake.submit, department, category, records, declared  # type: ignore[arg-type]
+            )
         except IntakeRefused as refused:
-            raise refused.as_http() from None
+            raise localised(refused, request).as_http() from None
+        localise_results(result, request)
         status = 422 if result["accepted"] == 0 else 200
         return JSONResponse(result, status_code=status)
 

@@ -40,11 +40,13 @@ class IntakeRefused(Exception):
         self.error = error
         self.message = message
         self.headers = headers
+        self.message_en: str | None = None  # the English original of a localised message
 
     def as_http(self) -> HTTPException:
-        return HTTPException(
-            self.status, detail={"error": self.error, "message": self.message}, headers=self.headers
-        )
+        detail = {"error": self.error, "message": self.message}
+        if self.message_en is not None:
+            detail["message_en"] = self.message_en
+        return HTTPException(self.status, detail=detail, headers=self.headers)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -63,6 +65,26 @@ def _reject_constant(name: str) -> Any:
 
 def parse_request_body(body: bytes, limits: IntakeLimits) -> list[Any]:
     """The records of a request body, or IntakeRefused (400 / 413) saying what is wrong."""
+    return parse_request(body, limits)[0]
+
+
+def declared_count(raw: Any, where: str) -> int | None:
+    """A department's control total (`declared_count` or X-Declared-Count), or 400."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise IntakeRefused(
+            400, "invalid_declared_count",
+            f"{where}: expected the number of records sent, a whole number ≥ 0, got {raw!r}",
+        )  # fmt: skip
+    return raw
+
+
+def parse_request(body: bytes, limits: IntakeLimits) -> tuple[list[Any], int | None]:
+    """The records of a request body and its `declared_count` (None if absent), or
+    IntakeRefused (400 / 413) saying what is wrong."""
     if len(body) > limits.max_body_bytes:
         raise IntakeRefused(
             413,
@@ -97,11 +119,14 @@ def parse_request_body(body: bytes, limits: IntakeLimits) -> list[Any]:
             'expected a JSON object {"records": [ {field: value, …}, … ]}, got '
             f"{type(document).__name__ if not isinstance(document, dict) else 'no records key'}",
         )
-    extra = sorted(set(document) - {"records"})
+    extra = sorted(set(document) - {"records", "declared_count"})
     if extra:
         raise IntakeRefused(
-            400, "invalid_request", f"unknown top-level keys {extra}; expected only 'records'"
+            400,
+            "invalid_request",
+            f"unknown top-level keys {extra}; expected only 'records' and 'declared_count'",
         )
+    declared = declared_count(document.get("declared_count"), "declared_count")
     records = document["records"]
     if not isinstance(records, list):
         raise IntakeRefused(
@@ -116,7 +141,7 @@ def parse_request_body(body: bytes, limits: IntakeLimits) -> list[Any]:
             f"{len(records)} records in one request exceed the limit of "
             f"{limits.max_records} records per request; split them over several requests",
         )
-    return records
+    return records, declared
 
 
 def map_record_fields(

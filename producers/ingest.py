@@ -45,6 +45,9 @@ class IngestSummary:
     already_published: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     rejections_file: Path | None = None
+    # The department's own count of rows (a trailer row 合计,N or a sidecar PATH.total);
+    # None when it sent none, never the adapter's count (对账 must catch our losses).
+    declared: int | None = None
 
     @property
     def rejected(self) -> int:
@@ -75,7 +78,7 @@ def ingest_file(
 ) -> IngestSummary:
     """`check_category`: raises when the department may not submit the file's category
     (given, or inferred from the headers); called before anything is published."""
-    summary = IngestSummary(path)
+    summary = IngestSummary(path, declared=sidecar_total(path))
     if check_category is not None:
         if category is None:
             with Sheet(path) as sheet:
@@ -88,8 +91,14 @@ def ingest_file(
     try:
         for batch in _batches(rows, BATCH):
             events = [e for e in batch if isinstance(e, dict)]
-            refused = [r for r in batch if isinstance(r, RecordRejection)]
-            summary.read += len(batch)
+            refused = []
+            for r in (r for r in batch if isinstance(r, RecordRejection)):
+                total = trailer_total(r.row)
+                if total is None:
+                    refused.append(r)
+                else:
+                    summary.declared = total
+            summary.read += len(events) + len(refused)
             if events:
                 summary.category = events[0]["category"]
             _publish_batch(events, department, publisher, ledger, topic_prefix, summary)
@@ -111,6 +120,41 @@ def ingest_file(
         summary.rejections_file = rejections.close()
     _publish_control_totals(summary, department, publisher, topic_prefix, emitted)
     return summary
+
+
+TRAILER_LABELS = frozenset({"合计", "总计", "合计条数", "total"})
+
+
+def _count(text: Any) -> int | None:
+    text = str(text if text is not None else "").strip().replace(",", "")
+    if text.endswith("条"):
+        text = text[:-1]
+    return int(text) if text.isdigit() else None
+
+
+def trailer_total(row: Any) -> int | None:
+    """N when a spreadsheet row is the control-total trailer `合计,N` (its first non-empty
+    cell 合计/总计, the next one a count), else None."""
+    if not isinstance(row, dict):
+        return None
+    cells = [v for v in row.values() if v not in (None, "")]
+    if len(cells) != 2 or str(cells[0]).strip().lower() not in TRAILER_LABELS:
+        return None
+    return _count(cells[1])
+
+
+def sidecar_total(path: Path) -> int | None:
+    """The count in `PATH.total` (`N` or `合计,N`), when the department sent one."""
+    sidecar = path.with_name(path.name + ".total")
+    if not sidecar.is_file():
+        return None
+    text = sidecar.read_text(encoding="utf-8-sig").strip()
+    label, comma, number = text.partition(",")
+    if not comma:
+        return _count(label)
+    if label.strip().lower() not in TRAILER_LABELS:
+        return None
+    return _count(number)
 
 
 def _publish_batch(
@@ -153,7 +197,7 @@ def _publish_control_totals(
         department,
         summary.category or "unknown",  # type: ignore[arg-type]
         summary.path.name,
-        summary.read,
+        summary.declared,
         summary.published,
         summary.already_published,
         dict(summary.rejected_by_reason),

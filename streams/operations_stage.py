@@ -19,6 +19,7 @@ from schemas.dead_letters import headers_dict, rejected_topic
 from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
 from sinks.base import SinkResult
 from streams.config import WorkerConfig
+from streams.rules.refused import refused_record
 from streams.runtime.messages import ReceivedMessage
 from streams.runtime.sink_loop import SinkLoop
 
@@ -42,16 +43,24 @@ def rejection_row(message: ReceivedMessage) -> dict[str, Any]:
         else f"{message.topic()}:{message.partition()}:{message.offset()}"
     )
     when = _when(message)
+    # The refused record itself, for the department's list and download (issue #16).
+    record = refused_record(message.value(), h)
     return {
         "rejection_id": origin,
         "event_id": h.get("creditsync.event_id"),
-        "department_code": h.get("creditsync.department", ""),
-        "category": h.get("creditsync.category", ""),
+        "department_code": h.get("creditsync.department") or record.get("department", ""),
+        "category": h.get("creditsync.category") or record.get("category", ""),
         "reason_code": h.get("creditsync.reason_code", "unknown"),
         "reason": h.get("__connect.errors.exception.message", ""),
         "field": h.get("creditsync.field") or None,
-        "emitted_at": when,
+        # A stage's refusal counts on the day the department sent the record.
+        "emitted_at": record.get("emitted_at") or when,
         "rejected_at": when,
+        "stage": h.get("__connect.errors.stage", ""),
+        "record_ref": record["record_ref"],
+        "record_key": record["record_key"],
+        "value": record["value"],
+        "fields_json": record["fields_json"],
     }
 
 
@@ -80,6 +89,11 @@ def control_total_row(message: ReceivedMessage) -> dict[str, Any]:
         "declared": int(totals.get("declared") or 0),
         "batch_id": totals.get("source_name") or "",
         "reported_at": reported,
+        # `declared` is the department's own count only when it sent one (issue #16).
+        "has_declared": totals.get("declared") is not None,
+        "department_name": totals["department"].get("name") or "",
+        "received": int(totals.get("received") or 0),
+        "duplicates": int(totals.get("already_published") or 0),
     }
 
 

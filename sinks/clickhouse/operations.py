@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from schemas.personal_ids import mask_resident_ids
 from sinks.errors import RecordMappingError
@@ -31,6 +31,12 @@ class ControlTotalRow(TypedDict):
     declared: int
     batch_id: str  # the file, request or export the count belongs to
     reported_at: dt.datetime
+    # Optional (migration 4): whether `declared` is the department's own count, its name,
+    # and what the adapter counted (received) and found already published (duplicates).
+    has_declared: NotRequired[bool]
+    department_name: NotRequired[str]
+    received: NotRequired[int]
+    duplicates: NotRequired[int]
 
 
 class RejectionRow(TypedDict):
@@ -45,6 +51,12 @@ class RejectionRow(TypedDict):
     field: str | None
     emitted_at: dt.datetime  # when the department sent it: the day it counts as received
     rejected_at: dt.datetime
+    # Optional (migration 4): the record refused, for the department's own view.
+    stage: NotRequired[str]
+    record_ref: NotRequired[str]  # "row 12 (序号 11)", "record 3"
+    record_key: NotRequired[str]
+    value: NotRequired[str]
+    fields_json: NotRequired[str]  # fields by template header, personal numbers blanked
 
 
 class ParkedRow(TypedDict):
@@ -87,6 +99,10 @@ def control_total_row(row: ControlTotalRow) -> dict[str, Any]:
         "batch_id": row["batch_id"],
         "reported_at": row["reported_at"],
         "row_version": _millis(row_id, "reported_at", row["reported_at"]),
+        "department_name": row.get("department_name") or "",
+        "has_declared": int(bool(row.get("has_declared", True))),
+        "received": int(row.get("received") or 0),
+        "duplicates": int(row.get("duplicates") or 0),
     }
 
 
@@ -106,6 +122,11 @@ def rejection_row(row: RejectionRow) -> dict[str, Any]:
         "field": row.get("field") or "",
         "emitted_at": row["emitted_at"],
         "rejected_at": row["rejected_at"],
+        "stage": row.get("stage") or "",
+        "record_ref": row.get("record_ref") or "",
+        "record_key": mask_resident_ids(row.get("record_key") or ""),
+        "value": mask_resident_ids(str(row.get("value") or ""))[:200],
+        "fields_json": mask_resident_ids(row.get("fields_json") or "{}"),
     }
 
 

@@ -12,7 +12,17 @@ const REASONS = {
   unknown_field: "未知字段",
   malformed_row: "无法读取的记录",
   unknown_subject: "主体尚未登记",
+  unknown_registration_number: "注册号尚无登记信息",
+  unknown_organisation_code: "组织机构代码尚无登记信息",
+  unpublishable: "不能按原样公示",
+  missing_field: "缺少必需字段",
   not_owner: "无权修改他部门的记录",
+  undecodable: "消息无法读取",
+  unapplicable: "无法应用到所指记录",
+  state_bound_exceeded: "超出状态上限",
+  state_too_large: "状态超出上限",
+  output_too_large: "记录超过消息上限",
+  record_too_large: "记录超过消息上限",
 };
 let categoryNames = {};
 let busy = false;
@@ -86,15 +96,22 @@ const PANELS = [
     panel("panel-timeliness", Charts.horizontalBars(bars, { percent: true, max: 1, color: "#2f855a" }));
   }, ["panel-timeliness"]],
   ["v_control_totals", (rows) => {
+    // 申报 is what departments declared themselves (blank when none did); names, not codes.
     const byDept = new Map();
     rows.forEach((r) => {
-      const t = byDept.get(r.department_code) || { declared: 0, received: 0, published: 0 };
-      t.declared += Number(r.declared); t.received += Number(r.received); t.published += Number(r.published);
+      const t = byDept.get(r.department_code) ||
+        { name: r.department_name || r.department_code, declared: null, received: 0, published: 0,
+          refused: 0, parked: 0, unaccounted: 0 };
+      if (r.declared !== null && r.declared !== undefined) t.declared = (t.declared || 0) + Number(r.declared);
+      t.received += Number(r.received); t.published += Number(r.published);
+      t.refused += Number(r.refused || 0); t.parked += Number(r.parked || 0);
+      t.unaccounted += Number(r.unaccounted || 0);
       byDept.set(r.department_code, t);
     });
-    const list = [...byDept.entries()].sort((a, b) => b[1].received - a[1].received);
-    panel("panel-control", table(["部门", "申报", "接收", "公示", "差额"],
-      list.map(([dept, t]) => [dept, t.declared, t.received, t.published, t.received - t.declared])));
+    const list = [...byDept.values()].sort((a, b) => b.received - a.received);
+    panel("panel-control", table(["部门", "申报", "接收", "公示", "退回", "暂存", "差额", "未到达"],
+      list.map((t) => [t.name, t.declared === null ? "未申报" : t.declared, t.received, t.published,
+        t.refused, t.parked, t.declared === null ? "—" : t.received - t.declared, t.unaccounted])));
   }, ["panel-control"]],
   ["v_rejections_by_reason", (rows) => {
     panel("panel-rejected", Charts.horizontalBars(
