@@ -220,9 +220,13 @@ def demo_notice_feedback_rows(count: int = 6) -> list[list]:
         if not uscc:  # sent under a legacy code: maybe parked; not a sample
             continue
         i = len(rows)
-        name = next(e["name"] for e in feed.enterprises if e["uscc"] == uscc)
+        e = next(e for e in feed.enterprises if e["uscc"] == uscc)
         nid = notice_id(uscc, item_id("restriction", event["record_key"]), "住建局")
-        rows.append([i + 1, uscc, name, nid, "宁夏回族自治区住房和城乡建设厅",
+        # As in the other samples, one row under a registration number, one under an
+        # organisation code: the feedback still reaches the notice of the USCC.
+        code = {1: e["registration_number"],
+                3: format_organisation_code(e["organisation_code"])}.get(i, uscc)
+        rows.append([i + 1, code, e["name"], nid, "宁夏回族自治区住房和城乡建设厅",
                      "fed_back" if i % 2 == 0 else "responded",
                      "限制参与政府投资工程招标投标" if i % 2 == 0 else "",
                      "2026-12-02"])  # fmt: skip
