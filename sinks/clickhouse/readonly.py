@@ -59,7 +59,8 @@ from sinks.errors import QueryLimitExceeded, ReadOnlyQueryRefused, clickhouse_er
 # Longer texts are refused before ClickHouse sees them (its own max_query_size is 256 KiB).
 MAX_QUERY_CHARS = 100_000
 _FORMAT = (
-    "SELECT formatQuery({sql:String}), (SELECT groupArray(lower(name)) FROM system.table_functions)"
+    "SELECT formatQuery({sql:String}), "
+    "(SELECT groupArray(lower(name)) FROM system.table_functions)"
 )
 _AST = "SELECT parseQueryToJSON({statement:String})"
 CH_SYNTAX_ERROR = 62
