@@ -214,9 +214,13 @@ def test_findings_are_listed_for_the_registering_department_only(pipeline, store
     # The second enterprise re-registered under its own name: its finding is resolved.
     publish(pipeline.bootstrap, [registration(72, "宁夏辛建材二厂有限公司")], pipeline.topic_prefix)
 
+    resolved_sql = (
+        "SELECT count() FROM {db}.v_findings "
+        "WHERE reason = 'one_name_two_codes' AND status = 'resolved'"
+    )
+
     def resolved() -> bool:
-        return count(clickhouse, db, "SELECT count() FROM {db}.v_findings "
-                     "WHERE reason = 'one_name_two_codes' AND status = 'resolved'") == 1  # fmt: skip
+        return count(clickhouse, db, resolved_sql) == 1
 
     assert run_until(pipeline, resolved)
     view = client.get("/v1/analytics/views/findings_by_reason").json()
