@@ -53,6 +53,8 @@ DASHBOARD_VIEWS: tuple[str, ...] = (
     "v_parked_by_reason",
     "v_restrictions_by_region",
     "v_open_notices_by_age",
+    "v_overdue_feedback",
+    "v_findings_by_reason",
 )
 MAX_ANALYTICS_ROWS = 10_000
 # The views are public (the dashboard page reads them without a token): each is computed at
@@ -317,6 +319,13 @@ def _read_view(deps: HttpDeps, lock: threading.Lock, name: str) -> dict[str, Any
         ) from None
 
 
+def department_notices_router(deps: HttpDeps, lock: threading.Lock) -> Any:
+    """The receiving departments' routes (creditsync/department_notices.py)."""
+    from creditsync.department_notices import DepartmentNotices, department_router
+
+    return department_router(DepartmentNotices(deps.intake, deps.analytics, deps.reader, lock))
+
+
 # --- the app ----------------------------------------------------------------------------------
 
 
@@ -379,6 +388,7 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
 
         app.include_router(department_router(deps.intake.departments, deps.analytics and (
             lambda sql: _run_analytics(deps, analytics_lock, sql)), deps.intake))  # fmt: skip
+        app.include_router(department_notices_router(deps, analytics_lock))
 
     @app.get("/v1/analytics/views/{view}", tags=["analytics"], summary="Rows of a dashboard view")
     def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:

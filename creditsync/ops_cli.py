@@ -386,10 +386,38 @@ def sql(query: str = typer.Argument(..., metavar='"SELECT …"')) -> None:
     console.print(query_table(result, f"{len(result.rows)} row(s) — {route.via}"))
 
 
+notices_app = typer.Typer(help="Joint-punishment notices (联合惩戒通知) awaiting feedback.")
+
+
+@notices_app.command("list")
+def notices_list(
+    department: str = typer.Option(
+        "", "--department", help="Only this receiving department (name or part of it)."
+    ),
+    limit: int = typer.Option(0, "--limit", help="At most this many (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Every open notice, oldest first: those `creditsync status` only counts."""
+    from dataclasses import asdict
+
+    from creditsync.ops.render import notice_table
+    from creditsync.ops.status import collect_open_notices
+
+    with operator_errors():
+        found = collect_open_notices(_bootstrap(), _prefix())
+    shown = [n for n in found if department in n.department]
+    shown = shown[:limit] if limit > 0 else shown
+    if as_json:
+        print(json.dumps([asdict(n) for n in shown], ensure_ascii=False, indent=2))
+        return
+    console.print(notice_table(shown, f"{len(shown):,} open notice(s), oldest first"))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `creditsync` app."""
     app.command(help=paragraphs(REPLAY_HELP))(replay)
     app.add_typer(rejected_app, name="rejected")
+    app.add_typer(notices_app, name="notices")
     # Replaces cli.py's health-only `status`, keeping its health table first.
     app.command("status")(status)
     app.command("sql", help=paragraphs(SQL_HELP))(sql)

@@ -3,7 +3,8 @@
 Enterprises with faker zh_CN names and valid generated codes; every category; some records
 sent with only a legacy registration number or organisation code; some registrations that
 arrive after the records about them (parked, then released); a few invalid rows (rejected
-with reasons); restrictions that leave the public view within minutes through credit repair.
+with reasons); restrictions that leave the public view within minutes through credit repair; the tax
+bureau answering its joint-punishment notices (响应, then 反馈 with the measures taken).
 Every event goes through `build_intake_event`, the validation every real adapter uses.
 """
 
@@ -18,7 +19,8 @@ from faker import Faker
 
 from producers.events import build_intake_event
 from schemas.identifiers import make_registration_number, make_resident_id, make_uscc
-from schemas.records import IntakeEvent
+from schemas.records import IntakeEvent, item_id
+from streams.rules.notices import notice_id
 
 DEMO_DEPARTMENTS = (
     {"code": "scjg-640000", "name": "宁夏回族自治区市场监督管理厅"},
@@ -27,6 +29,11 @@ DEMO_DEPARTMENTS = (
 )
 REGIONS = ("640104", "640202", "640302", "640402", "640422", "640502", "110105", "310115")
 CITIES = ("银川市", "固原市", "西吉县")
+# Restrictions are dated from this day, not from today, so their record keys and the ids of
+# the notices they send are the same on every run (producers/samples/notice_feedback.csv
+# names them). Published long after that date they count as late: the demo has late ones.
+RESTRICTION_ANCHOR = dt.date(2026, 11, 2)
+TAX = 1  # DEMO_DEPARTMENTS index of the tax bureau, a receiving department of the notices
 AUTHORITIES = ("市场监督管理局", "生态环境局", "应急管理局", "住房和城乡建设局")
 
 
@@ -42,8 +49,8 @@ class DemoFeed:
         self.enterprises: list[dict[str, Any]] = []
         self.late_registrations: list[dict[str, Any]] = []
         # Workflow events that follow a record some time later: (due sequence, category,
-        # fields) — credit repair, objections.
-        self.followups: list[tuple[int, str, dict[str, Any]]] = []
+        # fields, department index) — credit repair, objections, notice feedback.
+        self.followups: list[tuple[int, str, dict[str, Any], int]] = []
 
     def _enterprise(self, n: int) -> dict[str, Any]:
         region = self.rng.choice(REGIONS)
@@ -152,6 +159,7 @@ class DemoFeed:
                             "reason": "处罚对象有误",
                             "filed_on": self.today,
                         },
+                        0,
                     )
                 )
             return event
@@ -167,6 +175,7 @@ class DemoFeed:
                 },
             )
         if kind == "restriction":
+            day = RESTRICTION_ANCHOR - (self.today - day)
             event = self._event(
                 kind,
                 {
@@ -200,8 +209,11 @@ class DemoFeed:
                             "repaired_on": self.today,
                             "repairing_authority": "宁夏回族自治区市场监督管理厅",
                         },
+                        0,
                     )
                 )
+            if isinstance(event, dict) and not e.get("late"):
+                self._answer_notice(e, event)
             return event
         if kind == "abnormal_operation":
             return self._event(
@@ -226,6 +238,31 @@ class DemoFeed:
             },
         )
 
+    def _answer_notice(self, e: dict[str, Any], restriction: IntakeEvent) -> None:
+        """The tax bureau acknowledges its notice (响应) and later reports what it did (反馈),
+        well before the restriction's credit repair (300 events on) ends it."""
+        nid = notice_id(e["uscc"], item_id("restriction", restriction["record_key"]), "税务局")
+        for due, stage, measures in (
+            (100, "responded", None),
+            (200, "fed_back", "纳税信用级别调整为D级，发票领用从严管理"),
+        ):
+            self.followups.append(
+                (
+                    self.sequence + due,
+                    "notice_feedback",
+                    {
+                        "subject_code": e["uscc"],
+                        "subject_name": e["name"],
+                        "notice_id": nid,
+                        "receiving_department": DEMO_DEPARTMENTS[TAX]["name"],
+                        "feedback_stage": stage,
+                        "measures": measures,
+                        "feedback_on": self.today,
+                    },
+                    TAX,
+                )
+            )
+
     def _invalid(self) -> Any:
         # A USCC with a wrong check character: rejected with the reason, never lost.
         bad = self.enterprises[0]["uscc"][:-1] + (
@@ -247,11 +284,11 @@ class DemoFeed:
     def events(self, count: int) -> Iterator[IntakeEvent | Any]:
         """`count` events: intake events and (for invalid rows) rejections."""
         for i in range(count):
-            due = [(c, f) for at, c, f in self.followups if at <= self.sequence]
+            due = [(c, f, d) for at, c, f, d in self.followups if at <= self.sequence]
             if due:
                 self.followups = [x for x in self.followups if x[0] > self.sequence]
-                for category, fields in due:
-                    yield self._event(category, fields)
+                for category, fields, department in due:
+                    yield self._event(category, fields, department)
                 continue
             if not self.enterprises or self.rng.random() < 0.15:
                 e = self._enterprise(len(self.enterprises) + len(self.late_registrations) + 1)

@@ -21,7 +21,12 @@ from schemas.message_size import message_size
 from schemas.records import Lineage
 from schemas.topics import PARKED, QUALITY, REGISTRY_ALIASES, RESOLVED, intake_topic
 from streams.config import WorkerConfig
-from streams.rules.triage import IntakeDecision, quality_event, triage_intake
+from streams.rules.triage import (
+    NAME_ALIAS_PREFIX,
+    IntakeDecision,
+    quality_event,
+    triage_intake,
+)
 from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.stage_state import StagedTable, StageTables
@@ -102,8 +107,9 @@ class IntakeStage:
             out.send(self.quality, None, json.dumps(event).encode())
         if decision.registry_entry is not None:
             st.registry[decision.registry_entry.uscc] = decision.registry_entry.to_dict()
+        origin = _origin(decision.emit)
         for code, snapshot in decision.alias_updates:
-            body = {"uscc": snapshot["uscc"], "entry": snapshot}
+            body = {"uscc": snapshot["uscc"], "entry": snapshot, "origin": origin}
             out.send(self.aliases_topic, code.encode(), json.dumps(body).encode())
         if decision.park_code is not None:
             waiting = list(st.parked.get(decision.park_code) or [])
@@ -189,17 +195,37 @@ def _record_alias(
 ) -> None:
     existing = aliases.get(code)
     if existing and existing["uscc"] != body["uscc"]:
-        # One legacy code claimed by two USCCs (查错查重): keep the first, report the second.
+        # One legacy code, or one name, claimed by two USCCs (查错查重): keep the first,
+        # report the second, for the department that registered it.
+        by_name = code.startswith(NAME_ALIAS_PREFIX)
         finding = {
-            "reason": "legacy_code_claimed_twice",
-            "code": code,
+            "reason": "one_name_two_codes" if by_name else "legacy_code_claimed_twice",
+            "kind": "name" if by_name else "legacy_code",
+            "code": code.removeprefix(NAME_ALIAS_PREFIX),
             "uscc": existing["uscc"],
             "other_uscc": body["uscc"],
+            "detail": f"名称「{code.removeprefix(NAME_ALIAS_PREFIX)}」已登记在 "
+            f"{existing['uscc']} 名下，又登记为 {body['uscc']}"
+            if by_name
+            else f"旧代码 {code} 已对应 {existing['uscc']}，又被 {body['uscc']} 使用",
+            **(body.get("origin") or {}),
             "detected_at": now.isoformat(),
         }
         out.send(quality, code.encode(), json.dumps(finding).encode())
         return
     aliases[code] = body["entry"]
+
+
+def _origin(record: Any) -> dict[str, Any]:
+    """Who registered what an alias maps, for the findings its alias may raise."""
+    if not record:
+        return {}
+    return {
+        "event_id": record["event_id"],
+        "category": record["category"],
+        "department": record["department"]["code"],
+        "record_key": record["record_key"],
+    }
 
 
 def _is_parked(message: Received, waiting: list[dict[str, Any]]) -> bool:

@@ -24,7 +24,7 @@ from streams.rules.items import (
     reduce_feedback,
 )
 from streams.rules.items import reduce_record as reduce_item_record
-from streams.rules.notices import JointPunishmentNotice
+from streams.rules.notices import JointPunishmentNotice, end_notice
 from streams.rules.timeliness import china_date
 from streams.rules.versioning import derived_version
 from streams.runtime.derivation import current_generation
@@ -145,11 +145,11 @@ class ItemsStage:
         self, record: EnrichedRecord, message: Received, items: StagedTable, notices: StagedTable
     ) -> None:
         if record["category"] == "notice_feedback":
-            found = reduce_feedback(record, notices.get)
-            if found is not None:
-                key, notice = found
-                notices[key] = dict(notice)
-                self._send_notice(notice)
+            # Feedback on a notice never sent, or from another department: NoticeError,
+            # dead-lettered with its Chinese reason by handle().
+            key, notice = reduce_feedback(record, notices.get)
+            notices[key] = dict(notice)
+            self._send_notice(notice)
         today = china_date(self.cfg.clock())
         outcome = reduce_item_record(
             record,
@@ -190,6 +190,13 @@ class ItemsStage:
         for notice in outcome.notices:
             notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
             self._send_notice(notice)
+        today = china_date(self.cfg.clock())
+        for key, status in outcome.ended:
+            state = notices.get(key)
+            if state is not None and not state.get("ended_on"):
+                ended = end_notice(state, status, today)  # type: ignore[arg-type]
+                notices[key] = dict(ended)
+                self._send_notice(ended)
 
     def _send_notice(self, notice: JointPunishmentNotice) -> None:
         """To the receiving department's topic, and to the log analytics reads."""

@@ -1,4 +1,4 @@
-"""Operational history into ClickHouse: rejected, parked, control totals, notices.
+"""Operational history into ClickHouse: rejected, parked, control totals, notices, findings.
 
 What operators and analysts count (rejections by reason, parked records and their age,
 declared vs received per department, open joint-punishment notices) comes from these topics;
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
 from schemas.dead_letters import headers_dict, rejected_topic
-from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, REJECTED
+from schemas.topics import CONTROL_TOTALS, NOTICES_LOG, PARKED, QUALITY, REJECTED
 from sinks.base import SinkResult
 from streams.config import WorkerConfig
 from streams.rules.refused import refused_record
@@ -110,6 +110,7 @@ class OperationsSink:
             f"{topic_prefix}{PARKED}": "parked",
             f"{topic_prefix}{CONTROL_TOTALS}": "control_totals",
             f"{topic_prefix}{NOTICES_LOG}": "notices",
+            f"{topic_prefix}{QUALITY}": "findings",
         }
 
     def setup(self) -> None:
@@ -131,6 +132,7 @@ class OperationsSink:
         self.clickhouse.write_parked(rows["parked"])
         self.clickhouse.write_control_totals(rows["control_totals"])
         self.clickhouse.write_notices(rows["notices"])
+        self.clickhouse.write_findings(rows["findings"])
         return SinkResult(applied=len(messages))
 
 

@@ -137,25 +137,35 @@ def status_tables(status: PipelineStatus) -> list[Table]:
     stages.add_row("joint-punishment notices open", f"{len(status.notices):,}")
     for group, seconds in sorted(status.stalled.items()):
         stages.add_row(group, f"[red]stalled: lag with no commit for {seconds:,.0f} s[/red]")
-    notices = Table(
-        "notice",
-        "department",
-        "enterprise",
-        "stage",
-        "sent",
-        "age (days)",
-        title="open joint-punishment notices (oldest first)",
+    if not status.notices:
+        return [lag, stages]
+    from creditsync.ops.status import OLDEST_SHOWN, notices_by_department
+
+    counts = Table("department", "stage", "open", title="open joint-punishment notices")
+    for row in notices_by_department(status.notices):
+        counts.add_row(plain(row["department"]), plain(row["stage"]), f"{row['notices']:,}")
+    oldest = notice_table(
+        status.notices[:OLDEST_SHOWN],
+        f"the oldest {min(OLDEST_SHOWN, len(status.notices))} "
+        f"(all {len(status.notices):,}: creditsync notices list)",
     )
-    for n in status.notices[:20]:
-        notices.add_row(
-            plain(n.notice_id[:8]),
+    return [lag, stages, counts, oldest]
+
+
+def notice_table(notices: Any, title: str) -> Any:
+    """Open notices, one per row (status shows the oldest, `notices list` all)."""
+    table = Table("notice", "department", "enterprise", "stage", "sent", "age (days)",
+                  title=title)  # fmt: skip
+    for n in notices:
+        table.add_row(
+            plain(n.notice_id),
             plain(n.department),
             plain(f"{n.canonical_name} {n.uscc}"),
             plain(n.stage),
             plain(n.initiated_on),
             str(n.age_days),
         )
-    return [lag, stages, notices] if status.notices else [lag, stages]
+    return table
 
 
 def query_table(result: QueryResult, title: str) -> Table:

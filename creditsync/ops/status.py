@@ -101,6 +101,34 @@ def newest_notice_states(values: Iterable[Mapping[str, Any]]) -> dict[str, Mappi
     return latest
 
 
+OLDEST_SHOWN = 5  # open notices `creditsync status` lists; `creditsync notices list` has all
+
+
+def notices_by_department(notices: Iterable[OpenNotice]) -> list[dict[str, Any]]:
+    """Open notices counted per receiving department and stage, most first."""
+    counts: dict[tuple[str, str], int] = {}
+    for n in notices:
+        counts[(n.department, n.stage)] = counts.get((n.department, n.stage), 0) + 1
+    return [
+        {"department": d, "stage": s, "notices": c}
+        for (d, s), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def collect_open_notices(
+    bootstrap: str, prefix: str, now: dt.datetime | None = None
+) -> list[OpenNotice]:
+    """Every open notice on the credit.notices.<department> topics, oldest first."""
+    now = now or dt.datetime.now(dt.UTC)
+    admin = AdminClient(client_config(bootstrap))
+    names = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+    topics = sorted(t for t in names if t.startswith(f"{prefix}{NOTICES_PREFIX}"))
+    latest = newest_notice_states(
+        json.loads(m.value()) for m in read_all(bootstrap, topics, "status-notices") if m.value()
+    )
+    return open_notices(latest, _china_today(now))
+
+
 @dataclass
 class PipelineStatus:
     groups: list[str]
@@ -120,7 +148,12 @@ class PipelineStatus:
             "stage_counts": self.stage_counts,
             "rejected": {"total": self.rejected_total, "open": self.rejected_open},
             "parked": asdict(self.parked),
-            "open_notices": [asdict(n) for n in self.notices],
+            # Counts and the oldest few: a province has thousands (creditsync notices list).
+            "open_notices": {
+                "count": len(self.notices),
+                "by_department": notices_by_department(self.notices),
+                "oldest": [asdict(n) for n in self.notices[:OLDEST_SHOWN]],
+            },
             "stalled": self.stalled,
         }
 

@@ -183,10 +183,7 @@ def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> 
             case "credit_repair":
                 fields = ["penalty", number, f"{day(7 * i + 90)}", MARKET, "已履行处罚并完成整改"]
             case "notice_feedback":
-                fields = [f"restriction:{e.uscc}:{i + 1}", "宁夏回族自治区住房和城乡建设厅",
-                          "responded" if i % 2 else "fed_back",
-                          "限制参与政府投资项目招标" if i % 2 == 0 else "",
-                          f"{day(7 * i + 3)}"]  # fmt: skip
+                continue  # demo_notice_feedback_rows: answers to notices the demo sends
             case _:  # pragma: no cover — every category is listed above
                 raise AssertionError(category)
         # Fields added to the templates later are optional: left empty unless given above.
@@ -197,6 +194,44 @@ def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> 
         bad = pool[6].uscc[:17] + ("0" if pool[6].uscc[17] != "0" else "1")
         rows.append([7, bad, pool[6].name, MARKET, "宁市监罚〔2018〕99号", f"{day(50)}",
                      "虚假宣传", "8000", "", "罚款", "", ""])  # fmt: skip
+    return rows
+
+
+def demo_notice_feedback_rows(count: int = 6) -> list[list]:
+    """The housing department's answers to the first notices `creditsync run --demo` sends
+    it (its restrictions name 住建局; the demo itself answers only the tax bureau's):
+    notice ids are deterministic from the restriction and the department, so these rows
+    name notices that exist once the demo has run a minute or two."""
+    import os
+
+    from producers.demo import DemoFeed
+    from schemas.pii_crypto import PiiKeyring, install_keyring
+    from schemas.records import item_id
+    from streams.rules.notices import notice_id
+
+    # The feed seals ID numbers; only the notice ids are kept here, so a throwaway key.
+    install_keyring(PiiKeyring({"samples": os.urandom(32)}))
+    feed = DemoFeed(seed=2026, today=dt.date(2026, 12, 2))
+    rows: list[list] = []
+    for event in feed.events(2000):
+        if not isinstance(event, dict) or event["category"] != "restriction":
+            continue
+        uscc = event["subject"]["uscc"]
+        if not uscc:  # sent under a legacy code: maybe parked; not a sample
+            continue
+        i = len(rows)
+        e = next(e for e in feed.enterprises if e["uscc"] == uscc)
+        nid = notice_id(uscc, item_id("restriction", event["record_key"]), "住建局")
+        # As in the other samples, one row under a registration number, one under an
+        # organisation code: the feedback still reaches the notice of the USCC.
+        code = {1: e["registration_number"],
+                3: format_organisation_code(e["organisation_code"])}.get(i, uscc)
+        rows.append([i + 1, code, e["name"], nid, "宁夏回族自治区住房和城乡建设厅",
+                     "fed_back" if i % 2 == 0 else "responded",
+                     "限制参与政府投资工程招标投标" if i % 2 == 0 else "",
+                     "2026-12-02"])  # fmt: skip
+        if len(rows) == count:
+            break
     return rows
 
 
@@ -218,7 +253,10 @@ def write_samples(out: Path) -> list[Path]:
         with open(path, "w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f, lineterminator="\r\n")
             writer.writerow(headers_for(category))
-            writer.writerows(rows_for(category, pool, rng))
+            if category == "notice_feedback":
+                writer.writerows(demo_notice_feedback_rows())
+            else:
+                writer.writerows(rows_for(category, pool, rng))
         written.append(path)
     return written
 

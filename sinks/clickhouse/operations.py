@@ -172,6 +172,7 @@ def notice_row(notice: Mapping[str, Any]) -> dict[str, Any]:
         raise RecordMappingError(row_id, "stage", "initiated, responded or fed_back", stage)
     responded = _iso_date(row_id, "responded_on", notice.get("responded_on"))
     fed_back = _iso_date(row_id, "fed_back_on", notice.get("fed_back_on"))
+    ended = _iso_date(row_id, "ended_on", notice.get("ended_on"))
     return {
         "notice_id": notice["notice_id"],
         "department_code": notice.get("department_code") or "",
@@ -185,7 +186,18 @@ def notice_row(notice: Mapping[str, Any]) -> dict[str, Any]:
         "responded_on": responded,
         "fed_back_on": fed_back,
         "measures": mask_resident_ids(notice.get("measures") or ""),
-        "row_version": _STAGE_RANK[stage] * 4
+        "canonical_name": notice.get("canonical_name") or "",
+        "legal_basis": mask_resident_ids(notice.get("legal_basis") or ""),
+        "restricted_from": _iso_date(row_id, "restricted_from", notice.get("restricted_from")),
+        "restricted_to": _iso_date(row_id, "restricted_to", notice.get("restricted_to")),
+        "sending_department": notice.get("sending_department") or "",
+        "measures_expected": notice.get("measures_expected") or "",
+        "deadline": _iso_date(row_id, "deadline", notice.get("deadline")),
+        "ended_on": ended,
+        "ended_reason": notice.get("ended_reason") or "",
+        # An ended restriction outranks every feedback state (it is the notice's last word).
+        "row_version": (ended is not None) * 16
+        + _STAGE_RANK[stage] * 4
         + (responded is not None) * 2
         + (fed_back is not None),
     }

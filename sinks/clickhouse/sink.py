@@ -30,6 +30,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.records import EnrichedRecord
 from sinks.base import RecordRejection, SinkResult, privacy_violation
+from sinks.clickhouse import findings as findings_rows
 from sinks.clickhouse import operations, rows
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.errors import RecordMappingError, downstream_errors
@@ -165,6 +166,10 @@ class ClickHouseSink:
     def write_notices(self, notices: Iterable[Mapping[str, Any]]) -> int:
         """Joint-punishment notice states (streams.rules.notices.JointPunishmentNotice)."""
         return self._write_rows(operations.NOTICES_TABLE, operations.notice_row, notices)
+
+    def write_findings(self, findings: Iterable[Mapping[str, Any]]) -> int:
+        """查错查重 findings from credit.quality (sinks/clickhouse/findings.py)."""
+        return self._write_rows(findings_rows.FINDINGS_TABLE, findings_rows.finding_row, findings)
 
     def _write_rows(
         self, table: str, to_row: Callable[[Any], dict[str, Any]], rows_in: Iterable[Any]

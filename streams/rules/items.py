@@ -27,10 +27,17 @@ from typing import Any
 from schemas.categories import CHANGE_TARGETS, ITEM_CATEGORIES, ITEM_WORKFLOW_CATEGORIES
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection
-from schemas.records import EnrichedRecord, PublicationStatus, item_id
+from schemas.records import PUBLIC_STATUSES, EnrichedRecord, PublicationStatus, item_id
 from streams.errors import StateBoundExceeded
 from streams.rules.changes import PendingChange, change_target, merge_pending
-from streams.rules.notices import JointPunishmentNotice, apply_feedback, notices_for
+from streams.rules.notices import (
+    JointPunishmentNotice,
+    apply_feedback,
+    check_answerer,
+    notice_ids_of,
+    notices_for,
+    unknown_notice,
+)
 from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection, record_owner
 from streams.rules.publication import (
     WorkflowState,
@@ -74,6 +81,8 @@ class ItemOutcome:
     records: list[EnrichedRecord] = field(default_factory=list)
     notices: list[JointPunishmentNotice] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    # Notices whose restriction left the public view: (notice key, the item's new status).
+    ended: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _pack(record: EnrichedRecord) -> str:
@@ -245,12 +254,15 @@ def notice_key(uscc: str, notice_id: str) -> str:
 def reduce_feedback(
     record: EnrichedRecord, get_notice: StateGet
 ) -> tuple[str, JointPunishmentNotice] | None:
-    """A department's feedback on a joint-punishment notice (发起 → 响应 → 反馈); None when
-    the notice is not known here (it is kept in ClickHouse as history all the same)."""
-    key = notice_key(record["uscc"], str(record["payload"].get("notice_id")))
+    """A department's feedback on a joint-punishment notice (发起 → 响应 → 反馈). NoticeError
+    (in Chinese, for the dead letter) when no such notice was sent for the enterprise, or
+    when the sending department is not the one the notice was sent to."""
+    nid = str(record["payload"].get("notice_id"))
+    key = notice_key(record["uscc"], nid)
     notice = get_notice(key)
     if notice is None:
-        return None
+        raise unknown_notice(nid, record["uscc"])
+    check_answerer(notice, record["department"]["name"])  # type: ignore[arg-type]
     return key, apply_feedback(notice, record["payload"])  # type: ignore[arg-type]
 
 
@@ -294,6 +306,14 @@ def _publish(
     version = _derived_version(original, trigger, state, status)
     if state["version"] == version and state["status"] == status:
         return
+    if (
+        state["notices_sent"]
+        and state["status"] in PUBLIC_STATUSES
+        and (status not in PUBLIC_STATUSES)
+    ):
+        # The restriction left the public view: its receiving departments are told.
+        ids = notice_ids_of({**original, "payload": payload})
+        out.ended += [(notice_key(original["uscc"], n), status) for n in ids]
     state["version"], state["status"] = version, status
     published: EnrichedRecord = {
         **original,

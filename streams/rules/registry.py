@@ -9,6 +9,7 @@ kept but also reported as a `CodeConflict` for the data-quality queue (查错查
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +26,8 @@ from streams.errors import RegistrationError
 from streams.rules.versioning import is_newer, record_version
 
 LegacyKind = Literal["organisation_code", "registration_number"]
+# What a finding is about: a legacy code, the USCC itself, or an enterprise name.
+FindingKind = Literal["organisation_code", "registration_number", "uscc", "name"]
 # (kind, code) -> the USCC the registry maps that legacy code to, or None when unknown.
 LegacyLookup = Callable[[str, str], str | None]
 
@@ -38,6 +41,11 @@ ConflictReason = Literal[
     # The USCC was reported before with a different registration number: one USCC, two
     # enterprises — or a typing error in one of the reports.
     "legacy_code_changed",
+    # A record names the enterprise of this USCC by a name it was never registered under:
+    # one code, two names (a typing error, or the code of another enterprise).
+    "one_code_two_names",
+    # Two USCCs registered under one name: likely one enterprise registered twice.
+    "one_name_two_codes",
 ]
 
 
@@ -47,7 +55,7 @@ class CodeConflict:
 
     reason: ConflictReason
     uscc: str
-    kind: LegacyKind
+    kind: FindingKind
     code: str
     other_uscc: str | None = None
     detail: str = ""
@@ -228,3 +236,25 @@ def apply_registration(
                     )
                 )
     return entry, conflicts
+
+
+def name_key(name: str) -> str:
+    """The key two spellings of one enterprise name share (full/half-width, spaces)."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def name_conflict(entry: RegistryEntry, sent_name: str | None) -> CodeConflict | None:
+    """A record naming the enterprise of `entry` by a name it was never registered under
+    (not its name, not a former one): one code, two names; None when the names agree."""
+    if not sent_name or not entry.name:
+        return None
+    known = {name_key(n) for n in (entry.name, *entry.former_names)}
+    if name_key(sent_name) in known:
+        return None
+    return CodeConflict(
+        "one_code_two_names",
+        entry.uscc,
+        "uscc",
+        entry.uscc,
+        detail=f"代码 {entry.uscc} 登记的名称为「{entry.name}」，记录中的名称为「{sent_name}」",
+    )

@@ -16,9 +16,11 @@ from schemas.dead_letters import Rejection
 from schemas.records import EnrichedRecord, IntakeEvent, Lineage
 from streams.errors import ChangeError, EnrichmentError, PublicationError
 from streams.rules.enrich import enrich
-from streams.rules.registry import RegistryEntry, apply_registration
+from streams.rules.registry import RegistryEntry, apply_registration, name_conflict, name_key
 from streams.rules.resolution import Invalid, Resolved, Unresolved, resolve_subject
 
+# Alias keys of the name index; legacy codes never start so (digits, letters, hyphens).
+NAME_ALIAS_PREFIX = "name:"
 RegistryGet = Callable[[str], dict[str, Any] | None]  # USCC -> registry entry dict
 AliasGet = Callable[[str], dict[str, Any] | None]  # legacy code -> alias dict (has "uscc")
 
@@ -123,6 +125,11 @@ def _triage_record(
     if resolution.via == "uscc":
         raw = registry_get(resolution.uscc)
         entry = RegistryEntry.from_dict(raw) if raw else None
+        # Only here are former names known (aliases are lean): a renamed enterprise's old
+        # name is no finding.
+        named = name_conflict(entry, event["subject"].get("name")) if entry else None
+        if named is not None:
+            decision.quality_events.append(quality_event(named, event, processed_at))
     else:
         entry = alias_entry(found[resolution.via])
     decision.emit = enrich(
@@ -176,12 +183,36 @@ def _triage_registration(
     )
     decision.registry_entry = entry
     decision.quality_events += [quality_event(c, event, processed_at) for c in conflicts]
+    if existing and not conflicts:
+        # A clean re-registration resolves the USCC's earlier findings (the view v_findings
+        # shows them resolved from then on).
+        decision.quality_events.append(cleared_event(uscc, event, processed_at))
     snapshot = alias_snapshot(entry)
     decision.alias_updates = [
         (code, snapshot) for code in (entry.registration_number, entry.organisation_code) if code
     ]
+    # The name index (查重): its own alias key, only the USCC (memory), so a second USCC
+    # under the same name is found in the name's partition (intake_stage._record_alias).
+    decision.alias_updates.append((NAME_ALIAS_PREFIX + name_key(entry.name), {"uscc": uscc}))
     decision.emit = enrich(event, uscc, entry, lineage, processed_at, pii_key, "public")
     return decision
+
+
+def cleared_event(uscc: str, event: IntakeEvent, detected_at: dt.datetime) -> dict[str, Any]:
+    """A registration of `uscc` without findings: earlier findings of it are resolved."""
+    return {
+        "reason": "cleared",
+        "uscc": uscc,
+        "kind": "uscc",
+        "code": uscc,
+        "other_uscc": None,
+        "detail": "",
+        "event_id": event["event_id"],
+        "category": event["category"],
+        "department": event["department"]["code"],
+        "record_key": event["record_key"],
+        "detected_at": detected_at.isoformat(),
+    }
 
 
 def quality_event(conflict: Any, event: IntakeEvent, detected_at: dt.datetime) -> dict[str, Any]:

@@ -177,7 +177,11 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     assert shown.exit_code == 0, shown.output
     body = json.loads(shown.output)
     assert body["parked"]["waiting"] == 1
-    assert len(body["open_notices"]) == 2
+    assert body["open_notices"]["count"] == 2
+    assert len(body["open_notices"]["oldest"]) == 2
+    listed = cli("notices", "list", "--json", "--department", "税务局")
+    assert listed.exit_code == 0, listed.output
+    assert [n["department"] for n in json.loads(listed.output)] == ["税务局"]
     # The operations loop's group shows lag rows once it has committed (after its first
     # batch); the stages' and the sinks' have by now.
     lag_groups = {row["group"] for row in body["lag"]}

@@ -13,6 +13,8 @@ from streams.errors import NoticeError
 from streams.rules.notices import (
     apply_feedback,
     department_code,
+    end_notice,
+    notice_id,
     notices_for,
     open_notice_age_days,
     receiving_departments,
@@ -91,8 +93,15 @@ def test_notice_ids_are_deterministic_and_distinct() -> None:
     ids = [n["notice_id"] for n in notices_for(record())]
     assert ids == [n["notice_id"] for n in notices_for(record())]
     assert len(set(ids)) == 2
-    other_event = notices_for(record(event_id="0f1c1f7e-8a53-4c61-9d6a-3f0d3c1b2a10"))
-    assert not set(ids) & {n["notice_id"] for n in other_event}
+    # A re-sent or corrected restriction (a new event) keeps its notices' ids: they come from
+    # the restriction's item and the department, so a sample file can name them.
+    resent = notices_for(record(event_id="0f1c1f7e-8a53-4c61-9d6a-3f0d3c1b2a10"))
+    assert ids == [n["notice_id"] for n in resent]
+    other_item = notices_for(record(record_key="严重违法失信企业名单|第十七条|2024-05-01"))
+    assert not set(ids) & {n["notice_id"] for n in other_item}
+    assert ids[0] == notice_id(
+        USCC, "restriction:严重违法失信企业名单|第十七条|2024-02-07", "税务局"
+    )
 
 
 def test_departments_in_one_cell_are_split_and_deduplicated() -> None:
@@ -175,7 +184,7 @@ def test_late_feedback_never_reopens() -> None:
     ("change", "message"),
     [
         ({"notice_id": "other"}, "applied to notice"),
-        ({"receiving_department": COURT}, "only its own notices"),
+        ({"receiving_department": COURT}, "只能反馈发给本部门"),
         ({"feedback_stage": "done"}, "feedback_stage .*'done'"),
         ({"feedback_on": "2024-03-06"}, "feedback_on"),
     ],
@@ -185,3 +194,34 @@ def test_feedback_that_does_not_fit_says_why(change, message) -> None:
     payload = {**feedback(notice["notice_id"], "响应", dt.date(2024, 3, 6)), **change}
     with pytest.raises(NoticeError, match=message):
         apply_feedback(notice, payload)
+
+
+def test_a_notice_carries_the_measures_expected_and_its_deadline() -> None:
+    tax, court = notices_for(record())
+    assert tax["measures_expected"].startswith("纳税信用评价从严")
+    assert court["measures_expected"] == "依法限制高消费"
+    assert (tax["initiated_on"], tax["deadline"]) == ("2024-03-05", "2024-04-04")
+    assert tax["kind"] == "initiated"
+
+
+def test_the_same_department_under_another_name_may_answer() -> None:
+    notice = notices_for(record())[0]
+    answered = apply_feedback(
+        notice,
+        feedback(
+            notice["notice_id"], "响应", dt.date(2024, 3, 6), department="宁夏回族自治区税务局"
+        ),
+    )
+    assert answered["stage"] == "responded"
+
+
+def test_an_ended_restriction_ends_its_notice_once_and_stops_its_ageing() -> None:
+    notice = notices_for(record())[0]
+    ended = end_notice(notice, "repaired", dt.date(2024, 3, 9))
+    assert (ended["kind"], ended["ended_on"], ended["ended_reason"]) == (
+        "ended",
+        "2024-03-09",
+        "已信用修复",
+    )
+    assert open_notice_age_days(ended, dt.date(2024, 3, 15)) is None
+    assert end_notice(ended, "expired", dt.date(2024, 4, 1))["ended_on"] == "2024-03-09"

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.clickhouse.migrations import m0001_tables, m0002_views, m0004_department
+from sinks.clickhouse.migrations import (
+    m0001_tables,
+    m0002_views,
+    m0003_department,
+    m0004_department,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", tuple(m0001_tables.STATEMENTS)),
     Migration(2, "dashboard views", tuple(m0002_views.STATEMENTS)),
+    Migration(3, "findings and department notices", tuple(m0003_department.STATEMENTS)),
     Migration(4, "department views", tuple(m0004_department.STATEMENTS)),
 )
 

@@ -24,6 +24,17 @@ const REASONS = {
   output_too_large: "记录超过消息上限",
   record_too_large: "记录超过消息上限",
 };
+const OVERDUE_ORDER = ["1-7", "8-30", ">30"];
+// 查错查重 findings (streams/rules/registry.py, creditsync/department_notices.py).
+const FINDINGS = {
+  organisation_code_mismatch: "组织机构代码与信用代码不一致",
+  legacy_code_claimed: "旧代码已对应另一信用代码",
+  legacy_code_claimed_twice: "一个旧代码对应两个信用代码",
+  enterprise_under_two_usccs: "一个注册号对应两个信用代码",
+  legacy_code_changed: "同一信用代码报送了不同注册号",
+  one_code_two_names: "一个代码、两个名称",
+  one_name_two_codes: "一个名称、两个代码（疑似重复）",
+};
 let categoryNames = {};
 let busy = false;
 
@@ -132,6 +143,24 @@ const PANELS = [
       .sort((a, b) => AGE_ORDER.indexOf(a.label.split(" ")[0]) - AGE_ORDER.indexOf(b.label.split(" ")[0]));
     panel("panel-notices", Charts.horizontalBars(bars, { color: "#6b46c1" }));
   }, ["panel-notices"]],
+  ["v_overdue_feedback", (rows) => {
+    // Feedback past its deadline, by receiving department and how long overdue.
+    const bars = sumBy(rows, (r) => `${r.department_name}（逾期 ${r.overdue_bucket} 天）`, "notices")
+      .sort((a, b) => OVERDUE_ORDER.indexOf(a.label.split("逾期 ")[1].split(" ")[0])
+        - OVERDUE_ORDER.indexOf(b.label.split("逾期 ")[1].split(" ")[0]));
+    panel("panel-overdue", rows.length ? Charts.horizontalBars(bars, { color: "#9b2c2c" })
+      : Object.assign(document.createElement("p"), { textContent: "无逾期未反馈的通知" }));
+  }, ["panel-overdue"]],
+  ["v_findings_by_reason", (rows) => {
+    const open = rows.filter((r) => r.status === "open");
+    const resolved = sumBy(rows.filter((r) => r.status === "resolved"),
+      (r) => FINDINGS[r.reason] || r.reason, "findings");
+    const done = Object.fromEntries(resolved.map((r) => [r.label, r.value]));
+    const list = sumBy(open, (r) => FINDINGS[r.reason] || r.reason, "findings");
+    panel("panel-findings", table(["问题", "待处理", "已处理"],
+      [...list.map((r) => [r.label, r.value, done[r.label] || 0]),
+        ...resolved.filter((r) => !list.some((o) => o.label === r.label)).map((r) => [r.label, 0, r.value])]));
+  }, ["panel-findings"]],
 ];
 
 async function refresh() {
