@@ -73,13 +73,28 @@ def new_threads(before: Snapshot, grace: float = STOP_GRACE_SECONDS) -> list[thr
     return [t for t in started if t.is_alive()]
 
 
+# Services that a session-scoped fixture started lazily, during some test's setup (a fixture
+# that asks for it with request.getfixturevalue): they outlive that test by design.
+_OUTLIVE_TESTS: set[int] = set()
+
+
+def outlives_tests(pid: int) -> None:
+    """Mark a process (and the processes it starts) as a session service, not a leak."""
+    _OUTLIVE_TESTS.add(pid)
+
+
+def _session_services() -> set[int]:
+    alive = {pid for pid in _OUTLIVE_TESTS if os.path.exists(f"/proc/{pid}")}
+    return alive.union(*(descendants(pid) for pid in alive)) if alive else set()
+
+
 def new_processes(before: Snapshot, grace: float = STOP_GRACE_SECONDS) -> set[int]:
     """Descendant processes started since `before` still running after `grace` seconds."""
     deadline = time.monotonic() + grace
-    left = descendants() - before.children
+    left = descendants() - before.children - _session_services()
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = descendants() - before.children
+        left = descendants() - before.children - _session_services()
     return left
 
 

@@ -26,6 +26,7 @@ from producers.changefeed import FeedPublisher, PositionStore, SqlPoller, parse_
 from producers.publisher import KafkaPublisher, PublishFailed
 from schemas.codec import decode_intake
 from schemas.topics import intake_topic, topic_specs
+from tests import leaks
 from tests.intake_factory import enterprise_codes
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,8 @@ def postgres_url() -> Iterator[str]:
              "-c", "fsync=off"],
             stdout=out, stderr=subprocess.STDOUT, **as_user,
         )  # fmt: skip
+    # Started during the first postgresql case's setup (getfixturevalue), kept for the session.
+    leaks.outlives_tests(server.pid)
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
         services.wait_until(lambda: services.port_open("127.0.0.1", port), 60, "postgres", server)
