@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.clickhouse.migrations import m0001_tables, m0002_views
+from sinks.clickhouse.migrations import m0001_tables, m0002_views, m0003_landing
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", tuple(m0001_tables.STATEMENTS)),
     Migration(2, "dashboard views", tuple(m0002_views.STATEMENTS)),
+    Migration(3, "landing stage views", tuple(m0003_landing.STATEMENTS)),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
