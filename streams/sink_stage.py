@@ -11,6 +11,7 @@ stops them with the stream stages; a loop that fails stops the worker loudly.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from schemas.codec import decode_enriched
@@ -44,15 +45,28 @@ def open_sinks(cfg: WorkerConfig) -> list[Any]:
     return sinks
 
 
+def written_at(message: Any) -> dt.datetime:
+    """When a consumed message was written to Kafka (its timestamp, milliseconds)."""
+    return dt.datetime.fromtimestamp(message.timestamp()[1] / 1000, dt.UTC)
+
+
 def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[tuple[str, SinkLoop]]:
     """One named loop per sink, each in its own consumer group; with ClickHouse, also the
     operations loop, which shares the ClickHouse sink (its writes take the sink's lock)."""
 
     def observe(sink: Any, result: Any, records: list[Any]) -> None:
+        if records and not isinstance(records[0], dict):
+            # Undecoded messages (native ClickHouse): timed from when enrichment wrote the
+            # record to credit.records (the message timestamp), not from emitted_at.
+            records = [{"emitted_at": written_at(m)} for m in records]
         observe_batch(type(sink).__name__, result, records, cfg.clock())
 
+    def takes_messages(sink: Any) -> bool:
+        # The native ClickHouse path loads the messages undecoded (sinks/clickhouse/native.py).
+        return bool(getattr(sink, "native", False))
+
     app_group = f"{cfg.topic_prefix}{cfg.app_id}"
-    decodes = SharedDecodes(len(sinks), decode_enriched)
+    decodes = SharedDecodes(sum(not takes_messages(s) for s in sinks), decode_enriched)
     loops = []
     for sink in sinks:
         name = SINK_NAMES[type(sink).__name__]
@@ -66,7 +80,7 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Any]) -> list[tuple[str, SinkLoop]
             flush_seconds=cfg.sink_flush_seconds,
             on_batch=observe,
             eager=name == "publicity",
-            decodes=decodes,
+            decodes=None if takes_messages(sink) else decodes,
         )
         loops.append((f"sink-{name}", loop))
     clickhouse = [s for s in sinks if type(s).__name__ == "ClickHouseSink"]
