@@ -46,8 +46,8 @@ def run_worker(
     WorkerCrashed when a loop failed."""
     config = streams.config
     try:
-        if streams.runtime.stage_loop is not None:
-            changelogs = [t for s in streams.runtime.stage_loop.stages for t in s.tables.topics()]
+        if streams.stage_loop is not None:
+            changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
             declare_topics(config.bootstrap, changelogs, config.partitions, compacted=True)
             wait_until_led(config.bootstrap, changelogs, config.partitions)
         supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
@@ -55,7 +55,7 @@ def run_worker(
             on_started()
         return supervisor.run(until=until, timeout=timeout, poll_seconds=poll_seconds)
     finally:
-        for out in streams.runtime.outputs:
+        for out in streams.outputs:
             out.close()
 
 
