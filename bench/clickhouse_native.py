@@ -17,6 +17,7 @@ from schemas.codec import codec_for
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse
 from tests.factories import make_enriched
 
+ORDER = (("native", True), ("python", False))  # native first: no merges of the other behind it
 CATEGORIES = ("penalty", "license", "restriction", "registration", "inspection", "red_list")
 
 
@@ -43,7 +44,7 @@ def run(records: int, batch: int, work: Path) -> dict[str, float]:
     made = [make_enriched(CATEGORIES[i % len(CATEGORIES)], n=i) for i in range(records)]
     messages = [Msg(v, i) for i, v in enumerate(codec.encode_many(made))]
     out: dict[str, float] = {"records": records, "batch": batch}
-    for label, native in (("python", False), ("native", True)):
+    for label, native in ORDER:
         sink = ClickHouseSink(connect_clickhouse(f"chdb://{work}", f"micro_{label}"), native)
         sink.setup()
         started = time.perf_counter()
