@@ -1,5 +1,9 @@
 """Mapping `EnrichedRecord`s to ClickHouse rows: pure functions, one per table family.
 
+The Python path: used where the server cannot take Avro blocks natively, and for records
+handed in as dicts that do not encode. The native path's views (migrations/m0005_landing.py)
+make the same rows; tests/integration/test_sinks_clickhouse_native.py compares the two.
+
 Every typed row carries the same lineage and routing columns (`COMMON_COLUMNS`), so any
 figure on a dashboard can be traced to its Kafka offset, department, adapter and schema.
 The category columns follow schemas/categories.py by English field name; the migrations

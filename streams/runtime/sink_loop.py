@@ -212,7 +212,11 @@ class SinkLoop:
             self.on_batch(self.sink, result, records)
         by_event = {}
         if result.rejected:
-            by_event = {r["event_id"]: m for r, m in zip(records, messages, strict=True)}
+            # A sink given the messages themselves names refusals by event id too (rare).
+            decoded = (
+                records if self.decodes is not None else map(decode_enriched, values(messages))
+            )
+            by_event = {r["event_id"]: m for r, m in zip(decoded, messages, strict=True)}
         origin = f"sinks.{type(self.sink).__name__}"
         for refused in result.rejected:
             rejection = Rejection(refused.reason_code, None, refused.reason, "sink", origin)
@@ -222,6 +226,10 @@ class SinkLoop:
             )  # fmt: skip
         out.flush_blocking()
         return True
+
+
+def values(messages: list[Message]) -> list[bytes]:
+    return [m.value() or b"" for m in messages]
 
 
 def commit_offsets(

@@ -17,6 +17,7 @@ from sinks.clickhouse.migrations import (
     m0002_views,
     m0003_department,
     m0004_department,
+    m0005_landing,
 )
 
 
@@ -32,6 +33,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "dashboard views", tuple(m0002_views.STATEMENTS)),
     Migration(3, "findings and department notices", tuple(m0003_department.STATEMENTS)),
     Migration(4, "department views", tuple(m0004_department.STATEMENTS)),
+    Migration(5, "landing stage views", tuple(m0005_landing.STATEMENTS)),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
