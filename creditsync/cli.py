@@ -28,12 +28,14 @@ console = Console()
 @app.callback()
 def configure_wire_format() -> None:
     """Every command encodes as configured (Confluent's frame when a registry is set) and
-    reaches Kafka with the configured TLS and SASL settings; its logs mask ID numbers, and it
-    refuses shared services without the PII keys (creditsync/pii_keys.py)."""
+    refuses incomplete TLS and SASL settings (each command reads them and passes them to its
+    Kafka clients); its logs mask ID numbers, and it refuses shared services without the PII
+    keys (creditsync/pii_keys.py)."""
     from creditsync.log_privacy import install_log_masking
     from creditsync.pii_keys import prepare_pii_keys
     from creditsync.settings import KafkaSettings
-    from schemas import confluent, kafka_connection
+    from schemas import confluent
+    from schemas.kafka.config import settings_error
 
     install_log_masking()
     try:
@@ -41,12 +43,11 @@ def configure_wire_format() -> None:
     except CreditSyncError as exc:
         fail(str(exc))
 
-    kafka = KafkaSettings()
-    confluent.configure(kafka.schema_registry_url)
     try:
-        kafka_connection.configure(kafka.connection())
+        kafka = KafkaSettings()
     except ValueError as exc:
-        fail(str(exc))
+        fail(settings_error(exc))
+    confluent.configure(kafka.schema_registry_url)
 
 
 def fail(message: str, code: int = 1) -> None:

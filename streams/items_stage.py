@@ -67,7 +67,7 @@ class ItemsStage:
         self._group = group
         self._generation: int | None = None  # read on first use (streams/runtime/derivation.py)
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
-        self.owners = OwnershipLog(cfg.bootstrap, cfg.topic(OWNERSHIP))
+        self.owners = OwnershipLog(cfg.kafka, cfg.topic(OWNERSHIP))
 
     def handle(self, message: Any, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
@@ -149,7 +149,7 @@ class ItemsStage:
         """How many times credit.records was re-derived: part of every emitted version."""
         if self._generation is None:
             prefix = self.cfg.topic_prefix
-            self._generation = current_generation(self.cfg.bootstrap, prefix, self._group)
+            self._generation = current_generation(self.cfg.kafka, prefix, self._group)
         return self._generation
 
     def _apply_record(
@@ -208,7 +208,7 @@ class ItemsStage:
         topic = notices_topic(notice["department_code"], self.cfg.topic_prefix)
         if topic not in self._notice_topics:
             # Receiving departments are open-ended: a department's topic is made on first use.
-            declare_topics(self.cfg.bootstrap, [topic], 1)
+            declare_topics(self.cfg.kafka, [topic], 1)
             self._notice_topics.add(topic)
         self.out.send(topic, key, value)
         self.out.send(self.notices_log, key, value)

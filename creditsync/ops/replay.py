@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from creditsync.ops.kafka_read import PartitionRange, ops_consumer, partition_ranges, read_ranges
 from schemas.codec import codec_for
+from schemas.kafka.config import KafkaSettings
 from schemas.records import EnrichedRecord
 from schemas.topics import RECORDS
 from sinks.base import RecordRejection, SinkResult
@@ -122,7 +123,7 @@ def write_with_backoff(sink: Any, records: list[EnrichedRecord], attempts: int =
 
 
 def replay_records(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topic_prefix: str,
     sinks: Mapping[str, Any],
     *,
@@ -139,7 +140,7 @@ def replay_records(
     (name → a set-up sink); with `dry_run`, only preview what would change."""
     topic = f"{topic_prefix}{RECORDS}"
     decode_many = codec_for("EnrichedRecord").decode_many
-    consumer = ops_consumer(bootstrap, "replay", **{"fetch.max.bytes": 16 * 1024 * 1024})
+    consumer = ops_consumer(kafka, "replay", **{"fetch.max.bytes": 16 * 1024 * 1024})
     try:
         ranges = partition_ranges(consumer, [topic], start_ms, end_ms)
         report = ReplayReport(topic, dry_run, ranges, sinks={n: SinkTally() for n in sinks})

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
 from schemas.dead_letters import Rejection, dead_letter_headers
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings
+from schemas.kafka.producer import KafkaProducer
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from streams.errors import StreamsError
 
@@ -62,14 +61,16 @@ Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], dict[st
 class Outputs:
     """One producer per worker process; `send` per output, `flush` per batch."""
 
-    def __init__(self, bootstrap: str, client_id: str, limit: int = MESSAGE_LIMIT_BYTES) -> None:
-        self._config = {**OUTPUT_PRODUCER_CONFIG, **client_config(bootstrap),
-                        "client.id": client_id}  # fmt: skip
-        self._producer: Producer | None = None
-        self._errors: list[str] = []
+    def __init__(
+        self, kafka: KafkaSettings, client_id: str, limit: int = MESSAGE_LIMIT_BYTES
+    ) -> None:
+        self._kafka = KafkaProducer(kafka, client_id=client_id, defaults=OUTPUT_PRODUCER_CONFIG)
         self._held: list[Output] | None = None
         self.limit = limit
-        self.sent = 0
+
+    @property
+    def sent(self) -> int:
+        return self._kafka.produced
 
     def hold(self) -> None:
         """Keep what is sent from now on until `release` (produce it) or `discard`."""
@@ -82,10 +83,6 @@ class Outputs:
 
     def discard(self) -> None:
         self._held = None
-
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._errors.append(f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}: {err}")
 
     def send(
         self,
@@ -116,35 +113,21 @@ class Outputs:
         headers: list[tuple[str, bytes]],
         where: dict[str, int],
     ) -> None:
-        if self._producer is None:
-            self._producer = Producer(self._config)
-        while True:
-            try:
-                self._producer.produce(
-                    topic, value, key, headers=headers, on_delivery=self._on_delivery, **where
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.05)  # the local queue is full: let deliveries drain
-        self.sent += 1
+        self._kafka.produce(topic, value, key, headers, partition=where.get("partition"))
 
     def flush_blocking(self, timeout: float = 120.0) -> None:
         """Wait until everything sent so far is acknowledged; raise if anything failed."""
-        if self._producer is None:
-            return
-        remaining = self._producer.flush(timeout)
+        remaining = self._kafka.flush(timeout)
         if remaining:
             raise OutputNotDelivered(
                 f"{remaining} output(s) not acknowledged by Kafka within {timeout:.0f}s"
             )
-        if self._errors:
-            errors, self._errors = self._errors, []
+        errors = self._kafka.take_failures()
+        if errors:
             raise OutputNotDelivered(f"{len(errors)} output(s) failed: {errors[0]}")
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush(30)
-            self._producer = None
+        self._kafka.close(30)
 
 
 def message_headers(message: Any) -> list[tuple[str, bytes]]:

@@ -28,7 +28,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.lag import commit_stamp
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
 from streams.runtime.outputs import Outputs, send_dead_letter
 from streams.runtime.shared_decodes import SharedDecodes
@@ -59,45 +60,30 @@ _COORDINATOR_MOVING = {
 }
 
 
-# Each commit carries its time in the offsets' metadata, so `creditsync status` and /metrics
-# can tell a group that has lag and no longer commits (a stall) from one that is idle.
-COMMIT_STAMP = "committed_at="
-
-
-def commit_stamp(now: float) -> str:
-    return f"{COMMIT_STAMP}{now:.0f}"
-
-
-def stamped_time(metadata: str | None) -> float | None:
-    """The time a commit's metadata carries (None: no stamp, e.g. an older worker's)."""
-    if not metadata or not metadata.startswith(COMMIT_STAMP):
-        return None
-    try:
-        return float(metadata[len(COMMIT_STAMP) :])
-    except ValueError:
-        return None
-
-
 def sink_group(app_group: str, sink_name: str) -> str:
     """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
     return f"{app_group}-sink-{sink_name}"
 
 
-def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
-    return {
-        **client_config(bootstrap),
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        # A killed worker's partitions move to the survivors within seconds.
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 2_000,
-        # A store down for minutes keeps the loop retrying one batch without polling.
-        "max.poll.interval.ms": 3_600_000,
-        "queued.max.messages.kbytes": 65_536,
-        "fetch.max.bytes": 16 * 1024 * 1024,
-        "enable.partition.eof": False,
-    }
+# The stream loops' consumers (stage and sink loops): no auto-commit, from the start.
+LOOP_CONSUMER_CONFIG: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    # A killed worker's partitions move to the survivors within seconds.
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 2_000,
+    # A store down for minutes keeps the loop retrying one batch without polling.
+    "max.poll.interval.ms": 3_600_000,
+    "queued.max.messages.kbytes": 65_536,
+    "fetch.max.bytes": 16 * 1024 * 1024,
+    "enable.partition.eof": False,
+}
+
+
+def consumer_config(
+    kafka: KafkaSettings, group: str, extra_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return client_config(kafka, extra_config, defaults=LOOP_CONSUMER_CONFIG, group_id=group)
 
 
 def take_arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
@@ -154,7 +140,7 @@ class SinkLoop:
     sink: Any
     topics: list[str]
     group: str
-    bootstrap: str
+    kafka: KafkaSettings
     rejected_topic: str
     batch_size: int
     flush_seconds: float
@@ -168,8 +154,8 @@ class SinkLoop:
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer(consumer_config(self.bootstrap, self.group))
-        out = Outputs(self.bootstrap, f"{self.group}-dead-letters")
+        consumer = Consumer(consumer_config(self.kafka, self.group))
+        out = Outputs(self.kafka, f"{self.group}-dead-letters")
         consumer.subscribe(list(self.topics))
         try:
             while not stop.is_set():

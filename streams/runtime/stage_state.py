@@ -25,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import json_bytes
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
 from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,14 @@ class StageTables:
             for name, table in self.partitions[partition].items()
         }
 
-    def restore(self, bootstrap: str, partitions: list[int]) -> None:
+    def restore(self, kafka: KafkaSettings, partitions: list[int]) -> None:
         """Read each new partition's changelogs to their end; tables of partitions held
         already are kept (the changelog has nothing newer than memory)."""
         for p in partitions:
             if p not in self.partitions:
                 self.partitions[p] = {
                     n: read_changelog(
-                        bootstrap, changelog_topic(self.group, n), p, packed=n in self.packed
+                        kafka, changelog_topic(self.group, n), p, packed=n in self.packed
                     )
                     for n in self.names
                 }
@@ -171,16 +171,15 @@ class StageTables:
         return sum(len(t) for tables in self.partitions.values() for t in tables.values())
 
 
-def read_changelog(bootstrap: str, topic: str, partition: int, *, packed: bool = False) -> Table:
+def read_changelog(
+    kafka: KafkaSettings, topic: str, partition: int, *, packed: bool = False
+) -> Table:
     """One partition of a changelog topic, replayed into a dict (a None value deletes);
     `packed`: values kept as their bytes (see StagedTable)."""
     consumer = Consumer(
-        {
-            **client_config(bootstrap),
-            "group.id": f"{topic}-restore",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        client_config(
+            kafka, group_id=f"{topic}-restore", enable_auto_commit=False, enable_partition_eof=True
+        )
     )
     table: Table = {}
     try:
@@ -209,12 +208,12 @@ def read_changelog(bootstrap: str, topic: str, partition: int, *, packed: bool =
 
 
 def declare_topics(
-    bootstrap: str, names: list[str], partitions: int, *, compacted: bool = False
+    kafka: KafkaSettings, names: list[str], partitions: int, *, compacted: bool = False
 ) -> None:
     """Create the topics if missing (changelogs: compacted, co-partitioned with the sources;
     a receiving department's notices: one partition), and wait until the broker's metadata
     shows all their partitions."""
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=10).topics)
     config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
     if compacted:
