@@ -49,7 +49,7 @@ def run_intake_worker(
         stages=("intake",),
     )
     streams = build_app(config)
-    intake = streams.runtime.stage_loop.stages[0]
+    intake = streams.stage_loop.stages[0]
     started = time.perf_counter()
 
     def entries(table: str) -> int:

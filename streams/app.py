@@ -77,7 +77,7 @@ def build_app(config: WorkerConfig) -> CreditStreams:
 
         out = streams.output_producer("stages")
         kinds = {"intake": IntakeStage, "items": ItemsStage}
-        streams.runtime.stage_loop = StageLoop(
+        streams.stage_loop = StageLoop(
             stages=[kinds[name](config, out, streams.stage_group) for name in stages],
             group=streams.stage_group,
             kafka=config.kafka,

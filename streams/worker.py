@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import retrying
 from streams.app import CreditStreams
 from streams.runtime.stage_state import declare_topics
 from streams.runtime.supervisor import Supervisor
@@ -46,8 +47,8 @@ def run_worker(
     WorkerCrashed when a loop failed."""
     config = streams.config
     try:
-        if streams.runtime.stage_loop is not None:
-            changelogs = [t for s in streams.runtime.stage_loop.stages for t in s.tables.topics()]
+        if streams.stage_loop is not None:
+            changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
             declare_topics(config.kafka, changelogs, config.partitions, compacted=True)
             wait_until_led(config.kafka, changelogs, config.partitions)
         supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
@@ -55,7 +56,7 @@ def run_worker(
             on_started()
         return supervisor.run(until=until, timeout=timeout, poll_seconds=poll_seconds)
     finally:
-        for out in streams.runtime.outputs:
+        for out in streams.outputs:
             out.close()
 
 
@@ -69,15 +70,16 @@ def wait_until_led(
     deadline = time.monotonic() + timeout
     try:
         for tp in (TopicPartition(t, p) for t in topics for p in range(partitions)):
-            while True:
-                try:
-                    consumer.get_watermark_offsets(tp, timeout=10)
-                    break
-                except KafkaException as exc:
-                    err = exc.args[0]
-                    waiting = err.retriable() or err.code() in _NOT_LED_YET
-                    if not waiting or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            policy = retrying(
+                _not_led_yet, within=max(0.0, deadline - time.monotonic()), initial=0.1, maximum=0.1
+            )
+            policy(consumer.get_watermark_offsets, tp, timeout=10)
     finally:
         consumer.close()
+
+
+def _not_led_yet(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0]
+    return err.retriable() or err.code() in _NOT_LED_YET

@@ -14,7 +14,6 @@ over the records derived before the fix. It refuses while the group has active m
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from creditsync.ops.errors import GroupActive, OpsError, TopicMissing
 from schemas.categories import CATEGORIES
 from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import poll_until
 from schemas.topics import intake_topic
 from streams.runtime.derivation import current_generation, record_generation
 
@@ -143,14 +143,13 @@ def apply_stream_reset(kafka: KafkaSettings, topic_prefix: str, plan: StreamRese
 def _wait_deleted(admin: AdminClient, topics: list[str], limit: float = 30.0) -> None:
     # Deletion completes asynchronously; a worker started before it does would find the
     # old changelog and restore the old state.
-    deadline = time.monotonic() + limit
-    while True:
-        present = set(topics) & set(admin.list_topics(timeout=ADMIN_TIMEOUT).topics)
-        if not present:
-            return
-        if time.monotonic() > deadline:
-            raise OpsError(
-                f"changelog topic(s) {', '.join(sorted(present))} still exist {limit:.0f}s after "
-                "deletion; do not start the workers until they are gone"
-            )
-        time.sleep(0.5)
+    def present() -> set[str]:
+        return set(topics) & set(admin.list_topics(timeout=ADMIN_TIMEOUT).topics)
+
+    try:
+        poll_until(present, lambda left: not left, within=limit, every=0.5)
+    except TimeoutError:
+        raise OpsError(
+            f"changelog topic(s) {', '.join(sorted(present()))} still exist {limit:.0f}s after "
+            "deletion; do not start the workers until they are gone"
+        ) from None

@@ -30,6 +30,7 @@ from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
 from schemas.kafka.config import KafkaSettings, client_config
 from schemas.kafka.lag import commit_stamp
+from schemas.kafka.retry import StopRequested, named_delay, retrying
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
 from streams.runtime.outputs import Outputs, send_dead_letter
 from streams.runtime.shared_decodes import SharedDecodes
@@ -114,23 +115,34 @@ def write_with_retry(sink: Any, records: list[Any], stop: threading.Event) -> An
 
     Tried at least once: a batch taken just before a stop is written (and then committed),
     as a graceful stop should, instead of being left for the next start to re-read."""
-    delay = 0.5
-    while True:
-        try:
-            return sink.write_batch(records)
-        except Backpressure as exc:
-            log.warning("%s; retrying the same batch", exc)
-            stop.wait(exc.retry_after)
-        except IndexLost as exc:
-            # Not a passing outage: what the index held before is gone until the operator
-            # replays credit.records. New batches keep flowing into the recreated index.
-            log.error("%s; retrying the same batch", exc)
-        except SinkUnavailable as exc:
-            log.warning("%s; retrying the same batch in %.1fs", exc, delay)
-            stop.wait(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
-        if stop.is_set():
-            return None
+    policy = retrying(
+        SINK_RETRIED, stop=stop, maximum=MAX_RETRY_DELAY, delay_of=sink_delay, on_retry=_log_retry
+    )
+    try:
+        return policy(sink.write_batch, records)
+    except StopRequested:
+        return None
+
+
+# What a sink write retries: an outage, overload, or state reset (the same batch again).
+SINK_RETRIED = (Backpressure, SinkUnavailable)
+
+
+def sink_delay(exc: BaseException | None) -> float | None:
+    """The wait before a sink write is retried: overload names it; a lost index is retried
+    at once; an outage backs off (None: the policy's exponential backoff)."""
+    if isinstance(exc, IndexLost):
+        return 0.0
+    return named_delay(exc)
+
+
+def _log_retry(exc: BaseException | None, delay: float) -> None:
+    if isinstance(exc, IndexLost):
+        # Not a passing outage: what the index held before is gone until the operator
+        # replays credit.records. New batches keep flowing into the recreated index.
+        log.error("%s; retrying the same batch", exc)
+    else:
+        log.warning("%s; retrying the same batch in %.1fs", exc, delay)
 
 
 @dataclass
@@ -197,23 +209,33 @@ def commit_offsets(
 ) -> None:
     """Commit synchronously; a broker restarting (coordinator moving or loading) is waited
     out, since the batch is written and only its offsets are still to be kept."""
-    delay = 0.2
-    while True:
+
+    def commit() -> None:
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
-            return
         except KafkaException as exc:
             err = exc.args[0]
-            if err.code() in _REBALANCED:
-                log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
-                return
-            if err.fatal() or not (err.retriable() or err.code() in _COORDINATOR_MOVING):
+            if err.code() not in _REBALANCED:
                 raise
-            if stop.is_set():
-                return  # stopping: the batch is re-read from the last commit, idempotently
-            log.warning("commit failed (%s); retrying in %.1fs", err, delay)
-            stop.wait(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
+            log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
+
+    def on_retry(exc: BaseException | None, delay: float) -> None:
+        log.warning("commit failed (%s); retrying in %.1fs", exc, delay)
+
+    policy = retrying(
+        _commit_retriable, stop=stop, initial=0.2, maximum=MAX_RETRY_DELAY, on_retry=on_retry
+    )
+    try:
+        policy(commit)
+    except StopRequested:
+        return  # stopping: the batch is re-read from the last commit, idempotently
+
+
+def _commit_retriable(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0]
+    return not err.fatal() and (err.retriable() or err.code() in _COORDINATOR_MOVING)
 
 
 def usable(message: Message) -> bool:

@@ -17,7 +17,6 @@ event id and version.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -26,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import json_bytes
 from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import poll_until
 from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
 
 log = logging.getLogger(__name__)
@@ -225,9 +225,13 @@ def declare_topics(
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
-    for _ in range(300):
-        topics = admin.list_topics(timeout=10).topics
-        if all(n in topics and len(topics[n].partitions) == partitions for n in names):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"topics {names} did not show {partitions} partitions")
+    try:
+        poll_until(
+            lambda: admin.list_topics(timeout=10).topics,
+            lambda topics: all(
+                n in topics and len(topics[n].partitions) == partitions for n in names
+            ),
+            within=30.0,
+        )
+    except TimeoutError:
+        raise TimeoutError(f"topics {names} did not show {partitions} partitions") from None
