@@ -11,22 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from confluent_kafka.admin import AdminClient
-
-from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.config import KafkaSettings
 from schemas.kafka.producer import KafkaProducer
 from schemas.topics import DERIVATIONS
-from streams.runtime.stage_state import declare_topics, read_changelog
+from streams.runtime.stage_state import declare_topics, existing_topics, read_changelog
 
 
 def derivations_topic(prefix: str) -> str:
     return f"{prefix}{DERIVATIONS}"
 
 
-def current_generation(kafka: KafkaSettings, prefix: str, group: str) -> int:
-    """The group's generation: 0 if it was never re-derived (changes nothing)."""
+def current_generation(
+    kafka: KafkaSettings, prefix: str, group: str, topics: set[str] | None = None
+) -> int:
+    """The group's generation: 0 if it was never re-derived (changes nothing). `topics`:
+    the existing topics, when the caller has listed them already."""
     topic = derivations_topic(prefix)
-    if topic not in AdminClient(client_config(kafka)).list_topics(timeout=10).topics:
+    if topic not in (existing_topics(kafka) if topics is None else topics):
         return 0
     entry = read_changelog(kafka, topic, 0).get(group) or {}
     return int(entry.get("generation", 0))

@@ -11,11 +11,16 @@ Every output is checked against the topics' message limit before it is produced
 reaches librdkafka, whose "Message size too large" killed the loop before its commit and
 brought it back to the same batch forever (issue #13). While the loop handles one message
 the outputs are held (`hold`), so an input whose outputs do not fit leaves none behind.
+
+An output to a topic that may not exist yet (`send(…, declare=True)`: a receiving
+department's notices) waits for the batch's flush, which declares the new topics with one
+admin call first: no admin call while a message is handled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from schemas.dead_letters import Rejection, dead_letter_headers
@@ -62,11 +67,25 @@ class Outputs:
     """One producer per worker process; `send` per output, `flush` per batch."""
 
     def __init__(
-        self, kafka: KafkaSettings, client_id: str, limit: int = MESSAGE_LIMIT_BYTES
+        self,
+        kafka: KafkaSettings,
+        client_id: str,
+        limit: int = MESSAGE_LIMIT_BYTES,
+        declare: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._kafka = KafkaProducer(kafka, client_id=client_id, defaults=OUTPUT_PRODUCER_CONFIG)
         self._held: list[Output] | None = None
         self.limit = limit
+        # Topics made on first use: declared (one partition each) before their outputs go.
+        self._declare = declare or partial(_declare_one_partition, kafka)
+        self._known: set[str] = set()
+        self._undeclared: set[str] = set()
+        self._waiting: list[Output] = []
+
+    def known_topics(self, topics: Iterable[str]) -> None:
+        """Topics that exist (listed at a stage's start): sent to without declaring."""
+        self._known.update(topics)
+        self._undeclared.difference_update(topics)
 
     @property
     def sent(self) -> int:
@@ -92,13 +111,17 @@ class Outputs:
         headers: Headers | None = None,
         *,
         partition: int | None = None,
+        declare: bool = False,
     ) -> None:
         """`partition`: set for a changelog write (the partition of the state it keeps);
-        otherwise the partitioner's choice by key. OutputTooLarge when it would not fit."""
+        otherwise the partitioner's choice by key. `declare`: the topic may not exist yet
+        (made at the batch's flush). OutputTooLarge when it would not fit."""
         headers = list(headers or ())
         size = message_size(key, value, headers)
         if size > self.limit:
             raise OutputTooLarge(topic, key, size, self.limit)
+        if declare and topic not in self._known:
+            self._undeclared.add(topic)
         where = {} if partition is None else {"partition": partition}
         if self._held is not None:
             self._held.append((topic, key, value, headers, where))
@@ -113,10 +136,15 @@ class Outputs:
         headers: list[tuple[str, bytes]],
         where: dict[str, int],
     ) -> None:
+        if topic in self._undeclared:
+            # In order behind the others of its topic, until the flush declares it.
+            self._waiting.append((topic, key, value, headers, where))
+            return
         self._kafka.produce(topic, value, key, headers, partition=where.get("partition"))
 
     def flush_blocking(self, timeout: float = 120.0) -> None:
         """Wait until everything sent so far is acknowledged; raise if anything failed."""
+        self._produce_waiting()
         remaining = self._kafka.flush(timeout)
         if remaining:
             raise OutputNotDelivered(
@@ -126,8 +154,25 @@ class Outputs:
         if errors:
             raise OutputNotDelivered(f"{len(errors)} output(s) failed: {errors[0]}")
 
+    def _produce_waiting(self) -> None:
+        """Declare the new topics the batch sent to (one admin call), then produce to them."""
+        if not self._waiting:
+            return
+        waiting, self._waiting = self._waiting, []
+        new = sorted({output[0] for output in waiting})
+        self._declare(new)
+        self.known_topics(new)
+        for output in waiting:
+            self._produce(*output)
+
     def close(self) -> None:
         self._kafka.close(30)
+
+
+def _declare_one_partition(kafka: KafkaSettings, topics: list[str]) -> None:
+    from streams.runtime.stage_state import declare_topics
+
+    declare_topics(kafka, topics, 1)
 
 
 def message_headers(message: Any) -> list[tuple[str, bytes]]:

@@ -60,7 +60,9 @@ class Stage(Protocol):
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None: ...
 
     # Each stage's credit.rejected (`rejected`), and optionally `identify(message)`: the
-    # event_id / department / category of a message for its dead letter.
+    # event_id / department / category of a message for its dead letter, and
+    # `assigned(partitions)`: what the stage reads from Kafka once per assignment (after its
+    # tables are restored), never while handling a message.
 
     def tick(self, now: float) -> None:
         """Periodic work between batches (`now`: time.monotonic())."""
@@ -164,6 +166,11 @@ class StageLoop:
                 stage.tables.release(sorted(gone))
                 started = time.monotonic()
                 stage.tables.restore(self.kafka, sorted(mine))
+                assigned = getattr(
+                    stage, "assigned", None
+                )  # what a stage reads once, not per message
+                if assigned is not None:
+                    assigned(sorted(mine))
                 log.info(
                     "stage %s holds partitions %s (%d keys, restored in %.1fs)",
                     stage.name, sorted(mine), stage.tables.size(), time.monotonic() - started,

@@ -207,6 +207,11 @@ def read_changelog(
     return table
 
 
+def existing_topics(kafka: KafkaSettings) -> set[str]:
+    """The names of the topics the brokers have (one metadata request)."""
+    return set(AdminClient(client_config(kafka)).list_topics(timeout=10).topics)
+
+
 def declare_topics(
     kafka: KafkaSettings, names: list[str], partitions: int, *, compacted: bool = False
 ) -> None:
