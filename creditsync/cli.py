@@ -38,15 +38,15 @@ def configure_wire_format() -> None:
     from schemas.kafka.config import settings_error
 
     install_log_masking()
-    try:
-        prepare_pii_keys()
-    except CreditSyncError as exc:
-        fail(str(exc))
-
+    # First: every later step (the PII key check too) reads these settings.
     try:
         kafka = KafkaSettings()
     except ValueError as exc:
         fail(settings_error(exc))
+    try:
+        prepare_pii_keys()
+    except CreditSyncError as exc:
+        fail(str(exc))
     confluent.configure(kafka.schema_registry_url)
 
 

@@ -61,3 +61,22 @@ def test_sasl_without_its_credentials_says_which_settings():
     assert settings_error(refused.value).startswith("SASL_PLAINTEXT needs CREDITSYNC_KAFKA_SASL")
     with pytest.raises(ValueError, match="expected one of PLAINTEXT"):
         KafkaSettings(kafka_security_protocol="TLS")
+
+
+def test_the_cli_refuses_incomplete_sasl_settings_in_one_line(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from creditsync import cli
+
+    monkeypatch.setenv("CREDITSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CREDITSYNC_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("CREDITSYNC_KAFKA_SASL_PASSWORD", "s3cret-pw")
+    printed: list[str] = []
+    monkeypatch.setattr(cli.console, "print", lambda text, *a, **k: printed.append(str(text)))
+    result = CliRunner().invoke(cli.app, ["status"])
+    assert result.exit_code == 1
+    assert printed == [
+        "[red]error:[/red] SASL_SSL needs CREDITSYNC_KAFKA_SASL_MECHANISM, "
+        "CREDITSYNC_KAFKA_SASL_USERNAME and CREDITSYNC_KAFKA_SASL_PASSWORD"
+    ]
+    assert "s3cret-pw" not in result.output
