@@ -193,12 +193,12 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
                 reasons[(h["creditsync.event_id"], h["creditsync.reason_code"])] += 1
         return processed, reasons
 
-    reader = LagReader(config.kafka)
+    lag_reader = LagReader(config.kafka)
 
     def settled() -> bool:
         if not all(reader.profile(ev["subject"]["uscc"]) for ev in normal[-3:]):
             return False
-        lags = reader.lags([f"{prefix}{config.app_id}"])
+        lags = lag_reader.lags([f"{prefix}{config.app_id}"])
         if any(p.lag for p in lags if p.topic in stage_topics) or not sinks_caught_up(config):
             return False
         processed, reasons = outcomes()
