@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from producers.errors import ProducerError
 from producers.personal import protected_fields
@@ -23,7 +23,7 @@ from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.errors import ServiceUnavailable
 from schemas.identifiers import normalise_code
 from schemas.kafka.config import KafkaSettings
-from schemas.kafka.producer import KafkaProducer
+from schemas.kafka.producer import KafkaProducer, delivery_failure
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from schemas.records import IntakeEvent
 from schemas.topics import REJECTED, intake_topic
@@ -100,21 +100,32 @@ class KafkaPublisher:
         oversized = [(i, r.topic, r.size()) for i, r in enumerate(records) if r.size() > self.limit]
         if oversized:
             raise RecordTooLarge(oversized, self.limit)
-        # Failures of an earlier call were raised there; this call answers for its own.
-        self._kafka.take_failures()
+        # This call's own accounting: a late report of an earlier call's record (one that
+        # timed out) is not this call's failure.
+        errors: list[str] = []
+        pending = 0
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            nonlocal pending
+            pending -= 1
+            if err is not None:
+                errors.append(delivery_failure(err, msg))
+
         for record in records:
+            pending += 1
             try:
-                self._kafka.produce(record.topic, record.value, record.key, record.headers)
+                self._kafka.produce(
+                    record.topic, record.value, record.key, record.headers, on_delivery=on_delivery
+                )
             except KafkaException as exc:
                 raise PublishFailed(f"cannot publish to {record.topic}: {exc}") from exc
             self._kafka.poll(0)
         remaining = self._kafka.flush(timeout)
-        if remaining:
+        if remaining or pending:
             raise PublishFailed(
-                f"{remaining} record(s) not acknowledged by Kafka within "
+                f"{max(remaining, pending)} record(s) not acknowledged by Kafka within "
                 f"{timeout:.0f}s (is the broker at {self._kafka.bootstrap} up?)"
             )
-        errors = self._kafka.take_failures()
         if errors:
             raise PublishFailed(f"{len(errors)} record(s) failed: {errors[0]}")
         return len(records)

@@ -7,7 +7,7 @@ size checks stay theirs (schemas/message_size.py), before anything reaches librd
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -50,7 +50,7 @@ class KafkaProducer:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self.failures.append(f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}: {err.str()}")
+            self.failures.append(delivery_failure(err, msg))
 
     def produce(
         self,
@@ -60,15 +60,18 @@ class KafkaProducer:
         headers: Sequence[tuple[str, bytes]] = (),
         *,
         partition: int | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
         """Queue one message; a full local queue is waited out (deliveries drain it).
-        `partition`: None for the partitioner's choice by key. KafkaException propagates."""
+        `partition`: None for the partitioner's choice by key; `on_delivery`: a caller's own
+        accounting instead of `failures`. KafkaException propagates."""
         where = {} if partition is None else {"partition": partition}
+        report = on_delivery or self._on_delivery
         producer = self.producer
         while True:
             try:
                 producer.produce(
-                    topic, value, key, headers=list(headers), on_delivery=self._on_delivery, **where
+                    topic, value, key, headers=list(headers), on_delivery=report, **where
                 )
                 break
             except BufferError:
@@ -97,3 +100,8 @@ class KafkaProducer:
         remaining = self._producer.flush(timeout)
         self._producer = None
         return remaining
+
+
+def delivery_failure(err: KafkaError, msg: Message) -> str:
+    """One failed delivery, as an error message names it."""
+    return f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}: {err.str()}"
