@@ -259,7 +259,7 @@ def test_broken_requests_are_400(client):
 
 def test_kafka_unreachable_is_503_and_nothing_is_recorded(tmp_path, redis_client, topic_prefix):
     dead = f"127.0.0.1:{services.free_port()}"
-    publisher = KafkaPublisher(dead, extra_config={"message.timeout.ms": 1500})
+    publisher = KafkaPublisher(kafka_at(dead), extra_config={"message.timeout.ms": 1500})
     with build_client(
         tmp_path, redis_client, dead, topic_prefix, publisher=publisher, publish_timeout=3.0
     ) as client:
