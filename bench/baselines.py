@@ -23,7 +23,7 @@ from bench.stats import latency_summary, rate
 from creditsync.local import create_topics
 from producers.publisher import DEFAULT_PRODUCER_CONFIG, OutgoingRecord
 from schemas.codec import codec_for
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import TopicSpec
 
 CONSUME_BATCH = 10_000
@@ -31,7 +31,7 @@ _STAMP = struct.Struct(">?d")  # measured?, send time (perf_counter)
 
 
 def _topic(bootstrap: str, name: str) -> str:
-    create_topics(bootstrap, [TopicSpec(name, PARTITIONS, -1, purpose="bench baseline")])
+    create_topics(kafka_at(bootstrap), [TopicSpec(name, PARTITIONS, -1, purpose="bench baseline")])
     return name
 
 
@@ -48,12 +48,12 @@ def confluent_consume(bootstrap: str, topic: str, expected: int, timeout: float 
     """(a): consume(num_messages=…) + decode_many until `expected` events are decoded."""
     codec = codec_for("IntakeEvent")
     consumer = Consumer(
-        {
-            **client_config(bootstrap),
-            "group.id": f"{topic}.confluent",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            kafka_at(bootstrap),
+            group_id=f"{topic}.confluent",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
     )
     consumer.subscribe([topic])
     decoded, first = 0, None
@@ -118,7 +118,7 @@ def echo_latency(
     already fetching (a warm-up message has gone round); latency = receive − send, each."""
     _topic(bootstrap, topic)
     consumer = Consumer(
-        {**client_config(bootstrap), "group.id": f"{topic}.echo", "enable.auto.commit": False}
+        client_config(kafka_at(bootstrap), group_id=f"{topic}.echo", enable_auto_commit=False)
     )
     consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
     total = int(per_second * seconds)
@@ -140,7 +140,7 @@ def echo_latency(
 
     receiver = threading.Thread(target=receive, name="bench-echo-receiver")
     receiver.start()
-    producer = Producer({**DEFAULT_PRODUCER_CONFIG, **client_config(bootstrap)})
+    producer = Producer(client_config(kafka_at(bootstrap), defaults=DEFAULT_PRODUCER_CONFIG))
     try:
         deadline = time.monotonic() + 60
         while not warm.is_set() and time.monotonic() < deadline:

@@ -33,7 +33,7 @@ from producers.changefeed.publishing import FeedPublisher
 from producers.changefeed.sql_poller import SqlPoller
 from producers.publisher import KafkaPublisher
 from schemas.identifiers import make_uscc
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import TopicSpec, topic_specs
 
 COLUMNS = {
@@ -82,14 +82,18 @@ def _row(n: int) -> dict:
 
 
 def _publisher(bootstrap: str, client: redis.Redis, prefix: str) -> FeedPublisher:
-    return FeedPublisher(KafkaPublisher(bootstrap), client, "bench-640000", topic_prefix=prefix)
+    return FeedPublisher(
+        KafkaPublisher(kafka_at(bootstrap)), client, "bench-640000", topic_prefix=prefix
+    )
 
 
 def measure_debezium(bootstrap: str, client: redis.Redis, rows: int) -> float:
     prefix = f"b{uuid.uuid4().hex[:8]}."
     topic = f"{prefix}hbdb.public.penalties"
-    create_topics(bootstrap, [*topic_specs(prefix, partitions=4), TopicSpec(topic, 4, -1)])
-    producer = Producer({**client_config(bootstrap), "linger.ms": 20})
+    create_topics(
+        kafka_at(bootstrap), [*topic_specs(prefix, partitions=4), TopicSpec(topic, 4, -1)]
+    )
+    producer = Producer(client_config(kafka_at(bootstrap), linger_ms=20))
     for n in range(rows):
         after = {**_row(n), "decided_on": 19786, "fine": "1000.00", "updated_at": None}
         value = {"before": None, "after": after, "op": "c", "ts_ms": 1709600000000 + n,
@@ -98,7 +102,9 @@ def measure_debezium(bootstrap: str, client: redis.Redis, rows: int) -> float:
         producer.poll(0)
     producer.flush(60)
     sink = _publisher(bootstrap, client, prefix)
-    feed = DebeziumFeed(_mapping("public.penalties", topic), bootstrap, sink, batch_size=2000)
+    feed = DebeziumFeed(
+        _mapping("public.penalties", topic), kafka_at(bootstrap), sink, batch_size=2000
+    )
     start = time.perf_counter()
     stats = feed.run(until_idle=True, timeout=600)
     elapsed = time.perf_counter() - start
@@ -109,7 +115,7 @@ def measure_debezium(bootstrap: str, client: redis.Redis, rows: int) -> float:
 
 def measure_poller(url: str, bootstrap: str, client: redis.Redis, rows: int, data: Path) -> float:
     prefix = f"b{uuid.uuid4().hex[:8]}."
-    create_topics(bootstrap, topic_specs(prefix, partitions=4))
+    create_topics(kafka_at(bootstrap), topic_specs(prefix, partitions=4))
     name = f"penalties_{prefix.strip('.')}"
     engine = sa.create_engine(url)
     meta = sa.MetaData()

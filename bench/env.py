@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from creditsync import services
 from creditsync.local import create_topics
 from producers.publisher import KafkaPublisher, OutgoingRecord
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import kafka_at
+from schemas.kafka.lag import LagReader
 from schemas.topics import topic_specs
 
 PARTITIONS = 4
@@ -42,7 +41,7 @@ class BenchServices:
         return f"redis://127.0.0.1:{self.redis_port}/{db}"
 
     def create_topics(self, prefix: str) -> None:
-        create_topics(self.bootstrap, topic_specs(prefix, partitions=PARTITIONS))
+        create_topics(kafka_at(self.bootstrap), topic_specs(prefix, partitions=PARTITIONS))
 
 
 @contextmanager
@@ -67,7 +66,7 @@ def publish_all(bootstrap: str, records: Iterable[OutgoingRecord]) -> int:
     """Publish and wait for every acknowledgement, in chunks so memory stays flat."""
     sent = 0
     chunk: list[OutgoingRecord] = []
-    with KafkaPublisher(bootstrap, client_id="creditsync-bench") as publisher:
+    with KafkaPublisher(kafka_at(bootstrap), client_id="creditsync-bench") as publisher:
         for record in records:
             chunk.append(record)
             if len(chunk) >= PUBLISH_CHUNK:
@@ -79,24 +78,15 @@ def publish_all(bootstrap: str, records: Iterable[OutgoingRecord]) -> int:
 
 
 class OffsetProbe:
-    """Reads end offsets (messages written) of topics without joining a consumer group."""
+    """Messages written to topics, from their watermarks (schemas/kafka/lag.py)."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = Consumer(
-            {**client_config(bootstrap), "group.id": "bench-probe", "enable.auto.commit": False}
-        )
+        self.reader = LagReader(kafka_at(bootstrap), timeout=10)
 
     def messages(self, topic: str) -> int:
         """Messages ever written to `topic` (sum of high watermarks: topics are not trimmed
         during a benchmark)."""
-        metadata = self.consumer.list_topics(topic, timeout=10).topics[topic]
-        total = 0
-        for partition in metadata.partitions:
-            _, high = self.consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10
-            )
-            total += high
-        return total
+        return self.reader.topic_watermarks([topic]).get(topic, (0, 0))[1]
 
     def close(self) -> None:
-        self.consumer.close()
+        """Nothing to close: the reader's admin client needs no shutdown."""

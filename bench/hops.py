@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from bench.stats import latency_summary
 from schemas.codec import decode_enriched
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import RECORDS, RESOLVED
 
 SAMPLE_EVERY = 10  # records timed: those at offsets divisible by this
@@ -35,11 +35,9 @@ class HopTimer:
     def __init__(self, bootstrap: str, prefix: str, partitions: int) -> None:
         self.topics = (f"{prefix}{RESOLVED}", f"{prefix}{RECORDS}")
         self.consumer = Consumer(
-            {
-                **client_config(bootstrap),
-                "group.id": f"{prefix}bench-hops",
-                "enable.auto.commit": False,
-            }
+            client_config(
+                kafka_at(bootstrap), group_id=f"{prefix}bench-hops", enable_auto_commit=False
+            )
         )
         self.consumer.assign(
             [TopicPartition(t, p, OFFSET_END) for t in self.topics for p in range(partitions)]

@@ -28,6 +28,7 @@ from producers.departments import hash_token, load_departments
 from producers.http_intake import HttpIntake
 from producers.ledger import PublishedLedger
 from producers.publisher import KafkaPublisher
+from schemas.kafka.config import kafka_at
 from schemas.topics import topic_specs
 from sinks.publicity import PublicityReader
 from tests.factories import make_codes
@@ -50,7 +51,7 @@ def penalty(n: int) -> dict[str, object]:
 
 def measure(bootstrap: str, redis_url: str, records: int, batch: int) -> dict[str, float]:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    create_topics(bootstrap, topic_specs(prefix=prefix, partitions=4))
+    create_topics(kafka_at(bootstrap), topic_specs(prefix=prefix, partitions=4))
     with tempfile.TemporaryDirectory() as tmp:
         departments = Path(tmp) / "departments.toml"
         departments.write_text(
@@ -61,7 +62,7 @@ def measure(bootstrap: str, redis_url: str, records: int, batch: int) -> dict[st
         client = redis.Redis.from_url(redis_url)
         intake = HttpIntake(
             departments=load_departments(departments),
-            publisher=KafkaPublisher(bootstrap),
+            publisher=KafkaPublisher(kafka_at(bootstrap)),
             ledger=PublishedLedger(client),
             topic_prefix=prefix,
         )

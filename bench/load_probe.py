@@ -28,7 +28,7 @@ from bench.stats import latency_summary
 from bench.workload import EventFactory, enterprise_codes, record_row
 from producers.publisher import DEFAULT_PRODUCER_CONFIG, intake_record
 from schemas.codec import codec_for
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config, kafka_at
 from schemas.records import item_id
 from sinks.publicity.keys import Keys
 
@@ -83,7 +83,7 @@ def run_probe(
     timer = HopTimer(bootstrap, prefix, PARTITIONS) if hops else None
     poller = threading.Thread(target=poll, name="bench-visibility-poller")
     poller.start()
-    producer = Producer({**DEFAULT_PRODUCER_CONFIG, **client_config(bootstrap)})
+    producer = Producer(client_config(kafka_at(bootstrap), defaults=DEFAULT_PRODUCER_CONFIG))
     total = int(per_second * seconds)
     began = time.perf_counter()
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.env import PARTITIONS, BenchServices, OffsetProbe
 from bench.stats import rate
+from schemas.kafka.config import kafka_at
 from schemas.topics import RECORDS, RESOLVED
 from streams.app import WorkerConfig, build_app
 from streams.runtime.metrics import SINK_RECORDS
@@ -67,7 +68,7 @@ def worker_config(
     records, flushed at least every second), as `creditsync run` would have them."""
     (work_dir / app_id).mkdir(parents=True, exist_ok=True)
     return WorkerConfig(
-        bootstrap=services.bootstrap,
+        kafka=kafka_at(services.bootstrap),
         data_dir=work_dir / app_id,
         topic_prefix=prefix,
         app_id=app_id,

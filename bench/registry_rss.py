@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.env import BenchServices, publish_all
 from bench.workload import EventFactory, encoded_records
+from schemas.kafka.config import kafka_at
 from streams.app import WorkerConfig, build_app
 from streams.worker import run_worker
 
@@ -41,7 +42,7 @@ def run_intake_worker(
     bootstrap: str, prefix: str, codes: int, work_dir: Path, timeout: float
 ) -> dict[str, Any]:
     config = WorkerConfig(
-        bootstrap=bootstrap,
+        kafka=kafka_at(bootstrap),
         data_dir=work_dir,
         topic_prefix=prefix,
         app_id="bench-registry",

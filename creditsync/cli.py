@@ -28,25 +28,26 @@ console = Console()
 @app.callback()
 def configure_wire_format() -> None:
     """Every command encodes as configured (Confluent's frame when a registry is set) and
-    reaches Kafka with the configured TLS and SASL settings; its logs mask ID numbers, and it
-    refuses shared services without the PII keys (creditsync/pii_keys.py)."""
+    refuses incomplete TLS and SASL settings (each command reads them and passes them to its
+    Kafka clients); its logs mask ID numbers, and it refuses shared services without the PII
+    keys (creditsync/pii_keys.py)."""
     from creditsync.log_privacy import install_log_masking
     from creditsync.pii_keys import prepare_pii_keys
     from creditsync.settings import KafkaSettings
-    from schemas import confluent, kafka_connection
+    from schemas import confluent
+    from schemas.kafka.config import settings_error
 
     install_log_masking()
+    # First: every later step (the PII key check too) reads these settings.
+    try:
+        kafka = KafkaSettings()
+    except ValueError as exc:
+        fail(settings_error(exc))
     try:
         prepare_pii_keys()
     except CreditSyncError as exc:
         fail(str(exc))
-
-    kafka = KafkaSettings()
     confluent.configure(kafka.schema_registry_url)
-    try:
-        kafka_connection.configure(kafka.connection())
-    except ValueError as exc:
-        fail(str(exc))
 
 
 def fail(message: str, code: int = 1) -> None:

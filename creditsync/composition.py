@@ -49,16 +49,16 @@ def http_app(config: WorkerConfig) -> FastAPI:
         # HTTP intake only where departments and their tokens are configured.
         intake = HttpIntake(
             departments=load_departments(settings.departments_file),
-            publisher=KafkaPublisher(config.bootstrap, client_id="creditsync-http-intake"),
+            publisher=KafkaPublisher(config.kafka, client_id="creditsync-http-intake"),
             ledger=PublishedLedger(client, config.topic_prefix),
             topic_prefix=config.topic_prefix,
             ownership=OwnershipPrecheck(
-                PublicityReader(client), OwnershipLog(config.bootstrap, config.topic(OWNERSHIP))
+                PublicityReader(client), OwnershipLog(config.kafka, config.topic(OWNERSHIP))
             ),
         )
 
     def health() -> list[ServiceCheck]:
-        checks = [check_kafka(config.bootstrap), check_redis(config.redis_url or "")]
+        checks = [check_kafka(config.kafka), check_redis(config.redis_url or "")]
         if checks[-1].ok:
             checks.append(check_publicity_index(config.redis_url or ""))
         if clickhouse is not None:
@@ -66,9 +66,7 @@ def http_app(config: WorkerConfig) -> FastAPI:
         return checks
 
     # /metrics shows what `creditsync status` shows (pipeline_metrics.py).
-    PIPELINE_STATUS.read = partial(
-        collect_status, config.bootstrap, config.topic_prefix, config.app_id
-    )
+    PIPELINE_STATUS.read = partial(collect_status, config.kafka, config.topic_prefix, config.app_id)
     return create_http_app(
         HttpDeps(
             reader=PublicityReader(client),

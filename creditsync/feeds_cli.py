@@ -71,9 +71,7 @@ def _feed_publisher(mapping_department: str) -> FeedPublisher:
     from producers.changefeed import FeedPublisher
     from producers.publisher import KafkaPublisher
 
-    publisher = KafkaPublisher(
-        KafkaSettings().kafka_bootstrap, client_id=f"creditsync-feed-{mapping_department}"
-    )
+    publisher = KafkaPublisher(KafkaSettings(), client_id=f"creditsync-feed-{mapping_department}")
     client = redis.Redis.from_url(RedisSettings().redis_url)
     return FeedPublisher(
         publisher, client, mapping_department, topic_prefix=StreamSettings().topic_prefix
@@ -105,7 +103,7 @@ def debezium(
         sink = _feed_publisher(feed_mapping.department["code"])
         feed = DebeziumFeed(
             feed_mapping,
-            KafkaSettings().kafka_bootstrap,
+            KafkaSettings(),
             sink,
             topics=topic or None,
             group_id=group_id,

@@ -14,7 +14,7 @@ from creditsync.settings import (
     KafkaSettings,
     RedisSettings,
 )
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config
 from sinks.clickhouse.client import redact_dsn
 
 
@@ -25,14 +25,15 @@ class ServiceCheck:
     detail: str
 
 
-def check_kafka(bootstrap: str) -> ServiceCheck:
+def check_kafka(kafka: KafkaSettings) -> ServiceCheck:
+    bootstrap = kafka.kafka_bootstrap
     host, _, port = bootstrap.rpartition(":")
     if not services.port_open(host, int(port)):
         return ServiceCheck("kafka", False, f"{bootstrap}: no answer (run `creditsync up`)")
     from confluent_kafka.admin import AdminClient
 
     try:
-        meta = AdminClient(client_config(bootstrap)).list_topics(timeout=5)
+        meta = AdminClient(client_config(kafka)).list_topics(timeout=5)
     except Exception as exc:
         return ServiceCheck("kafka", False, f"{bootstrap}: {exc}")
     return ServiceCheck("kafka", True, f"{bootstrap}: {len(meta.topics)} topics")
@@ -108,7 +109,7 @@ def check_clickhouse(dsn: str, database: str, data_dir: Path, http_base: str) ->
 
 def check_services() -> list[ServiceCheck]:
     redis_url = RedisSettings().redis_url
-    checks = [check_kafka(KafkaSettings().kafka_bootstrap), check_redis(redis_url)]
+    checks = [check_kafka(KafkaSettings()), check_redis(redis_url)]
     if checks[-1].ok:
         checks.append(check_publicity_index(redis_url))
     data, clickhouse, http = DataSettings(), ClickHouseSettings(), HttpSettings()

@@ -69,7 +69,7 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
     )
     try:
         with (
-            KafkaPublisher(kafka.kafka_bootstrap, client_id="creditsync-ingest") as publisher,
+            KafkaPublisher(kafka, client_id="creditsync-ingest") as publisher,
             progress,
         ):
             task = progress.add_task(escape(f"ingest {path.name}"), total=_count_lines(path))

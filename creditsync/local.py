@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from creditsync import services
 from creditsync.errors import ServiceUnavailable
 from creditsync.settings import DataSettings, KafkaSettings, RedisSettings
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config
 from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES
 from schemas.topics import FOREVER, TopicSpec, topic_specs
 
@@ -61,7 +61,7 @@ class LocalStack:
             services.start_redis(self.data_dir / "redis", self.redis_port)
             done.append(f"redis started on port {self.redis_port}")
         created = create_topics(
-            self.kafka.kafka_bootstrap,
+            self.kafka,
             topic_specs(
                 partitions=self.kafka.topic_partitions,
                 record_retention_ms=self.kafka.record_retention_ms,
@@ -79,9 +79,9 @@ class LocalStack:
         return stopped
 
 
-def create_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
+def create_topics(kafka: KafkaSettings, specs: list[TopicSpec], replication: int = 1) -> list[str]:
     """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=10).topics)
     new = [
         NewTopic(

@@ -60,8 +60,9 @@ def _prefix() -> str:
     return StreamSettings().topic_prefix
 
 
-def _bootstrap() -> str:
-    return KafkaSettings().kafka_bootstrap
+def _kafka() -> KafkaSettings:
+    """How this command reaches Kafka (read here, at the command, and passed down)."""
+    return KafkaSettings()
 
 
 def _progress() -> Progress:
@@ -144,7 +145,7 @@ def _replay_records(
         with _progress() as progress:
             task = progress.add_task("dry run" if dry_run else f"replay → {target}", total=None)
             report = replay_records(
-                _bootstrap(),
+                _kafka(),
                 _prefix(),
                 sinks,
                 start_ms=start_ms,
@@ -173,7 +174,7 @@ def _replay_streams(start_ms: int, *, dry_run: bool, yes: bool) -> None:
     from creditsync.ops.timespec import describe_millis
 
     group = f"{_prefix()}{StreamSettings().worker_id}"
-    plan = plan_stream_reset(_bootstrap(), group, _prefix(), start_ms)
+    plan = plan_stream_reset(_kafka(), group, _prefix(), start_ms)
     console.print(
         f"Re-derive credit.records from the intake topics from {describe_millis(start_ms)}:\n"
         f"  1. consumer group [bold]{group}[/bold]: intake offsets reset on "
@@ -189,7 +190,7 @@ def _replay_streams(start_ms: int, *, dry_run: bool, yes: bool) -> None:
         return
     if not yes and not typer.confirm("Reset offsets and delete the changelog topics?"):
         fail("nothing changed", code=1)
-    apply_stream_reset(_bootstrap(), _prefix(), plan)
+    apply_stream_reset(_kafka(), _prefix(), plan)
     console.print("[green]done[/green]: start the workers (`creditsync run`) to re-derive.")
 
 
@@ -218,10 +219,10 @@ def rejected_list(
 
     with operator_errors():
         since_ms = parse_time(since, option="--since") if since else None
-        redriven = read_redriven(_bootstrap(), _prefix())
+        redriven = read_redriven(_kafka(), _prefix())
         letters = [
             dl
-            for dl in open_letters(read_dead_letters(_bootstrap(), _prefix()), redriven, show_all)
+            for dl in open_letters(read_dead_letters(_kafka(), _prefix()), redriven, show_all)
             if matches(
                 dl,
                 reasons=reason,
@@ -260,8 +261,8 @@ def rejected_show(dead_letter: str = typer.Argument(..., metavar="ID")) -> None:
     from creditsync.ops.render import dead_letter_detail
 
     with operator_errors():
-        letter = fetch_dead_letter(_bootstrap(), _prefix(), *parse_dead_letter_id(dead_letter))
-        redrive = read_redriven(_bootstrap(), _prefix()).get(letter.id)
+        letter = fetch_dead_letter(_kafka(), _prefix(), *parse_dead_letter_id(dead_letter))
+        redrive = read_redriven(_kafka(), _prefix()).get(letter.id)
         console.print(dead_letter_detail(letter, decode_original(letter), redrive))
 
 
@@ -288,8 +289,8 @@ def rejected_redrive(
         fail("name dead letters (IDs), or select them with --reason, --department or --all", 2)
     with operator_errors():
         _authorize()
-        redriven = read_redriven(_bootstrap(), _prefix())
-        letters = read_dead_letters(_bootstrap(), _prefix())
+        redriven = read_redriven(_kafka(), _prefix())
+        letters = read_dead_letters(_kafka(), _prefix())
         if ids:
             wanted = {":".join(map(str, parse_dead_letter_id(i))) for i in ids}
             known = {dl.id for dl in letters}
@@ -305,7 +306,7 @@ def rejected_redrive(
         with _progress() as progress:
             task = progress.add_task("re-drive", total=len(chosen))
             outcomes = redrive(
-                _bootstrap(),
+                _kafka(),
                 chosen,
                 prefix=_prefix(),
                 corrections=corrections,
@@ -326,6 +327,9 @@ def _assignment(text: str) -> tuple[str, str]:
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     group: list[str] = typer.Option([], "--group", help="Also show this consumer group's lag."),
+    partitions: bool = typer.Option(
+        False, "--partitions", help="Lag per partition (default: per group and topic)."
+    ),
 ) -> None:
     """Service health, consumer lag, counts per stage, rejected, parked and open notices."""
     from rich.table import Table
@@ -341,7 +345,7 @@ def status(
     if any(c.ok for c in checks if c.name == "kafka"):
         with operator_errors():
             pipeline = collect_status(
-                _bootstrap(), _prefix(), StreamSettings().worker_id, extra_groups=group
+                _kafka(), _prefix(), StreamSettings().worker_id, extra_groups=group
             )
     if as_json:
         body = {
@@ -355,7 +359,7 @@ def status(
             state = "[green]up[/green]" if c.ok else "[red]down[/red]"
             table.add_row(c.name, state, escape(c.detail))
         console.print(table)
-        for extra in status_tables(pipeline) if pipeline else []:
+        for extra in status_tables(pipeline, partitions) if pipeline else []:
             console.print(extra)
     if not healthy:
         raise typer.Exit(1)

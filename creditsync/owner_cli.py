@@ -12,7 +12,7 @@ import json
 import typer
 from rich.table import Table
 
-from creditsync.ops_cli import _authorize, _bootstrap, _prefix, console, operator_errors
+from creditsync.ops_cli import _authorize, _kafka, _prefix, console, operator_errors
 
 owner_app = typer.Typer(
     help="Ownership of public items: only the department that created an item may change it.",
@@ -48,7 +48,7 @@ def reassign(
     with operator_errors():
         _authorize()
         entry = Reassignment.new(from_, to, reason, category=category, to_name=_known_name(to))
-        publish_reassignment(_bootstrap(), _prefix(), entry)
+        publish_reassignment(_kafka(), _prefix(), entry)
     scope = f"{category} items" if category else "items"
     console.print(
         f"[green]reassigned[/green] {scope} of {from_} → {to} from {entry.at.isoformat()} "
@@ -62,7 +62,7 @@ def list_reassignments(as_json: bool = typer.Option(False, "--json")) -> None:
     from creditsync.ops.ownership import read_reassignments
 
     with operator_errors():
-        entries = read_reassignments(_bootstrap(), _prefix())
+        entries = read_reassignments(_kafka(), _prefix())
     if as_json:
         rows = [json.loads(e.to_json()) for e in entries]
         print(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from creditsync.ops.status import PipelineStatus
+from schemas.kafka.lag import lag_by_topic
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 15.0
@@ -28,12 +29,8 @@ def status_metrics(status: PipelineStatus) -> list[GaugeMetricFamily]:
         "Messages not yet committed by a consumer group, per topic",
         labels=["group", "topic"],
     )
-    per_topic: dict[tuple[str, str], int] = {}
-    for partition in status.lag:
-        key = (partition.group, partition.topic)
-        per_topic[key] = per_topic.get(key, 0) + partition.lag
-    for (group, topic), value in sorted(per_topic.items()):
-        lag.add_metric([group, topic], value)
+    for topic in lag_by_topic(status.lag):
+        lag.add_metric([topic.group, topic.topic], topic.lag)
     stages = GaugeMetricFamily(
         "creditsync_stage_records", "Records on each stage's topic", labels=["stage"]
     )

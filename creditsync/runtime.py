@@ -50,7 +50,7 @@ def worker_config(
     # ClickHouse written by one process (embedded chdb has one owner per data directory).
     redis_url = RedisSettings().redis_url
     values: dict[str, object] = {
-        "bootstrap": kafka.kafka_bootstrap,
+        "kafka": kafka,
         "data_dir": data.data_dir.resolve(),
         "topic_prefix": stream.topic_prefix,
         "app_id": stream.worker_id,
@@ -145,7 +145,7 @@ class DemoFeedLoop:
 
         prefix = self.config.topic_prefix
         demo = DemoFeed()
-        publisher = KafkaPublisher(self.config.bootstrap, client_id="creditsync-demo")
+        publisher = KafkaPublisher(self.config.kafka, client_id="creditsync-demo")
         per_tick = max(1, int(self.rate))
         try:
             while not stop.is_set():
@@ -220,14 +220,12 @@ def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: An
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     stack = LocalStack.from_settings()
     started: list[str] = []
-    services_down = (
-        not check_kafka(stack.kafka.kafka_bootstrap).ok or not check_redis(stack.redis.redis_url).ok
-    )
+    services_down = not check_kafka(stack.kafka).ok or not check_redis(stack.redis.redis_url).ok
     if start_local and services_down:
         console.print("starting the local Kafka and Redis (first start formats storage) …")
         started = stack.up()
     config = worker_config()
-    create_topics(config.bootstrap, topic_specs(config.topic_prefix, config.partitions))
+    create_topics(config.kafka, topic_specs(config.topic_prefix, config.partitions))
     http = HttpSettings()
 
     def ready() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditsync.errors import MissingPrerequisite, ServiceUnavailable
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_INFRA = REPO_ROOT / "infra" / "kafka"
@@ -248,7 +248,9 @@ def start_kafka(
         [*_java_cmd("kafka.Kafka", data_dir), str(config)], managed.log_file, managed.pid_file
     )
     managed.process = proc
-    wait_until(lambda: _kafka_answers(f"127.0.0.1:{port}"), timeout, "Kafka broker", proc)
+    # The broker started here listens in PLAINTEXT (kafka_properties), whatever the settings.
+    local = KafkaSettings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_security_protocol="PLAINTEXT")
+    wait_until(lambda: _kafka_answers(local), timeout, "Kafka broker", proc)
     return managed
 
 
@@ -263,14 +265,14 @@ def new_cluster_id() -> str:
             return raw
 
 
-def _kafka_answers(bootstrap: str) -> bool:
+def _kafka_answers(kafka: KafkaSettings) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = kafka.kafka_bootstrap.rpartition(":")
     if not port_open(host, int(port)):
         return False  # asking librdkafka before the port opens only fills the log
     try:
-        AdminClient(client_config(bootstrap)).list_topics(timeout=1.0)
+        AdminClient(client_config(kafka)).list_topics(timeout=1.0)
         return True
     except Exception:
         return False

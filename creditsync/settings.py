@@ -1,7 +1,8 @@
 """Settings: one frozen pydantic-settings class per component, env prefix CREDITSYNC_.
 
 Precedence is argument > environment > default, as pydantic-settings gives it. Defaults run
-everything on one machine (DESIGN.md "Services and how they start").
+everything on one machine (DESIGN.md "Services and how they start"). KafkaSettings lives in
+schemas/kafka/config.py, beside the one function that turns it into a client config.
 """
 
 from __future__ import annotations
@@ -11,7 +12,18 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.kafka_connection import KafkaConnection
+from schemas.kafka.config import KafkaSettings
+
+__all__ = [
+    "ClickHouseSettings",
+    "DataSettings",
+    "HttpSettings",
+    "KafkaSettings",
+    "OperatorSettings",
+    "PrivacySettings",
+    "RedisSettings",
+    "StreamSettings",
+]
 
 
 def _config() -> SettingsConfigDict:
@@ -23,35 +35,6 @@ class DataSettings(BaseSettings):
 
     model_config = _config()
     data_dir: Path = Path(".creditsync")
-
-
-class KafkaSettings(BaseSettings):
-    model_config = _config()
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    # When set, payloads use the Confluent wire format with this registry (schemas/codec.py).
-    schema_registry_url: str | None = None
-    # Topic partitions and replication for `creditsync up` (one node: replication 1).
-    topic_partitions: int = 4
-    topic_replication: int = 1
-    # Retention of the system-of-record topics; -1 keeps them forever (DESIGN.md).
-    record_retention_ms: int = -1
-    # TLS and SASL for a shared cluster; PLAINTEXT is the local broker of `creditsync up`.
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_ca_location: str | None = None
-
-    def connection(self) -> KafkaConnection:
-        """How every Kafka client of the process connects (schemas/kafka_connection.py)."""
-        password = self.kafka_sasl_password
-        return KafkaConnection(
-            security_protocol=self.kafka_security_protocol.upper(),
-            sasl_mechanism=self.kafka_sasl_mechanism,
-            sasl_username=self.kafka_sasl_username,
-            sasl_password=password.get_secret_value() if password is not None else None,
-            ssl_ca_location=self.kafka_ssl_ca_location,
-        )
 
 
 class RedisSettings(BaseSettings):

@@ -15,14 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from producers.errors import ProducerError
 from producers.personal import protected_fields
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
 from schemas.errors import ServiceUnavailable
 from schemas.identifiers import normalise_code
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings
+from schemas.kafka.producer import KafkaProducer, delivery_failure
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from schemas.records import IntakeEvent
 from schemas.topics import REJECTED, intake_topic
@@ -78,26 +79,16 @@ class KafkaPublisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaSettings,
         *,
         client_id: str = "creditsync",
         extra_config: dict[str, Any] | None = None,
         limit: int = MESSAGE_LIMIT_BYTES,
     ) -> None:
         self.limit = limit
-        self._config = {
-            **DEFAULT_PRODUCER_CONFIG,
-            **(extra_config or {}),
-            **client_config(bootstrap),
-            "client.id": client_id,
-        }
-        self._producer: Producer | None = None
-
-    @property
-    def producer(self) -> Producer:
-        if self._producer is None:
-            self._producer = Producer(self._config)
-        return self._producer
+        self._kafka = KafkaProducer(
+            kafka, client_id=client_id, defaults=DEFAULT_PRODUCER_CONFIG, extra_config=extra_config
+        )
 
     def publish(self, records: Iterable[OutgoingRecord], timeout: float = 30.0) -> int:
         """Send records and wait until every one is acknowledged; return how many.
@@ -109,45 +100,35 @@ class KafkaPublisher:
         oversized = [(i, r.topic, r.size()) for i, r in enumerate(records) if r.size() > self.limit]
         if oversized:
             raise RecordTooLarge(oversized, self.limit)
+        # This call's own accounting: a late report of an earlier call's record (one that
+        # timed out) is not this call's failure.
         errors: list[str] = []
         pending = 0
-        sent = 0
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             nonlocal pending
             pending -= 1
             if err is not None:
-                errors.append(f"{msg.topic()} key={msg.key()!r}: {err.str()}")
+                errors.append(delivery_failure(err, msg))
 
-        producer = self.producer
         for record in records:
             pending += 1
-            sent += 1
-            while True:
-                try:
-                    producer.produce(
-                        record.topic,
-                        value=record.value,
-                        key=record.key,
-                        headers=record.headers,
-                        on_delivery=on_delivery,
-                    )
-                    break
-                except BufferError:
-                    # The local queue is full: serve delivery reports to make room.
-                    producer.poll(0.1)
-                except KafkaException as exc:
-                    raise PublishFailed(f"cannot publish to {record.topic}: {exc}") from exc
-            producer.poll(0)
-        remaining = producer.flush(timeout)
+            try:
+                self._kafka.produce(
+                    record.topic, record.value, record.key, record.headers, on_delivery=on_delivery
+                )
+            except KafkaException as exc:
+                raise PublishFailed(f"cannot publish to {record.topic}: {exc}") from exc
+            self._kafka.poll(0)
+        remaining = self._kafka.flush(timeout)
         if remaining or pending:
             raise PublishFailed(
                 f"{max(remaining, pending)} record(s) not acknowledged by Kafka within "
-                f"{timeout:.0f}s (is the broker at {self._config['bootstrap.servers']} up?)"
+                f"{timeout:.0f}s (is the broker at {self._kafka.bootstrap} up?)"
             )
         if errors:
             raise PublishFailed(f"{len(errors)} record(s) failed: {errors[0]}")
-        return sent
+        return len(records)
 
     def _sized(self, record: OutgoingRecord) -> OutgoingRecord:
         """A dead letter cut to fit the limit (the original's place is in its headers)."""
@@ -157,9 +138,7 @@ class KafkaPublisher:
         return OutgoingRecord(record.topic, key, value or b"", headers)
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._producer is not None:
-            self._producer.flush(timeout)
-            self._producer = None
+        self._kafka.close(timeout)
 
     def __enter__(self) -> KafkaPublisher:
         return self

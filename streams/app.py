@@ -53,7 +53,7 @@ class CreditStreams:
     def output_producer(self, name: str) -> Outputs:
         from streams.runtime.outputs import Outputs
 
-        out = Outputs(self.config.bootstrap, f"{self.stage_group}-{name}")
+        out = Outputs(self.config.kafka, f"{self.stage_group}-{name}")
         self.outputs.append(out)
         return out
 
@@ -85,7 +85,7 @@ def build_app(config: WorkerConfig) -> CreditStreams:
         streams.stage_loop = StageLoop(
             stages=[kinds[name](config, out, streams.stage_group) for name in stages],
             group=streams.stage_group,
-            bootstrap=config.bootstrap,
+            kafka=config.kafka,
             out=out,
             batch_size=config.intake_batch_size,
         )

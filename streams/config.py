@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.kafka.config import KafkaSettings
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -22,7 +24,7 @@ def utc_now() -> dt.datetime:
 class WorkerConfig:
     """Everything one worker process needs; built from settings by the CLI, or by tests."""
 
-    bootstrap: str
+    kafka: KafkaSettings
     data_dir: Path
     topic_prefix: str = ""
     app_id: str = "creditsync"
@@ -40,6 +42,11 @@ class WorkerConfig:
     expiry_check_seconds: float = 30.0
     stages: tuple[str, ...] = ("intake", "items", "sinks")
     clock: Clock = field(default=utc_now)
+
+    @property
+    def bootstrap(self) -> str:
+        """The brokers' addresses, for messages and tests (clients take `kafka`)."""
+        return self.kafka.kafka_bootstrap
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -15,7 +15,13 @@ from schemas.dead_letters import Rejection, rejected_topic
 from schemas.records import EnrichedRecord
 from schemas.topics import NOTICES_LOG, OWNERSHIP, RECORDS, RESOLVED, notices_topic
 from streams.config import WorkerConfig
-from streams.errors import ChangeError, NoticeError, PublicationError, StateBoundExceeded
+from streams.errors import (
+    ChangeError,
+    NoticeError,
+    PublicationError,
+    StateBoundExceeded,
+    StreamsError,
+)
 from streams.rules.items import (
     ItemOutcome,
     Refusal,
@@ -31,7 +37,7 @@ from streams.runtime.derivation import current_generation
 from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.ownership_log import OwnershipLog
-from streams.runtime.stage_state import StagedTable, StageTables, declare_topics
+from streams.runtime.stage_state import StagedTable, StageTables, existing_topics
 
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
@@ -51,12 +57,11 @@ class ItemsStage:
         self.resolved = cfg.topic(RESOLVED)
         self.topics = [self.resolved]
         self.tables = StageTables(group, TABLES)
-        self._notice_topics: set[str] = set()
         self._next_check = 0.0
         self._group = group
-        self._generation: int | None = None  # read on first use (streams/runtime/derivation.py)
+        self._generation: int | None = None  # read at assignment (streams/runtime/derivation.py)
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
-        self.owners = OwnershipLog(cfg.bootstrap, cfg.topic(OWNERSHIP))
+        self.owners = OwnershipLog(cfg.kafka, cfg.topic(OWNERSHIP))
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
@@ -133,12 +138,22 @@ class ItemsStage:
                         [(CONTROL_HEADER, EXPIRY_CHECK)],
                     )
 
+    def assigned(self, partitions: list[int]) -> None:
+        """Read once per partition assignment, never while a message is handled: the
+        derivation generation (`creditsync replay --stage streams` changes it only while the
+        workers are stopped) and which departments' notice topics exist already."""
+        topics = existing_topics(self.cfg.kafka)
+        notices = notices_topic("", self.cfg.topic_prefix)
+        self.out.known_topics(t for t in topics if t.startswith(notices))
+        self._generation = current_generation(
+            self.cfg.kafka, self.cfg.topic_prefix, self._group, topics
+        )
+
     @property
     def generation(self) -> int:
         """How many times credit.records was re-derived: part of every emitted version."""
         if self._generation is None:
-            prefix = self.cfg.topic_prefix
-            self._generation = current_generation(self.cfg.bootstrap, prefix, self._group)
+            raise StreamsError("the items stage handles messages only once partitions are assigned")
         return self._generation
 
     def _apply_record(
@@ -202,9 +217,7 @@ class ItemsStage:
         """To the receiving department's topic, and to the log analytics reads."""
         key, value = notice["notice_id"].encode(), json.dumps(notice).encode()
         topic = notices_topic(notice["department_code"], self.cfg.topic_prefix)
-        if topic not in self._notice_topics:
-            # Receiving departments are open-ended: a department's topic is made on first use.
-            declare_topics(self.cfg.bootstrap, [topic], 1)
-            self._notice_topics.add(topic)
-        self.out.send(topic, key, value)
+        # Receiving departments are open-ended: a department's topic is made on first use,
+        # declared by the outputs at the batch's flush.
+        self.out.send(topic, key, value, declare=True)
         self.out.send(self.notices_log, key, value)

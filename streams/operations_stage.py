@@ -143,7 +143,7 @@ def operations_loop(cfg: WorkerConfig, clickhouse: ClickHouseSink) -> SinkLoop:
         sink=sink,
         topics=list(sink.topics),
         group=f"{cfg.topic_prefix}{cfg.app_id}-operations",
-        bootstrap=cfg.bootstrap,
+        kafka=cfg.kafka,
         rejected_topic=rejected_topic(cfg.topic_prefix),
         batch_size=cfg.sink_batch_size,
         flush_seconds=cfg.sink_flush_seconds,

@@ -76,7 +76,7 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Sink]) -> list[tuple[str, SinkLoop
             sink=sink,
             topics=[cfg.topic(RECORDS)],
             group=sink_group(app_group, name),
-            bootstrap=cfg.bootstrap,
+            kafka=cfg.kafka,
             rejected_topic=rejected_topic(cfg.topic_prefix),
             batch_size=cfg.sink_batch_size,
             flush_seconds=cfg.sink_flush_seconds,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import retrying
 from streams.app import CreditStreams
 from streams.runtime.stage_state import declare_topics
 from streams.runtime.supervisor import Loop, Supervisor
@@ -47,8 +48,8 @@ def run_worker(
     try:
         if streams.stage_loop is not None:
             changelogs = [t for s in streams.stage_loop.stages for t in s.tables.topics()]
-            declare_topics(config.bootstrap, changelogs, config.partitions, compacted=True)
-            wait_until_led(config.bootstrap, changelogs, config.partitions)
+            declare_topics(config.kafka, changelogs, config.partitions, compacted=True)
+            wait_until_led(config.kafka, changelogs, config.partitions)
         supervisor = Supervisor([*extra_loops, *streams.open_loops()], stop)
         if on_started is not None:
             on_started()
@@ -58,23 +59,26 @@ def run_worker(
             out.close()
 
 
-def wait_until_led(bootstrap: str, topics: list[str], partitions: int, timeout: float = 60) -> None:
+def wait_until_led(
+    kafka: KafkaSettings, topics: list[str], partitions: int, timeout: float = 60
+) -> None:
     """Wait until every partition of `topics` answers a watermark request: a changelog just
     created is in the metadata a moment before its leader serves it, and a table restore
     that asks then fails with NOT_LEADER_FOR_PARTITION."""
-    consumer = Consumer({**client_config(bootstrap), "group.id": "creditsync-topic-probe"})
+    consumer = Consumer(client_config(kafka, group_id="creditsync-topic-probe"))
     deadline = time.monotonic() + timeout
     try:
         for tp in (TopicPartition(t, p) for t in topics for p in range(partitions)):
-            while True:
-                try:
-                    consumer.get_watermark_offsets(tp, timeout=10)
-                    break
-                except KafkaException as exc:
-                    err = exc.args[0]
-                    waiting = err.retriable() or err.code() in _NOT_LED_YET
-                    if not waiting or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            policy = retrying(
+                _not_led_yet, within=max(0.0, deadline - time.monotonic()), initial=0.1, maximum=0.1
+            )
+            policy(consumer.get_watermark_offsets, tp, timeout=10)
     finally:
         consumer.close()
+
+
+def _not_led_yet(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0]
+    return err.retriable() or err.code() in _NOT_LED_YET

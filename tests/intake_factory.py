@@ -10,6 +10,7 @@ from producers.events import build_intake_event
 from producers.publisher import KafkaPublisher, intake_record
 from schemas.codec import encode_intake, fingerprint_of
 from schemas.identifiers import make_registration_number, make_uscc
+from schemas.kafka.config import kafka_at
 from schemas.records import IntakeEvent
 
 DEPARTMENT = {"code": "scjg-640000", "name": "宁夏回族自治区市场监督管理厅"}
@@ -118,7 +119,7 @@ def restriction(subject_code: str, **extra: Any) -> IntakeEvent:
 
 
 def publish(bootstrap: str, events: list[IntakeEvent], prefix: str) -> int:
-    with KafkaPublisher(bootstrap) as publisher:
+    with KafkaPublisher(kafka_at(bootstrap)) as publisher:
         records = []
         for event in events:
             value = encode_intake(event)

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from creditsync.ops.errors import ReadStalled, TopicMissing
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
 
 META_TIMEOUT = 10.0
 # A bounded read that receives nothing for this long while offsets remain is reported,
@@ -48,18 +48,20 @@ def clamp_range(
     return PartitionRange(topic, partition, first, last)
 
 
-def ops_consumer(bootstrap: str, purpose: str, **extra: Any) -> Consumer:
+def ops_consumer(kafka: KafkaSettings, purpose: str, **extra: Any) -> Consumer:
     """A consumer that commits nothing and belongs to no group the workers use."""
     return Consumer(
-        {
-            **client_config(bootstrap),
-            "group.id": f"creditsync-ops-{purpose}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
-            **extra,
-        }
+        client_config(
+            kafka,
+            extra,
+            defaults={
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+            },
+            group_id=f"creditsync-ops-{purpose}-{uuid.uuid4().hex[:8]}",
+        )
     )
 
 
@@ -158,7 +160,7 @@ def read_ranges(
 
 
 def read_all(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topics: Sequence[str],
     purpose: str,
     *,
@@ -166,7 +168,7 @@ def read_all(
     end_ms: int | None = None,
 ) -> list[Message]:
     """Every message of `topics` in the range, in one list (for small operational topics)."""
-    consumer = ops_consumer(bootstrap, purpose)
+    consumer = ops_consumer(kafka, purpose)
     try:
         ranges = partition_ranges(consumer, topics, start_ms, end_ms)
         return [m for chunk in read_ranges(consumer, ranges) for m in chunk]

@@ -24,6 +24,7 @@ from producers.publisher import KafkaPublisher, OutgoingRecord, intake_record
 from schemas.categories import CATEGORIES
 from schemas.codec import encode_intake, fingerprint_of
 from schemas.dead_letters import rejected_topic
+from schemas.kafka.config import KafkaSettings
 from schemas.message_size import TRUNCATED_HEADER
 from schemas.records import Department
 from schemas.topics import INTAKE_PREFIX, RECORDS, REJECTED_REDRIVEN, RESOLVED
@@ -47,19 +48,19 @@ def _letter(message: Any) -> DeadLetter:
     )
 
 
-def read_dead_letters(bootstrap: str, prefix: str = "") -> list[DeadLetter]:
+def read_dead_letters(kafka: KafkaSettings, prefix: str = "") -> list[DeadLetter]:
     """Every dead letter on credit.rejected, oldest first."""
-    return [_letter(m) for m in read_all(bootstrap, [rejected_topic(prefix)], "rejected")]
+    return [_letter(m) for m in read_all(kafka, [rejected_topic(prefix)], "rejected")]
 
 
-def read_redriven(bootstrap: str, prefix: str = "") -> dict[str, Any]:
+def read_redriven(kafka: KafkaSettings, prefix: str = "") -> dict[str, Any]:
     """Dead-letter ID → its latest re-drive record."""
-    messages = read_all(bootstrap, [redriven_topic(prefix)], "redriven")
+    messages = read_all(kafka, [redriven_topic(prefix)], "redriven")
     return latest_by_key((m.key(), m.value()) for m in messages)
 
 
 def fetch_dead_letter(
-    bootstrap: str, prefix: str, topic: str, partition: int, offset: int
+    kafka: KafkaSettings, prefix: str, topic: str, partition: int, offset: int
 ) -> DeadLetter:
     """The one dead letter at (topic, partition, offset) of this deployment's credit.rejected."""
     wanted = dead_letter_id(topic, partition, offset)
@@ -67,7 +68,7 @@ def fetch_dead_letter(
         raise DeadLetterNotFound(
             f"{wanted}: this deployment's dead letters are on {rejected_topic(prefix)}, not {topic}"
         )
-    consumer = ops_consumer(bootstrap, "show")
+    consumer = ops_consumer(kafka, "show")
     try:
         low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=META_TIMEOUT, cached=False
@@ -248,7 +249,7 @@ def redrive_entry(
 
 
 def redrive(
-    bootstrap: str,
+    kafka: KafkaSettings,
     letters: Sequence[DeadLetter],
     *,
     prefix: str = "",
@@ -261,7 +262,7 @@ def redrive(
     is harmless, every stage is idempotent by event id)."""
     outcomes = []
     now = dt.datetime.now(dt.UTC)
-    with KafkaPublisher(bootstrap, client_id="creditsync-redrive") as publisher:
+    with KafkaPublisher(kafka, client_id="creditsync-redrive") as publisher:
         for index, letter in enumerate(letters):
             record, outcome = prepare_redrive(
                 letter,

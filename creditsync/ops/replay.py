@@ -8,7 +8,6 @@ what a batch would change (`preview_batch`, read-only) and writes nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from typing import Any, Literal
 
 from creditsync.ops.kafka_read import PartitionRange, ops_consumer, partition_ranges, read_ranges
 from schemas.codec import codec_for
+from schemas.kafka.config import KafkaSettings
+from schemas.kafka.retry import retrying
 from schemas.records import EnrichedRecord
 from schemas.topics import RECORDS
 from sinks.base import RecordRejection, SinkResult
@@ -105,24 +106,12 @@ class ReplayReport:
 def write_with_backoff(sink: Any, records: list[EnrichedRecord], attempts: int = 6) -> SinkResult:
     """`write_batch`, retried with backoff while the store is unavailable or overloaded (the
     workers' rule); after `attempts` tries the last error is raised to the operator."""
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return sink.write_batch(records)
-        except Backpressure as exc:
-            if attempt == attempts:
-                raise
-            time.sleep(exc.retry_after)
-        except SinkUnavailable:
-            if attempt == attempts:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")  # pragma: no cover
+    policy = retrying((Backpressure, SinkUnavailable), attempts=attempts, maximum=10.0)
+    return policy(sink.write_batch, records)
 
 
 def replay_records(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topic_prefix: str,
     sinks: Mapping[str, Any],
     *,
@@ -139,7 +128,7 @@ def replay_records(
     (name → a set-up sink); with `dry_run`, only preview what would change."""
     topic = f"{topic_prefix}{RECORDS}"
     decode_many = codec_for("EnrichedRecord").decode_many
-    consumer = ops_consumer(bootstrap, "replay", **{"fetch.max.bytes": 16 * 1024 * 1024})
+    consumer = ops_consumer(kafka, "replay", **{"fetch.max.bytes": 16 * 1024 * 1024})
     try:
         ranges = partition_ranges(consumer, [topic], start_ms, end_ms)
         report = ReplayReport(topic, dry_run, ranges, sinks={n: SinkTally() for n in sinks})

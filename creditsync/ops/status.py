@@ -12,20 +12,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from creditsync.ops.dead_letters import latest_by_key
 from creditsync.ops.kafka_read import read_all
 from creditsync.ops.lag import (
-    ADMIN_TIMEOUT,
+    LagReader,
     PartitionLag,
-    group_lag,
+    lag_by_topic,
     stalled_groups,
-    topic_watermarks,
     worker_groups,
 )
 from schemas.categories import CATEGORIES
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings
 from schemas.topics import (
     INTAKE_PREFIX,
     NOTICES_PREFIX,
@@ -145,6 +142,7 @@ class PipelineStatus:
         return {
             "groups": self.groups,
             "lag": [{**asdict(x), "lag": x.lag} for x in self.lag],
+            "lag_by_topic": [asdict(t) for t in lag_by_topic(self.lag)],
             "stage_counts": self.stage_counts,
             "rejected": {"total": self.rejected_total, "open": self.rejected_open},
             "parked": asdict(self.parked),
@@ -159,7 +157,7 @@ class PipelineStatus:
 
 
 def collect_status(
-    bootstrap: str,
+    kafka: KafkaSettings,
     prefix: str,
     worker_id: str,
     *,
@@ -170,14 +168,14 @@ def collect_status(
     from schemas.dead_letters import rejected_topic
 
     now = now or dt.datetime.now(dt.UTC)
-    admin = AdminClient(client_config(bootstrap))
-    groups = sorted({*worker_groups(admin, prefix, worker_id), *extra_groups})
-    lag = group_lag(admin, groups)
-    names = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+    reader = LagReader(kafka)
+    groups = sorted({*worker_groups(reader, prefix, worker_id), *extra_groups})
+    lag = reader.lags(groups)
+    names = reader.topic_names()
     notice_topics = sorted(t for t in names if t.startswith(f"{prefix}{NOTICES_PREFIX}"))
     intake = [intake_topic(c, prefix) for c in CATEGORIES]
     counted = [*intake, f"{prefix}{RESOLVED}", f"{prefix}{RECORDS}", rejected_topic(prefix)]
-    marks = topic_watermarks(admin, counted)
+    marks = reader.topic_watermarks(counted)
 
     def size(topic: str) -> int:
         low, high = marks.get(topic, (0, 0))
@@ -186,17 +184,15 @@ def collect_status(
     redriven = latest_by_key(
         (m.key(), m.value())
         for m in read_all(
-            bootstrap, _existing(names, f"{prefix}{REJECTED_REDRIVEN}"), "status-redriven"
+            kafka, _existing(names, f"{prefix}{REJECTED_REDRIVEN}"), "status-redriven"
         )
     )
     parked = latest_by_key(
         (m.key(), m.value())
-        for m in read_all(bootstrap, _existing(names, f"{prefix}{PARKED}"), "status-parked")
+        for m in read_all(kafka, _existing(names, f"{prefix}{PARKED}"), "status-parked")
     )
     notices = newest_notice_states(
-        json.loads(m.value())
-        for m in read_all(bootstrap, notice_topics, "status-notices")
-        if m.value()
+        json.loads(m.value()) for m in read_all(kafka, notice_topics, "status-notices") if m.value()
     )
     rejected_total = size(f"{prefix}{REJECTED}")
     return PipelineStatus(
@@ -215,7 +211,7 @@ def collect_status(
     )
 
 
-def _existing(names: Mapping[str, Any], topic: str) -> list[str]:
+def _existing(names: set[str], topic: str) -> list[str]:
     return [topic] if topic in names else []
 
 

@@ -14,7 +14,6 @@ over the records derived before the fix. It refuses while the group has active m
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +22,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from creditsync.ops.errors import GroupActive, OpsError, TopicMissing
 from schemas.categories import CATEGORIES
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import poll_until
 from schemas.topics import intake_topic
 from streams.runtime.derivation import current_generation, record_generation
 
@@ -68,10 +68,10 @@ def _check_idle(admin: AdminClient, group_id: str) -> None:
 
 
 def plan_stream_reset(
-    bootstrap: str, group_id: str, topic_prefix: str, start_ms: int
+    kafka: KafkaSettings, group_id: str, topic_prefix: str, start_ms: int
 ) -> StreamResetPlan:
     """What the reset would do; checks that the group is idle. Changes nothing."""
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     _check_idle(admin, group_id)
     metadata = admin.list_topics(timeout=ADMIN_TIMEOUT)
     intake = [intake_topic(c, topic_prefix) for c in CATEGORIES]
@@ -96,7 +96,7 @@ def plan_stream_reset(
         offsets=offsets,
         changelogs=changelog_topics(list(metadata.topics), group_id),
         to_reprocess=sum(latest[(t, p)] - o for t, p, o in offsets),
-        generation=current_generation(bootstrap, topic_prefix, group_id) + 1,
+        generation=current_generation(kafka, topic_prefix, group_id) + 1,
     )
 
 
@@ -107,10 +107,10 @@ def _list_offsets(
     return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
 
 
-def apply_stream_reset(bootstrap: str, topic_prefix: str, plan: StreamResetPlan) -> None:
+def apply_stream_reset(kafka: KafkaSettings, topic_prefix: str, plan: StreamResetPlan) -> None:
     """Move the group's offsets, delete the changelog topics and record the next derivation
     generation, as planned."""
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     # Checked again: a worker may have started while the operator read the plan.
     _check_idle(admin, plan.group_id)
     request = ConsumerGroupTopicPartitions(
@@ -137,22 +137,19 @@ def apply_stream_reset(bootstrap: str, topic_prefix: str, plan: StreamResetPlan)
         _wait_deleted(admin, plan.changelogs)
     # Last: the re-derived records must supersede the ones derived before (whose versions
     # they would otherwise equal, and be skipped by the sinks as not newer).
-    record_generation(
-        bootstrap, topic_prefix, plan.group_id, plan.generation, from_ms=plan.start_ms
-    )
+    record_generation(kafka, topic_prefix, plan.group_id, plan.generation, from_ms=plan.start_ms)
 
 
 def _wait_deleted(admin: AdminClient, topics: list[str], limit: float = 30.0) -> None:
     # Deletion completes asynchronously; a worker started before it does would find the
     # old changelog and restore the old state.
-    deadline = time.monotonic() + limit
-    while True:
-        present = set(topics) & set(admin.list_topics(timeout=ADMIN_TIMEOUT).topics)
-        if not present:
-            return
-        if time.monotonic() > deadline:
-            raise OpsError(
-                f"changelog topic(s) {', '.join(sorted(present))} still exist {limit:.0f}s after "
-                "deletion; do not start the workers until they are gone"
-            )
-        time.sleep(0.5)
+    def present() -> set[str]:
+        return set(topics) & set(admin.list_topics(timeout=ADMIN_TIMEOUT).topics)
+
+    try:
+        poll_until(present, lambda left: not left, within=limit, every=0.5)
+    except TimeoutError:
+        raise OpsError(
+            f"changelog topic(s) {', '.join(sorted(present()))} still exist {limit:.0f}s after "
+            "deletion; do not start the workers until they are gone"
+        ) from None

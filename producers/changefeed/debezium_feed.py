@@ -22,7 +22,7 @@ from producers.changefeed.mapping import FeedMapping
 from producers.changefeed.publishing import FeedPublisher, FeedStats, Refusal
 from producers.publisher import OutgoingRecord, rejection_record
 from schemas.dead_letters import Rejection, dead_letter_headers, rejected_topic
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
 from schemas.records import IntakeEvent
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class DebeziumFeed:
     def __init__(
         self,
         mapping: FeedMapping,
-        bootstrap: str,
+        kafka: KafkaSettings,
         publisher: FeedPublisher,
         *,
         topics: list[str] | None = None,
@@ -75,12 +75,9 @@ class DebeziumFeed:
             or (configured.group_id if configured else None)
             or default_group_id(code, publisher.topic_prefix)
         )
-        self._config = {
-            **DEFAULT_CONSUMER_CONFIG,
-            **(extra_config or {}),
-            **client_config(bootstrap),
-            "group.id": self.group_id,
-        }
+        self._config = client_config(
+            kafka, extra_config, defaults=DEFAULT_CONSUMER_CONFIG, group_id=self.group_id
+        )
         self.stats = FeedStats()
 
     def run(

@@ -11,39 +11,47 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
-
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings
+from schemas.kafka.producer import KafkaProducer
 from schemas.topics import DERIVATIONS
-from streams.runtime.stage_state import declare_topics, read_changelog
+from streams.runtime.stage_state import declare_topics, existing_topics, read_changelog
 
 
 def derivations_topic(prefix: str) -> str:
     return f"{prefix}{DERIVATIONS}"
 
 
-def current_generation(bootstrap: str, prefix: str, group: str) -> int:
-    """The group's generation: 0 if it was never re-derived (changes nothing)."""
+def current_generation(
+    kafka: KafkaSettings, prefix: str, group: str, topics: set[str] | None = None
+) -> int:
+    """The group's generation: 0 if it was never re-derived (changes nothing). `topics`:
+    the existing topics, when the caller has listed them already."""
     topic = derivations_topic(prefix)
-    if topic not in AdminClient(client_config(bootstrap)).list_topics(timeout=10).topics:
+    if topic not in (existing_topics(kafka) if topics is None else topics):
         return 0
-    entry = read_changelog(bootstrap, topic, 0).get(group) or {}
+    entry = read_changelog(kafka, topic, 0).get(group) or {}
     return int(entry.get("generation", 0))
 
 
 def record_generation(
-    bootstrap: str, prefix: str, group: str, generation: int, *, from_ms: int
+    kafka: KafkaSettings, prefix: str, group: str, generation: int, *, from_ms: int
 ) -> None:
     """Write the group's new generation (the workers are stopped: checked by the caller)."""
     topic = derivations_topic(prefix)
-    declare_topics(bootstrap, [topic], 1, compacted=True)
+    declare_topics(kafka, [topic], 1, compacted=True)
     body = {
         "generation": generation,
         "from_ms": from_ms,
         "reset_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    producer = Producer({**client_config(bootstrap), "enable.idempotence": True, "acks": "all"})
+    producer = KafkaProducer(
+        kafka,
+        client_id="creditsync-derivation",
+        defaults={"enable.idempotence": True, "acks": "all"},
+    )
     producer.produce(topic, json.dumps(body).encode(), group.encode(), partition=0)
-    if producer.flush(30):
+    if producer.close(30):
         raise TimeoutError(f"the derivation generation was not acknowledged on {topic}")
+    failures = producer.take_failures()
+    if failures:
+        raise TimeoutError(f"the derivation generation was not written: {failures[0]}")

@@ -12,17 +12,21 @@ Every output is checked against the topics' message limit before it is produced
 reaches librdkafka, whose "Message size too large" killed the loop before its commit and
 brought it back to the same batch forever (issue #13). While the loop handles one message
 the outputs are held (`hold`), so an input whose outputs do not fit leaves none behind.
+
+An output to a topic that may not exist yet (`send(…, declare=True)`: a receiving
+department's notices) waits for the batch's flush, which declares the new topics with one
+admin call first: no admin call while a message is handled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
 from schemas.dead_letters import Rejection, dead_letter_headers
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings
+from schemas.kafka.producer import KafkaProducer
 from schemas.message_size import MESSAGE_LIMIT_BYTES, fit_dead_letter, message_size
 from streams.errors import StreamsError
 from streams.runtime.messages import Received
@@ -64,14 +68,30 @@ Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], dict[st
 class Outputs:
     """One producer per worker process; `send` per output, `flush` per batch."""
 
-    def __init__(self, bootstrap: str, client_id: str, limit: int = MESSAGE_LIMIT_BYTES) -> None:
-        self._config = {**OUTPUT_PRODUCER_CONFIG, **client_config(bootstrap),
-                        "client.id": client_id}  # fmt: skip
-        self._producer: Producer | None = None
-        self._errors: list[str] = []
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        client_id: str,
+        limit: int = MESSAGE_LIMIT_BYTES,
+        declare: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._kafka = KafkaProducer(kafka, client_id=client_id, defaults=OUTPUT_PRODUCER_CONFIG)
         self._held: list[Output] | None = None
         self.limit = limit
-        self.sent = 0
+        # Topics made on first use: declared (one partition each) before their outputs go.
+        self._declare = declare or partial(_declare_one_partition, kafka)
+        self._known: set[str] = set()
+        self._undeclared: set[str] = set()
+        self._waiting: list[Output] = []
+
+    def known_topics(self, topics: Iterable[str]) -> None:
+        """Topics that exist (listed at a stage's start): sent to without declaring."""
+        self._known.update(topics)
+        self._undeclared.difference_update(topics)
+
+    @property
+    def sent(self) -> int:
+        return self._kafka.produced
 
     def hold(self) -> None:
         """Keep what is sent from now on until `release` (produce it) or `discard`."""
@@ -85,10 +105,6 @@ class Outputs:
     def discard(self) -> None:
         self._held = None
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._errors.append(f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}: {err}")
-
     def send(
         self,
         topic: str,
@@ -97,13 +113,17 @@ class Outputs:
         headers: Headers | None = None,
         *,
         partition: int | None = None,
+        declare: bool = False,
     ) -> None:
         """`partition`: set for a changelog write (the partition of the state it keeps);
-        otherwise the partitioner's choice by key. OutputTooLarge when it would not fit."""
+        otherwise the partitioner's choice by key. `declare`: the topic may not exist yet
+        (made at the batch's flush). OutputTooLarge when it would not fit."""
         headers = list(headers or ())
         size = message_size(key, value, headers)
         if size > self.limit:
             raise OutputTooLarge(topic, key, size, self.limit)
+        if declare and topic not in self._known:
+            self._undeclared.add(topic)
         where = {} if partition is None else {"partition": partition}
         if self._held is not None:
             self._held.append((topic, key, value, headers, where))
@@ -118,35 +138,43 @@ class Outputs:
         headers: list[tuple[str, bytes]],
         where: dict[str, int],
     ) -> None:
-        if self._producer is None:
-            self._producer = Producer(self._config)
-        while True:
-            try:
-                self._producer.produce(
-                    topic, value, key, headers=headers, on_delivery=self._on_delivery, **where
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.05)  # the local queue is full: let deliveries drain
-        self.sent += 1
+        if topic in self._undeclared:
+            # In order behind the others of its topic, until the flush declares it.
+            self._waiting.append((topic, key, value, headers, where))
+            return
+        self._kafka.produce(topic, value, key, headers, partition=where.get("partition"))
 
     def flush_blocking(self, timeout: float = 120.0) -> None:
         """Wait until everything sent so far is acknowledged; raise if anything failed."""
-        if self._producer is None:
-            return
-        remaining = self._producer.flush(timeout)
+        self._produce_waiting()
+        remaining = self._kafka.flush(timeout)
         if remaining:
             raise OutputNotDelivered(
                 f"{remaining} output(s) not acknowledged by Kafka within {timeout:.0f}s"
             )
-        if self._errors:
-            errors, self._errors = self._errors, []
+        errors = self._kafka.take_failures()
+        if errors:
             raise OutputNotDelivered(f"{len(errors)} output(s) failed: {errors[0]}")
 
+    def _produce_waiting(self) -> None:
+        """Declare the new topics the batch sent to (one admin call), then produce to them."""
+        if not self._waiting:
+            return
+        waiting, self._waiting = self._waiting, []
+        new = sorted({output[0] for output in waiting})
+        self._declare(new)
+        self.known_topics(new)
+        for output in waiting:
+            self._produce(*output)
+
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush(30)
-            self._producer = None
+        self._kafka.close(30)
+
+
+def _declare_one_partition(kafka: KafkaSettings, topics: list[str]) -> None:
+    from streams.runtime.stage_state import declare_topics
+
+    declare_topics(kafka, topics, 1)
 
 
 def message_headers(message: Received) -> list[tuple[str, bytes]]:

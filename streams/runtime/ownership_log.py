@@ -17,7 +17,7 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
 from streams.errors import StreamsError
 from streams.rules.ownership import Reassignment, Reassignments
 from streams.runtime.messages import ReceivedMessage
@@ -38,8 +38,8 @@ def _utc_now() -> dt.datetime:
 class OwnershipLog:
     """The reassignments on `topic`, kept current; an `OwnerLookup` for streams.rules.items."""
 
-    def __init__(self, bootstrap: str, topic: str, refresh_seconds: float = REFRESH_SECONDS):
-        self.bootstrap, self.topic, self.refresh_seconds = bootstrap, topic, refresh_seconds
+    def __init__(self, kafka: KafkaSettings, topic: str, refresh_seconds: float = REFRESH_SECONDS):
+        self.kafka, self.topic, self.refresh_seconds = kafka, topic, refresh_seconds
         self.map = Reassignments()
         self.read_at: dt.datetime | None = None
         self._consumer: Consumer | None = None
@@ -80,14 +80,14 @@ class OwnershipLog:
 
     def _open(self) -> Consumer | None:
         consumer = Consumer(
-            {
-                **client_config(self.bootstrap),
-                "group.id": f"creditsync-ownership-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
-            }
+            client_config(
+                self.kafka,
+                group_id=f"creditsync-ownership-{uuid.uuid4().hex[:8]}",
+                enable_auto_commit=False,
+                enable_auto_offset_store=False,
+                auto_offset_reset="earliest",
+                enable_partition_eof=False,
+            )
         )
         meta = consumer.list_topics(self.topic, timeout=META_TIMEOUT).topics.get(self.topic)
         if meta is None or meta.error is not None or not meta.partitions:

@@ -28,7 +28,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas.codec import decode_enriched
 from schemas.dead_letters import Rejection
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.lag import commit_stamp
+from schemas.kafka.retry import StopRequested, named_delay, retrying
 from schemas.records import EnrichedRecord
 from sinks.base import Sink, SinkResult
 from sinks.errors import Backpressure, IndexLost, SinkUnavailable
@@ -62,45 +64,30 @@ _COORDINATOR_MOVING = {
 }
 
 
-# Each commit carries its time in the offsets' metadata, so `creditsync status` and /metrics
-# can tell a group that has lag and no longer commits (a stall) from one that is idle.
-COMMIT_STAMP = "committed_at="
-
-
-def commit_stamp(now: float) -> str:
-    return f"{COMMIT_STAMP}{now:.0f}"
-
-
-def stamped_time(metadata: str | None) -> float | None:
-    """The time a commit's metadata carries (None: no stamp, e.g. an older worker's)."""
-    if not metadata or not metadata.startswith(COMMIT_STAMP):
-        return None
-    try:
-        return float(metadata[len(COMMIT_STAMP) :])
-    except ValueError:
-        return None
-
-
 def sink_group(app_group: str, sink_name: str) -> str:
     """The consumer group of one sink: `<prefix><app id>-sink-<sink>`."""
     return f"{app_group}-sink-{sink_name}"
 
 
-def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
-    return {
-        **client_config(bootstrap),
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        # A killed worker's partitions move to the survivors within seconds.
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 2_000,
-        # A store down for minutes keeps the loop retrying one batch without polling.
-        "max.poll.interval.ms": 3_600_000,
-        "queued.max.messages.kbytes": 65_536,
-        "fetch.max.bytes": 16 * 1024 * 1024,
-        "enable.partition.eof": False,
-    }
+# The stream loops' consumers (stage and sink loops): no auto-commit, from the start.
+LOOP_CONSUMER_CONFIG: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    # A killed worker's partitions move to the survivors within seconds.
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 2_000,
+    # A store down for minutes keeps the loop retrying one batch without polling.
+    "max.poll.interval.ms": 3_600_000,
+    "queued.max.messages.kbytes": 65_536,
+    "fetch.max.bytes": 16 * 1024 * 1024,
+    "enable.partition.eof": False,
+}
+
+
+def consumer_config(
+    kafka: KafkaSettings, group: str, extra_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return client_config(kafka, extra_config, defaults=LOOP_CONSUMER_CONFIG, group_id=group)
 
 
 def take_arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
@@ -146,23 +133,34 @@ def write_with_retry(
 
     Tried at least once: a batch taken just before a stop is written (and then committed),
     as a graceful stop should, instead of being left for the next start to re-read."""
-    delay = 0.5
-    while True:
-        try:
-            return sink.write_batch(records)  # type: ignore[arg-type]
-        except Backpressure as exc:
-            log.warning("%s; retrying the same batch", exc)
-            stop.wait(exc.retry_after)
-        except IndexLost as exc:
-            # Not a passing outage: what the index held before is gone until the operator
-            # replays credit.records. New batches keep flowing into the recreated index.
-            log.error("%s; retrying the same batch", exc)
-        except SinkUnavailable as exc:
-            log.warning("%s; retrying the same batch in %.1fs", exc, delay)
-            stop.wait(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
-        if stop.is_set():
-            return None
+    policy = retrying(
+        SINK_RETRIED, stop=stop, maximum=MAX_RETRY_DELAY, delay_of=sink_delay, on_retry=_log_retry
+    )
+    try:
+        return policy(sink.write_batch, records)
+    except StopRequested:
+        return None
+
+
+# What a sink write retries: an outage, overload, or state reset (the same batch again).
+SINK_RETRIED = (Backpressure, SinkUnavailable)
+
+
+def sink_delay(exc: BaseException | None) -> float | None:
+    """The wait before a sink write is retried: overload names it; a lost index is retried
+    at once; an outage backs off (None: the policy's exponential backoff)."""
+    if isinstance(exc, IndexLost):
+        return 0.0
+    return named_delay(exc)
+
+
+def _log_retry(exc: BaseException | None, delay: float) -> None:
+    if isinstance(exc, IndexLost):
+        # Not a passing outage: what the index held before is gone until the operator
+        # replays credit.records. New batches keep flowing into the recreated index.
+        log.error("%s; retrying the same batch", exc)
+    else:
+        log.warning("%s; retrying the same batch in %.1fs", exc, delay)
 
 
 @dataclass
@@ -172,7 +170,7 @@ class SinkLoop:
     sink: Sink | MessageSink
     topics: list[str]
     group: str
-    bootstrap: str
+    kafka: KafkaSettings
     rejected_topic: str
     batch_size: int
     flush_seconds: float
@@ -186,8 +184,8 @@ class SinkLoop:
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer(consumer_config(self.bootstrap, self.group))
-        out = Outputs(self.bootstrap, f"{self.group}-dead-letters")
+        consumer = Consumer(consumer_config(self.kafka, self.group))
+        out = Outputs(self.kafka, f"{self.group}-dead-letters")
         consumer.subscribe(list(self.topics))
         try:
             while not stop.is_set():
@@ -237,23 +235,33 @@ def commit_offsets(
 ) -> None:
     """Commit synchronously; a broker restarting (coordinator moving or loading) is waited
     out, since the batch is written and only its offsets are still to be kept."""
-    delay = 0.2
-    while True:
+
+    def commit() -> None:
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
-            return
         except KafkaException as exc:
             err = exc.args[0]
-            if err.code() in _REBALANCED:
-                log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
-                return
-            if err.fatal() or not (err.retriable() or err.code() in _COORDINATOR_MOVING):
+            if err.code() not in _REBALANCED:
                 raise
-            if stop.is_set():
-                return  # stopping: the batch is re-read from the last commit, idempotently
-            log.warning("commit failed (%s); retrying in %.1fs", err, delay)
-            stop.wait(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
+            log.warning("commit refused (%s): rebalanced, the new owner re-reads", err)
+
+    def on_retry(exc: BaseException | None, delay: float) -> None:
+        log.warning("commit failed (%s); retrying in %.1fs", exc, delay)
+
+    policy = retrying(
+        _commit_retriable, stop=stop, initial=0.2, maximum=MAX_RETRY_DELAY, on_retry=on_retry
+    )
+    try:
+        policy(commit)
+    except StopRequested:
+        return  # stopping: the batch is re-read from the last commit, idempotently
+
+
+def _commit_retriable(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0]
+    return not err.fatal() and (err.retriable() or err.code() in _COORDINATOR_MOVING)
 
 
 def usable(message: Message) -> bool:

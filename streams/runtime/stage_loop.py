@@ -34,6 +34,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.dead_letters import Rejection
+from schemas.kafka.config import KafkaSettings
 from streams.runtime.messages import Received
 from streams.runtime.metrics import STAGE_MESSAGES
 from streams.runtime.outputs import Outputs, OutputTooLarge, send_dead_letter
@@ -59,7 +60,9 @@ class Stage(Protocol):
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None: ...
 
     # Each stage's credit.rejected (`rejected`), and optionally `identify(message)`: the
-    # event_id / department / category of a message for its dead letter.
+    # event_id / department / category of a message for its dead letter, and
+    # `assigned(partitions)`: what the stage reads from Kafka once per assignment (after its
+    # tables are restored), never while handling a message.
 
     def tick(self, now: float) -> None:
         """Periodic work between batches (`now`: time.monotonic())."""
@@ -71,7 +74,7 @@ class StageLoop:
 
     stages: list[Stage]
     group: str
-    bootstrap: str
+    kafka: KafkaSettings
     out: Outputs
     batch_size: int = 1000
     poll_seconds: float = 0.2
@@ -84,11 +87,8 @@ class StageLoop:
         self._by_topic = {t: stage for stage in self.stages for t in stage.topics}
 
     def run(self, stop: threading.Event) -> None:
-        config = {
-            **consumer_config(self.bootstrap, self.group),
-            # Co-partitioning: the same partition numbers of every topic go to one member.
-            "partition.assignment.strategy": "range",
-        }
+        # Co-partitioning: the same partition numbers of every topic go to one member.
+        config = consumer_config(self.kafka, self.group, {"partition.assignment.strategy": "range"})
         consumer = Consumer(config)
         consumer.subscribe(list(self._by_topic), on_assign=self._assigned, on_lost=self._lost)
         try:
@@ -165,7 +165,12 @@ class StageLoop:
                 gone = set(stage.tables.partitions) - mine
                 stage.tables.release(sorted(gone))
                 started = time.monotonic()
-                stage.tables.restore(self.bootstrap, sorted(mine))
+                stage.tables.restore(self.kafka, sorted(mine))
+                assigned = getattr(
+                    stage, "assigned", None
+                )  # what a stage reads once, not per message
+                if assigned is not None:
+                    assigned(sorted(mine))
                 log.info(
                     "stage %s holds partitions %s (%d keys, restored in %.1fs)",
                     stage.name, sorted(mine), stage.tables.size(), time.monotonic() - started,
@@ -214,4 +219,3 @@ def _state_too_large(
                 "streams.StateTooLarge",
             )
     return None
-

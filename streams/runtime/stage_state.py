@@ -17,7 +17,6 @@ event id and version.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -25,7 +24,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import json_bytes
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import KafkaSettings, client_config
+from schemas.kafka.retry import poll_until
 from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,14 @@ class StageTables:
             for name, table in self.partitions[partition].items()
         }
 
-    def restore(self, bootstrap: str, partitions: list[int]) -> None:
+    def restore(self, kafka: KafkaSettings, partitions: list[int]) -> None:
         """Read each new partition's changelogs to their end; tables of partitions held
         already are kept (the changelog has nothing newer than memory)."""
         for p in partitions:
             if p not in self.partitions:
                 self.partitions[p] = {
                     n: read_changelog(
-                        bootstrap, changelog_topic(self.group, n), p, packed=n in self.packed
+                        kafka, changelog_topic(self.group, n), p, packed=n in self.packed
                     )
                     for n in self.names
                 }
@@ -171,16 +171,15 @@ class StageTables:
         return sum(len(t) for tables in self.partitions.values() for t in tables.values())
 
 
-def read_changelog(bootstrap: str, topic: str, partition: int, *, packed: bool = False) -> Table:
+def read_changelog(
+    kafka: KafkaSettings, topic: str, partition: int, *, packed: bool = False
+) -> Table:
     """One partition of a changelog topic, replayed into a dict (a None value deletes);
     `packed`: values kept as their bytes (see StagedTable)."""
     consumer = Consumer(
-        {
-            **client_config(bootstrap),
-            "group.id": f"{topic}-restore",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        client_config(
+            kafka, group_id=f"{topic}-restore", enable_auto_commit=False, enable_partition_eof=True
+        )
     )
     table: Table = {}
     try:
@@ -208,13 +207,18 @@ def read_changelog(bootstrap: str, topic: str, partition: int, *, packed: bool =
     return table
 
 
+def existing_topics(kafka: KafkaSettings) -> set[str]:
+    """The names of the topics the brokers have (one metadata request)."""
+    return set(AdminClient(client_config(kafka)).list_topics(timeout=10).topics)
+
+
 def declare_topics(
-    bootstrap: str, names: list[str], partitions: int, *, compacted: bool = False
+    kafka: KafkaSettings, names: list[str], partitions: int, *, compacted: bool = False
 ) -> None:
     """Create the topics if missing (changelogs: compacted, co-partitioned with the sources;
     a receiving department's notices: one partition), and wait until the broker's metadata
     shows all their partitions."""
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=10).topics)
     config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
     if compacted:
@@ -226,9 +230,13 @@ def declare_topics(
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
-    for _ in range(300):
-        topics = admin.list_topics(timeout=10).topics
-        if all(n in topics and len(topics[n].partitions) == partitions for n in names):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"topics {names} did not show {partitions} partitions")
+    try:
+        poll_until(
+            lambda: admin.list_topics(timeout=10).topics,
+            lambda topics: all(
+                n in topics and len(topics[n].partitions) == partitions for n in names
+            ),
+            within=30.0,
+        )
+    except TimeoutError:
+        raise TimeoutError(f"topics {names} did not show {partitions} partitions") from None

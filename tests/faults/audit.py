@@ -26,6 +26,7 @@ import redis
 from creditsync.ops.kafka_read import read_all
 from creditsync.ops.replay import close_sinks, open_replay_sinks, replay_records
 from schemas.dead_letters import rejected_topic
+from schemas.kafka.config import kafka_at
 from schemas.records import IntakeEvent, item_id
 from schemas.topics import PARKED
 from sinks.publicity import Keys, PublicityReader
@@ -133,7 +134,7 @@ def rebuild_index(bootstrap: str, prefix: str, redis_port: int) -> dict[str, Any
         client.close()
     sinks = open_replay_sinks(("publicity",), clickhouse_dsn=None, database="", redis_url=url)
     try:
-        return replay_records(bootstrap, prefix, sinks, start_ms=None).as_dict()
+        return replay_records(kafka_at(bootstrap), prefix, sinks, start_ms=None).as_dict()
     finally:
         close_sinks(sinks)
 
@@ -212,9 +213,11 @@ def audit_clickhouse(
 
 def audit_dead_letters(bootstrap: str, prefix: str, report: CaseReport) -> None:
     """Records in credit.rejected, and records whose newest credit.parked state is parked."""
-    report.rejected = len(read_all(bootstrap, [rejected_topic(prefix)], "fault-audit-rejected"))
+    report.rejected = len(
+        read_all(kafka_at(bootstrap), [rejected_topic(prefix)], "fault-audit-rejected")
+    )
     latest: dict[bytes, dict[str, Any]] = {}
-    for message in read_all(bootstrap, [f"{prefix}{PARKED}"], "fault-audit-parked"):
+    for message in read_all(kafka_at(bootstrap), [f"{prefix}{PARKED}"], "fault-audit-parked"):
         if message.value():
             latest[message.key()] = json.loads(message.value())
     report.parked_waiting = sum(1 for v in latest.values() if v.get("state") == "parked")

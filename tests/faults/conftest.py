@@ -20,6 +20,7 @@ import pytest
 
 from creditsync import services
 from creditsync.local import create_topics
+from schemas.kafka.config import kafka_at
 from schemas.topics import topic_specs
 from streams.app import WorkerConfig
 from tests.conftest import TEST_HASH_KEY
@@ -108,9 +109,9 @@ def fault_services(tmp_path: Path) -> Iterator[FaultServices]:
 def fault_pipeline(fault_services: FaultServices, tmp_path: Path) -> WorkerConfig:
     """The worker configuration on this test's own services, its topics created."""
     prefix = f"f{uuid.uuid4().hex[:8]}."
-    create_topics(fault_services.bootstrap, topic_specs(prefix, partitions=PARTITIONS))
+    create_topics(kafka_at(fault_services.bootstrap), topic_specs(prefix, partitions=PARTITIONS))
     return WorkerConfig(
-        bootstrap=fault_services.bootstrap,
+        kafka=kafka_at(fault_services.bootstrap),
         data_dir=tmp_path / "worker",
         topic_prefix=prefix,
         partitions=PARTITIONS,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from producers.publisher import KafkaPublisher, PublishFailed, intake_record
 from schemas.codec import encode_intake, fingerprint_of
+from schemas.kafka.config import kafka_at
 from schemas.records import IntakeEvent
 from tests.intake_factory import enterprise_codes, license_, penalty, registration
 
@@ -100,7 +101,7 @@ class SteadyProducer(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        publisher = KafkaPublisher(self.bootstrap, client_id="fault-producer")
+        publisher = KafkaPublisher(kafka_at(self.bootstrap), client_id="fault-producer")
         began = time.monotonic()
         sent = 0
         try:

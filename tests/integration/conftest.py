@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from creditsync.local import create_topics
+from schemas.kafka.config import kafka_at
 from schemas.topics import topic_specs
 from streams.app import WorkerConfig
 from tests.conftest import TEST_HASH_KEY
@@ -14,9 +15,9 @@ from tests.conftest import TEST_HASH_KEY
 def pipeline(
     kafka_bootstrap, redis_url, redis_client, chdb_dsn, clickhouse_database, topic_prefix, tmp_path
 ):
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=4))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=4))
     config = WorkerConfig(
-        bootstrap=kafka_bootstrap,
+        kafka=kafka_at(kafka_bootstrap),
         data_dir=tmp_path,
         topic_prefix=topic_prefix,
         redis_url=redis_url,

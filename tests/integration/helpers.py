@@ -6,6 +6,7 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import REJECTED
 from streams.app import WorkerConfig, build_app
 from streams.worker import run_worker
@@ -17,11 +18,7 @@ def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
 
 def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{prefix}check",
-            "auto.offset.reset": "earliest",
-        }
+        client_config(kafka_at(bootstrap), group_id=f"{prefix}check", auto_offset_reset="earliest")
     )
     consumer.subscribe([f"{prefix}{REJECTED}"])
     found = []
@@ -115,30 +112,13 @@ def sinks_caught_up(
     """Whether each sink's consumer group (streams/runtime/sink_loop.py) has committed to the end of
     credit.records: every record is then in that store. The sinks read independently, so
     one store being complete says nothing of the other."""
+    from schemas.kafka.lag import LagReader
     from schemas.topics import RECORDS
     from streams.runtime.sink_loop import sink_group
 
+    reader = LagReader(config.kafka)
     for sink in sinks:
         group = sink_group(f"{config.topic_prefix}{config.app_id}", sink)
-        if group_lag(config.bootstrap, group, [config.topic(RECORDS)], config.partitions):
+        if reader.lag(group, [config.topic(RECORDS)]):
             return False
     return True
-
-
-def group_lag(bootstrap: str, group: str, topics: list[str], partitions: int) -> int:
-    """Messages on `topics` past the group's committed offsets, on every partition (one
-    never committed on counts from its start)."""
-    from confluent_kafka import TopicPartition
-
-    from schemas.kafka_connection import client_config
-
-    consumer = Consumer({**client_config(bootstrap), "group.id": group})
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-        lag = 0
-        for tp in consumer.committed(tps, timeout=10):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            lag += max(0, high - max(tp.offset, low))
-        return lag
-    finally:
-        consumer.close()

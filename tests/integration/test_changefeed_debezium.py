@@ -14,6 +14,7 @@ from creditsync.local import create_topics
 from producers.changefeed import DebeziumFeed, FeedPublisher, parse_mapping
 from producers.publisher import KafkaPublisher, PublishFailed
 from schemas.codec import decode_intake
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import REJECTED, TopicSpec, intake_topic, topic_specs
 from tests.intake_factory import enterprise_codes
 
@@ -79,14 +80,14 @@ def change(op: str, lsn: int, before=None, after=None) -> bytes:
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(client_config(kafka_at(bootstrap), enable_idempotence=True))
     for key, value in messages:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
 
 
 def drain(bootstrap: str, topic: str, group: str) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(client_config(kafka_at(bootstrap), group_id=group))
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found, idle = [], 0
@@ -105,18 +106,20 @@ def drain(bootstrap: str, topic: str, group: str) -> list:
 
 @pytest.fixture
 def source(kafka_bootstrap, topic_prefix):
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=2))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=2))
     topic = f"{topic_prefix}hbdb.public.penalties"
-    create_topics(kafka_bootstrap, [TopicSpec(topic, 2, -1)])
+    create_topics(kafka_at(kafka_bootstrap), [TopicSpec(topic, 2, -1)])
     return topic
 
 
 def run_feed(bootstrap, redis_url, prefix, topic, *, group=None, publisher=None) -> DebeziumFeed:
     client = redis.Redis.from_url(redis_url)
-    kafka = publisher or KafkaPublisher(bootstrap)
+    kafka = publisher or KafkaPublisher(kafka_at(bootstrap))
     try:
         sink = FeedPublisher(kafka, client, "hb-640000", topic_prefix=prefix, publish_timeout=8)
-        feed = DebeziumFeed(mapping(topic), bootstrap, sink, group_id=group, batch_size=50)
+        feed = DebeziumFeed(
+            mapping(topic), kafka_at(bootstrap), sink, group_id=group, batch_size=50
+        )
         feed.run(until_idle=True, timeout=90)
         return feed
     finally:
@@ -191,7 +194,7 @@ def test_an_unreachable_broker_stops_the_feed_and_a_restart_resumes(
     produce(kafka_bootstrap, source, [(b"1", change("c", 200, after=row(11))),
                                       (b"2", change("c", 201, after=row(12)))])  # fmt: skip
     nowhere = KafkaPublisher(
-        f"127.0.0.1:{services.free_port()}", extra_config={"message.timeout.ms": 2000}
+        kafka_at(f"127.0.0.1:{services.free_port()}"), extra_config={"message.timeout.ms": 2000}
     )
     with pytest.raises(PublishFailed):
         run_feed(kafka_bootstrap, redis_url, topic_prefix, source, publisher=nowhere)

@@ -25,6 +25,7 @@ from creditsync.local import create_topics
 from producers.changefeed import FeedPublisher, PositionStore, SqlPoller, parse_mapping
 from producers.publisher import KafkaPublisher, PublishFailed
 from schemas.codec import decode_intake
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import intake_topic, topic_specs
 from tests import leaks
 from tests.intake_factory import enterprise_codes
@@ -165,7 +166,7 @@ def row(number: int, updated_at: dt.datetime, fine: str = "1000.00") -> dict:
 
 
 def drain(bootstrap: str, topic: str, group: str) -> list[dict]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(client_config(kafka_at(bootstrap), group_id=group))
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found, idle = [], 0
@@ -184,7 +185,7 @@ def drain(bootstrap: str, topic: str, group: str) -> list[dict]:
 
 def poll(engine, table, bootstrap, redis_url, prefix, data_dir, publisher=None) -> SqlPoller:
     client = redis.Redis.from_url(redis_url)
-    kafka = publisher or KafkaPublisher(bootstrap)
+    kafka = publisher or KafkaPublisher(kafka_at(bootstrap))
     try:
         sink = FeedPublisher(kafka, client, "hb-640000", topic_prefix=prefix, publish_timeout=8)
         poller = SqlPoller(mapping(table), engine, sink, data_dir, batch_size=2, settle_seconds=0)
@@ -198,7 +199,7 @@ def poll(engine, table, bootstrap, redis_url, prefix, data_dir, publisher=None) 
 def test_a_restart_neither_skips_nor_repeats_rows(
     engine, kafka_bootstrap, redis_url, redis_client, topic_prefix, tmp_path
 ):
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=2))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=2))
     name = f"penalties_{topic_prefix.strip('.')}"
     table = penalties_table(name)
     table.metadata.create_all(engine)
@@ -245,7 +246,7 @@ def test_a_restart_neither_skips_nor_repeats_rows(
         conn.execute(table.insert(), [row(6, t3)])
     before = store.path.read_bytes()
     nowhere = KafkaPublisher(
-        f"127.0.0.1:{services.free_port()}", extra_config={"message.timeout.ms": 2000}
+        kafka_at(f"127.0.0.1:{services.free_port()}"), extra_config={"message.timeout.ms": 2000}
     )
     with pytest.raises(PublishFailed):
         poll(*feed, publisher=nowhere)

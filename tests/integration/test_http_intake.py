@@ -21,6 +21,7 @@ from producers.http_intake import HttpIntake, IntakeLimits
 from producers.ledger import PublishedLedger
 from producers.publisher import KafkaPublisher
 from schemas.codec import decode_intake
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import REJECTED, intake_topic, topic_specs
 from sinks.publicity import PublicityReader
 from tests.factories import make_codes
@@ -87,7 +88,7 @@ def penalty(n: int, chinese: bool = True) -> dict[str, object]:
 def build_client(tmp_path, redis_client, bootstrap, prefix, **intake_options):
     intake = HttpIntake(
         departments=load_departments(departments_file(tmp_path / "departments.toml")),
-        publisher=intake_options.pop("publisher", None) or KafkaPublisher(bootstrap),
+        publisher=intake_options.pop("publisher", None) or KafkaPublisher(kafka_at(bootstrap)),
         ledger=PublishedLedger(redis_client),
         topic_prefix=prefix,
         **intake_options,
@@ -98,7 +99,7 @@ def build_client(tmp_path, redis_client, bootstrap, prefix, **intake_options):
 
 @pytest.fixture
 def client(tmp_path, redis_client, kafka_bootstrap, topic_prefix):
-    create_topics(kafka_bootstrap, topic_specs(prefix=topic_prefix, partitions=1))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix=topic_prefix, partitions=1))
     limits = IntakeLimits(max_body_bytes=64 * 1024, max_records=5)
     with build_client(tmp_path, redis_client, kafka_bootstrap, topic_prefix, limits=limits) as c:
         yield c
@@ -107,12 +108,12 @@ def client(tmp_path, redis_client, kafka_bootstrap, topic_prefix):
 def published(bootstrap: str, topic: str) -> list:
     """Every message in `topic`, read up to its end offset (known before reading)."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            kafka_at(bootstrap),
+            group_id=f"test-{uuid.uuid4().hex}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
     )
     try:
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
@@ -258,7 +259,7 @@ def test_broken_requests_are_400(client):
 
 def test_kafka_unreachable_is_503_and_nothing_is_recorded(tmp_path, redis_client, topic_prefix):
     dead = f"127.0.0.1:{services.free_port()}"
-    publisher = KafkaPublisher(dead, extra_config={"message.timeout.ms": 1500})
+    publisher = KafkaPublisher(kafka_at(dead), extra_config={"message.timeout.ms": 1500})
     with build_client(
         tmp_path, redis_client, dead, topic_prefix, publisher=publisher, publish_timeout=3.0
     ) as client:

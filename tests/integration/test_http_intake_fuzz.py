@@ -17,6 +17,7 @@ from producers.http_intake import HttpIntake, IntakeLimits
 from producers.ledger import PublishedLedger
 from producers.publisher import KafkaPublisher
 from schemas.categories import SUBJECT_CODE_HEADER, category_spec
+from schemas.kafka.config import kafka_at
 from schemas.topics import topic_specs
 from sinks.publicity import PublicityReader
 from tests.factories import make_codes
@@ -62,12 +63,12 @@ BODIES = (
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, kafka_bootstrap, redis_url):
     prefix = "fuzz."
-    create_topics(kafka_bootstrap, topic_specs(prefix=prefix, partitions=1))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix=prefix, partitions=1))
     redis_client = redis.Redis.from_url(redis_url)
     path = departments_file(tmp_path_factory.mktemp("fuzz") / "departments.toml")
     intake = HttpIntake(
         departments=load_departments(path),
-        publisher=KafkaPublisher(kafka_bootstrap),
+        publisher=KafkaPublisher(kafka_at(kafka_bootstrap)),
         ledger=PublishedLedger(redis_client, prefix=prefix),
         topic_prefix=prefix,
         limits=IntakeLimits(max_body_bytes=32 * 1024, max_records=20),

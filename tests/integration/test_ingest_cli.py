@@ -15,6 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from creditsync.local import create_topics
 from schemas.codec import decode_intake
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import CONTROL_TOTALS, REJECTED, intake_topic, topic_specs
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def ingest(path: Path, env: dict[str, str], *extra: str) -> subprocess.Completed
 
 def drain(bootstrap: str, topic: str, group: str) -> list:
     """Everything on the topic now (assigned from the start: no group join to wait for)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(client_config(kafka_at(bootstrap), group_id=group))
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found, idle = [], 0
@@ -62,7 +63,7 @@ def drain(bootstrap: str, topic: str, group: str) -> list:
 def test_ingest_publishes_rejects_with_reasons_and_is_idempotent(
     kafka_bootstrap, redis_url, redis_client, topic_prefix, tmp_path
 ):
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=2))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=2))
     env = {
         "CREDITSYNC_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CREDITSYNC_REDIS_URL": redis_url,

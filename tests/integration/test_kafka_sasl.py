@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 
 from creditsync import services
 from creditsync.local import create_topics
-from schemas.kafka_connection import KafkaConnection
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import topic_specs
 from sinks.publicity import Keys
 from tests.intake_factory import enterprise_codes, license_, publish, registration
@@ -56,7 +56,7 @@ def test_a_worker_with_sasl_credentials_runs_the_pipeline(sasl_broker, redis_url
                                                           tmp_path):  # fmt: skip
     plain, sasl = sasl_broker
     prefix = "sasl."
-    create_topics(plain, topic_specs(prefix, partitions=4))
+    create_topics(kafka_at(plain), topic_specs(prefix, partitions=4))
     codes = enterprise_codes(4000)
     events = [registration(4000, "宁夏认证商贸有限公司")]
     events += [license_(codes["uscc"], f"JY{4000:06d}{i:04d}") for i in range(3)]
@@ -84,10 +84,14 @@ def test_a_worker_with_sasl_credentials_runs_the_pipeline(sasl_broker, redis_url
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
     errors: list[KafkaError] = []
-    wrong = KafkaConnection("SASL_PLAINTEXT", "PLAIN", USER, "not-the-password")
-    admin = AdminClient(
-        {"bootstrap.servers": sasl, **wrong.librdkafka(), "error_cb": errors.append}
+    wrong = kafka_at(
+        sasl,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_sasl_username=USER,
+        kafka_sasl_password="not-the-password",
     )
+    admin = AdminClient(client_config(wrong, error_cb=errors.append))
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=5)
     admin.poll(1)  # serves the error callback

@@ -18,6 +18,7 @@ from producers.departments import hash_token
 from producers.events import build_intake_event
 from producers.publisher import KafkaPublisher, rejection_record
 from schemas.codec import decode_intake
+from schemas.kafka.config import kafka_at
 from schemas.topics import intake_topic, topic_specs
 from tests.intake_factory import DEPARTMENT, enterprise_codes, penalty, publish, restriction
 from tests.integration.helpers import run_until
@@ -56,10 +57,10 @@ def refused_penalty(codes: dict, fine: str):
 
 
 def test_rejected_list_show_and_redrive_after_a_correction(kafka_bootstrap, topic_prefix, cli):
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=1))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=1))
     codes = enterprise_codes(51)
     fields, rejection = refused_penalty(codes, "五千元")
-    with KafkaPublisher(kafka_bootstrap) as publisher:
+    with KafkaPublisher(kafka_at(kafka_bootstrap)) as publisher:
         publisher.publish(
             [
                 rejection_record(
@@ -74,7 +75,7 @@ def test_rejected_list_show_and_redrive_after_a_correction(kafka_bootstrap, topi
         )
 
     # It is on credit.rejected with its reason headers.
-    (letter,) = read_dead_letters(kafka_bootstrap, topic_prefix)
+    (letter,) = read_dead_letters(kafka_at(kafka_bootstrap), topic_prefix)
     assert (letter.stage, letter.reason_code, letter.field) == (
         "validate",
         "invalid_value",
@@ -105,12 +106,12 @@ def test_rejected_list_show_and_redrive_after_a_correction(kafka_bootstrap, topi
         env.setenv("CREDITSYNC_OPERATOR_TOKEN", "a-guess")
         refused = cli("rejected", "redrive", letter.id, "--set", "fine_amount=5000")
     assert refused.exit_code == 1 and "not the operator token" in refused.output
-    assert not read_all(kafka_bootstrap, [intake_topic("penalty", topic_prefix)], "t0")
+    assert not read_all(kafka_at(kafka_bootstrap), [intake_topic("penalty", topic_prefix)], "t0")
 
     # Corrected, it is published to its intake topic and leaves the open view.
     fixed = cli("rejected", "redrive", letter.id, "--set", "fine_amount=5000")
     assert fixed.exit_code == 0, fixed.output
-    (published,) = read_all(kafka_bootstrap, [intake_topic("penalty", topic_prefix)], "t")
+    (published,) = read_all(kafka_at(kafka_bootstrap), [intake_topic("penalty", topic_prefix)], "t")
     event = decode_intake(published.value())
     assert str(event["payload"]["fine_amount"]) == "5000.00"
     assert event["subject"]["uscc"] == codes["uscc"]
@@ -135,13 +136,13 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
     )
 
     def processed() -> bool:
-        messages = read_all(pipeline.bootstrap, [f"{pipeline.topic_prefix}credit.parked"], "t")
+        messages = read_all(pipeline.kafka, [f"{pipeline.topic_prefix}credit.parked"], "t")
         notices = [t for t in ("tax", "housing")]
         return (
             bool(messages)
             and len(
                 read_all(
-                    pipeline.bootstrap,
+                    pipeline.kafka,
                     [f"{pipeline.topic_prefix}credit.notices.{d}" for d in notices],
                     "t",
                 )
@@ -150,7 +151,7 @@ def test_status_shows_lag_parked_records_rejections_and_open_notices(pipeline, r
         )
 
     assert run_until(pipeline, processed), "the parked record or the notices never appeared"
-    status = collect_status(pipeline.bootstrap, pipeline.topic_prefix, pipeline.app_id)
+    status = collect_status(pipeline.kafka, pipeline.topic_prefix, pipeline.app_id)
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
     # The stream stages' group, one group per sink (streams/runtime/sink_loop.py) and the
     # operations loop's, which the broker lists only if it committed before the stop.

@@ -45,7 +45,7 @@ def replay(pipeline, *, dry_run=False, target=("clickhouse", "publicity"), **kw)
     )
     try:
         return replay_records(
-            pipeline.bootstrap,
+            pipeline.kafka,
             pipeline.topic_prefix,
             sinks,
             start_ms=0,
@@ -145,4 +145,4 @@ def test_replay_selects_by_department_and_category_and_time(pipeline, redis_clie
 
 
 def replay_records_from(pipeline, start_ms):
-    return replay_records(pipeline.bootstrap, pipeline.topic_prefix, {}, start_ms=start_ms)
+    return replay_records(pipeline.kafka, pipeline.topic_prefix, {}, start_ms=start_ms)

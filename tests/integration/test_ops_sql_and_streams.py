@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from creditsync.cli import app
 from creditsync.ops.kafka_read import read_all
 from creditsync.ops.stream_reset import apply_stream_reset, plan_stream_reset
+from schemas.kafka.config import client_config
 from sinks.publicity import PublicityReader
 from tests.intake_factory import enterprise_codes, license_, publish, registration
 from tests.integration.helpers import run_until
@@ -49,24 +50,24 @@ def test_stream_reset_rederives_records_from_intake(pipeline, redis_client):
     reader = PublicityReader(redis_client)
     records = f"{pipeline.topic_prefix}credit.records"
     assert run_until(pipeline, lambda: bool((reader.profile(a["uscc"]) or {}).get("items")))
-    first = len(read_all(pipeline.bootstrap, [records], "t"))
+    first = len(read_all(pipeline.kafka, [records], "t"))
     group = f"{pipeline.topic_prefix}{pipeline.app_id}"
 
-    plan = plan_stream_reset(pipeline.bootstrap, group, pipeline.topic_prefix, 0)
+    plan = plan_stream_reset(pipeline.kafka, group, pipeline.topic_prefix, 0)
     assert plan.to_reprocess == 2
     assert f"{group}-registry-changelog" in plan.changelogs
     assert f"{group}-items-changelog" in plan.changelogs
     assert plan.generation == 1
-    apply_stream_reset(pipeline.bootstrap, pipeline.topic_prefix, plan)
-    remaining = AdminClient({"bootstrap.servers": pipeline.bootstrap}).list_topics(timeout=10)
+    apply_stream_reset(pipeline.kafka, pipeline.topic_prefix, plan)
+    remaining = AdminClient(client_config(pipeline.kafka)).list_topics(timeout=10)
     assert not set(plan.changelogs) & set(remaining.topics)
 
     # The workers re-read the intake with empty tables and derive the records again.
     def rederived() -> bool:
-        return len(read_all(pipeline.bootstrap, [records], "t")) >= 2 * first
+        return len(read_all(pipeline.kafka, [records], "t")) >= 2 * first
 
     assert run_until(pipeline, rederived), "the records were not derived again"
-    assert len(read_all(pipeline.bootstrap, [records], "t")) == 2 * first
+    assert len(read_all(pipeline.kafka, [records], "t")) == 2 * first
 
     # What the public sees is the re-derivation: its records carry generation 1 and were
     # applied over those derived before, not skipped as "not newer".

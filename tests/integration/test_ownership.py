@@ -65,10 +65,10 @@ def penalty(uscc: str, fine: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def client(pipeline, tmp_path, redis_client):
-    owners = OwnershipLog(pipeline.bootstrap, pipeline.topic(OWNERSHIP))
+    owners = OwnershipLog(pipeline.kafka, pipeline.topic(OWNERSHIP))
     intake = HttpIntake(
         departments=load_departments(departments_file(tmp_path / "departments.toml")),
-        publisher=KafkaPublisher(pipeline.bootstrap),
+        publisher=KafkaPublisher(pipeline.kafka),
         ledger=PublishedLedger(redis_client, pipeline.topic_prefix),
         topic_prefix=pipeline.topic_prefix,
         ownership=OwnershipPrecheck(PublicityReader(redis_client), owners),
@@ -103,7 +103,7 @@ def test_tax_bureau_cannot_rewrite_or_withdraw_the_market_regulators_penalty(
     assert slipped["status"] == "accepted", slipped
 
     def not_owner_letters() -> list:
-        letters = read_dead_letters(pipeline.bootstrap, pipeline.topic_prefix)
+        letters = read_dead_letters(pipeline.kafka, pipeline.topic_prefix)
         return [dl for dl in letters if dl.reason_code == "not_owner"]
 
     assert run_until(pipeline, lambda: shown_penalty(reader, uscc) is not None

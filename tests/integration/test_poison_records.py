@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from creditsync.ops.lag import group_lag
+from creditsync.ops.lag import LagReader
 from producers.publisher import KafkaPublisher, OutgoingRecord, RecordTooLarge, intake_record
 from schemas.categories import CATEGORIES
 from schemas.codec import decode_enriched, encode_intake, fingerprint_of
-from schemas.kafka_connection import client_config
+from schemas.kafka.config import client_config, kafka_at
 from schemas.message_size import MESSAGE_LIMIT_BYTES, TRUNCATED_HEADER
 from schemas.topics import PARKED, RECORDS, REGISTRY_ALIASES, REJECTED, RESOLVED, intake_topic
 from sinks.clickhouse import connect_clickhouse
@@ -38,7 +37,7 @@ NORMAL_PER_BLOCK = 20
 
 def read_all(bootstrap: str, topic: str, partitions: int) -> list[Any]:
     """Every message of `topic` up to its current end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-read"})
+    consumer = Consumer(client_config(kafka_at(bootstrap), group_id=f"{topic}-read"))
     found: list[Any] = []
     try:
         ends = {}
@@ -128,7 +127,7 @@ def oversized_output(uscc: str, prefix: str) -> dict:
 
 
 def publish_raw(bootstrap: str, events: list[dict], prefix: str) -> None:
-    with KafkaPublisher(bootstrap) as publisher:
+    with KafkaPublisher(kafka_at(bootstrap)) as publisher:
         records = []
         for event in events:
             value = encode_intake(event)
@@ -194,12 +193,12 @@ def test_hostile_records_neither_stop_the_worker_nor_get_lost(pipeline, redis_cl
                 reasons[(h["creditsync.event_id"], h["creditsync.reason_code"])] += 1
         return processed, reasons
 
-    admin = AdminClient(client_config(bootstrap))
+    lag_reader = LagReader(config.kafka)
 
     def settled() -> bool:
         if not all(reader.profile(ev["subject"]["uscc"]) for ev in normal[-3:]):
             return False
-        lags = group_lag(admin, [f"{prefix}{config.app_id}"])
+        lags = lag_reader.lags([f"{prefix}{config.app_id}"])
         if any(p.lag for p in lags if p.topic in stage_topics) or not sinks_caught_up(config):
             return False
         processed, reasons = outcomes()
@@ -264,7 +263,7 @@ def test_http_refuses_a_record_too_large_to_store_and_records_a_huge_rejection(
     from creditsync.local import create_topics
     from schemas.topics import topic_specs
 
-    create_topics(kafka_bootstrap, topic_specs(topic_prefix, partitions=4))
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(topic_prefix, partitions=4))
     # A 1.5 MB field: refused as too long by validation; its rejection, value included,
     # used to be too large for credit.rejected, so the department got 503 forever.
     client = build_client(tmp_path, redis_client, kafka_bootstrap, topic_prefix)
@@ -287,7 +286,7 @@ def test_http_refuses_a_record_too_large_to_store_and_records_a_huge_rejection(
     # A record whose encoded form would be over the topics' limit: 413 naming it, nothing
     # published (a limit set low here; the national templates' fields are capped at 4,000
     # characters, so at 1 MB only a faulty adapter comes near it).
-    small = KafkaPublisher(kafka_bootstrap, limit=12_000)
+    small = KafkaPublisher(kafka_at(kafka_bootstrap), limit=12_000)
     client = build_client(tmp_path, redis_client, kafka_bootstrap, topic_prefix, publisher=small)
     long_one = {**http_penalty(4), "备注": "长" * 3_900}
     answer = client.post(

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from creditsync.http import HttpDeps, create_http_app
 from schemas.codec import decode_intake
 from schemas.identifiers import make_resident_id
+from schemas.kafka.config import client_config, kafka_at
 from schemas.personal_ids import check_character
 from schemas.pii_crypto import is_envelope
 from schemas.topics import intake_topic
@@ -60,11 +61,7 @@ def past_the_edge(event, field: str, text: str):
 
 def intake_messages(bootstrap: str, topic: str, expected: int) -> list:
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}.scan",
-            "auto.offset.reset": "earliest",
-        }
+        client_config(kafka_at(bootstrap), group_id=f"{topic}.scan", auto_offset_reset="earliest")
     )
     consumer.subscribe([topic])
     found = []

@@ -9,6 +9,7 @@ import json
 import pytest
 from confluent_kafka import Consumer
 
+from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import QUALITY, notices_topic
 from sinks.publicity import PublicityReader
 from tests.intake_factory import (
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def read_topic(bootstrap: str, topic: str, group: str, expected: int) -> list[dict]:
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+        client_config(kafka_at(bootstrap), group_id=group, auto_offset_reset="earliest")
     )
     consumer.subscribe([topic])
     found: list[dict] = []

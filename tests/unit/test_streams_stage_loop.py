@@ -7,6 +7,7 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from schemas.kafka.config import kafka_at
 from schemas.message_size import MESSAGE_LIMIT_BYTES
 from streams.runtime import stage_state
 from streams.runtime.messages import Received
@@ -20,7 +21,7 @@ class RecordingOutputs(Outputs):
     and when a flush happened, instead of producing."""
 
     def __init__(self, limit: int = MESSAGE_LIMIT_BYTES) -> None:
-        super().__init__("-", "test", limit)
+        super().__init__(kafka_at("-"), "test", limit)
         self.log: list[Any] = []
         self.produced: list[tuple[str, bytes, dict[str, bytes]]] = []
 
@@ -61,7 +62,7 @@ def message(partition: int, offset: int, key: str) -> Received:
 
 def test_outputs_are_acknowledged_before_the_state_that_says_they_were_sent():
     stage = CountingStage()
-    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=stage_outputs)
+    loop = StageLoop(stages=[stage], group="g", kafka=kafka_at("-"), out=stage_outputs)
     stage_outputs.log.clear()
     loop._process([message(0, 0, "a"), message(1, 7, "a"), message(0, 1, "a")])
     log = stage_outputs.log
@@ -98,13 +99,13 @@ def test_a_packed_table_keeps_values_as_their_changelog_bytes():
 def test_a_rebalance_keeps_held_partitions_drops_lost_ones_and_restores_new_ones(monkeypatch):
     restored: list[tuple[str, int]] = []
 
-    def read_changelog(bootstrap: str, topic: str, partition: int, **_: object) -> dict:
+    def read_changelog(kafka: object, topic: str, partition: int, **_: object) -> dict:
         restored.append((topic, partition))
         return {"restored": partition}
 
     monkeypatch.setattr(stage_state, "read_changelog", read_changelog)
     stage = CountingStage()
-    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=stage_outputs)
+    loop = StageLoop(stages=[stage], group="g", kafka=kafka_at("-"), out=stage_outputs)
     loop._assigned(None, [TopicPartition("in", 1), TopicPartition("in", 2)])
     assert restored == [("g-counts-changelog", 2)]
     assert stage.tables.partitions == {1: {"counts": {"a": 5}}, 2: {"counts": {"restored": 2}}}
@@ -142,7 +143,7 @@ def echo(offset: int, key: str, value: str) -> Received:
 def test_a_message_whose_output_is_too_large_is_refused_whole_and_the_batch_goes_on():
     out = RecordingOutputs(limit=2_000)
     stage = EchoingStage(out)
-    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=out)
+    loop = StageLoop(stages=[stage], group="g", kafka=kafka_at("-"), out=out)
     loop._process([echo(0, "a", "x"), echo(1, "a", "y" * 3_000), echo(2, "b", "z")])
     sent = [(topic, v) for topic, v, _ in out.produced if topic == "out"]
     assert sent == [("out", b"x"), ("out", b"z")]
@@ -162,7 +163,7 @@ def test_a_message_whose_output_is_too_large_is_refused_whole_and_the_batch_goes
 def test_a_message_that_would_grow_a_state_value_past_the_limit_is_refused():
     out = RecordingOutputs(limit=1_000)
     stage = EchoingStage(out)
-    loop = StageLoop(stages=[stage], group="g", bootstrap="-", out=out)
+    loop = StageLoop(stages=[stage], group="g", kafka=kafka_at("-"), out=out)
     batch = [echo(i, "a", f"{i:03d}" + "v" * 197) for i in range(8)] + [echo(8, "b", "ok")]
     loop._process(batch)
     kept = stage.tables.partitions[0]["lists"]

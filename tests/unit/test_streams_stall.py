@@ -6,7 +6,8 @@ from creditsync.ops.lag import PartitionLag, stalled_groups
 from creditsync.ops.render import status_tables
 from creditsync.ops.status import ParkedSummary, PipelineStatus
 from creditsync.pipeline_metrics import status_metrics
-from streams.runtime.sink_loop import commit_stamp, next_offsets, stamped_time
+from schemas.kafka.lag import commit_stamp, stamped_time
+from streams.runtime.sink_loop import next_offsets
 from tests.unit.test_streams_sink_loop import FakeMessage
 
 NOW = 1_764_000_000.0

@@ -1,0 +1,1 @@
+"""Kafka plumbing every package shares: client configuration, the producer, lag, retries."""
