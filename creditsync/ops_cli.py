@@ -408,7 +408,7 @@ def notices_list(
     from creditsync.ops.status import collect_open_notices
 
     with operator_errors():
-        found = collect_open_notices(_bootstrap(), _prefix())
+        found = collect_open_notices(_kafka(), _prefix())
     shown = [n for n in found if department in n.department]
     shown = shown[:limit] if limit > 0 else shown
     if as_json:

@@ -113,15 +113,20 @@ def notices_by_department(notices: Iterable[OpenNotice]) -> list[dict[str, Any]]
 
 
 def collect_open_notices(
-    bootstrap: str, prefix: str, now: dt.datetime | None = None
+    kafka: KafkaSettings, prefix: str, now: dt.datetime | None = None
 ) -> list[OpenNotice]:
     """Every open notice on the credit.notices.<department> topics, oldest first."""
+    from confluent_kafka.admin import AdminClient
+
+    from schemas.kafka.config import client_config
+    from schemas.kafka.lag import ADMIN_TIMEOUT
+
     now = now or dt.datetime.now(dt.UTC)
-    admin = AdminClient(client_config(bootstrap))
+    admin = AdminClient(client_config(kafka))
     names = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
     topics = sorted(t for t in names if t.startswith(f"{prefix}{NOTICES_PREFIX}"))
     latest = newest_notice_states(
-        json.loads(m.value()) for m in read_all(bootstrap, topics, "status-notices") if m.value()
+        json.loads(m.value()) for m in read_all(kafka, topics, "status-notices") if m.value()
     )
     return open_notices(latest, _china_today(now))
 
