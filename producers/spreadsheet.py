@@ -133,6 +133,11 @@ class Sheet:
         self.close()
 
     def close(self) -> None:
+        # A sheet read only for its headers leaves openpyxl's row generator open, and with it
+        # the worksheet's zip member, which keeps the file open after the workbook closes.
+        close_rows = getattr(self._rows, "close", None)
+        if close_rows is not None:
+            close_rows()
         if self._workbook is not None:
             self._workbook.close()  # read-only workbooks hold the file open until closed
             self._workbook = None

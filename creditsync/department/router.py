@@ -165,6 +165,7 @@ def department_router(
             )  # fmt: skip
             row["record_ref_label"] = record_label(row["record_ref"], "", category, lang)
             row["field_label"] = field_label(category, row["field"], lang) if row["field"] else ""
+            row["category_name"] = category_spec(category).chinese
             row["status"] = "closed" if row["closed"] else "open"
         return rows
 

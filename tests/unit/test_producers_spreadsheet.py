@@ -202,3 +202,25 @@ def test_utf16_is_refused_with_advice(tmp_path: Path) -> None:
     path.write_bytes("序号,企业名称\n".encode("utf-16"))
     with pytest.raises(SpreadsheetError, match="save the file as CSV UTF-8"):
         list(read_rows(path))
+
+
+def test_a_sheet_read_for_its_headers_only_leaves_no_file_open(tmp_path: Path) -> None:
+    # `ingest_file` reads the headers alone to check the category before publishing.
+    import gc
+    import warnings
+
+    from producers.spreadsheet import Sheet
+
+    workbook = Workbook()
+    workbook.active.append(HEADERS)
+    for row in ROWS * 20:
+        workbook.active.append(row)
+    path = tmp_path / "处罚.xlsx"
+    workbook.save(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with Sheet(path) as sheet:
+            assert sheet.headers == HEADERS
+        del sheet
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -8,7 +8,10 @@ const Department = {
   // Hooks for other panels (department_notices.js): called with the department after login.
   onReady: [],
   async api(path, options = {}) {
-    const headers = { ...(options.headers || {}), Authorization: `Bearer ${this.token}` };
+    // The page is Chinese: ask for its language, not the browser's (an English browser would
+    // otherwise get English refusal reasons inside a Chinese page).
+    const headers = { "Accept-Language": document.documentElement.lang || "zh-CN",
+      ...(options.headers || {}), Authorization: `Bearer ${this.token}` };
     const response = await fetch(path, { ...options, headers });
     if (!response.ok) {
       let message = `HTTP ${response.status}`;
@@ -66,13 +69,14 @@ async function loadRefusals() {
   const rows = data.rows;
   fill("panel-refusals", rows.length ? table(
     ["类别", "记录", "字段", "退回原因", "退回时间", "状态"],
-    rows.map((r) => [r.category, r.record_ref_label, r.field_label, r.reason_text,
-      r.rejected_at, r.status === "closed" ? "已更正" : "待更正"]),
+    rows.map((r) => [r.category_name || r.category, r.record_ref_label, r.field_label, r.reason_text,
+      String(r.rejected_at).replace("T", " ").slice(0, 19), r.status === "closed" ? "已更正" : "待更正"]),
     (i) => (rows[i].status === "closed" ? "closed" : "refused")) : el("p", "没有退回记录"));
   const downloads = document.getElementById("downloads");
   downloads.replaceChildren();
-  [...new Set(rows.map((r) => r.category))].forEach((category) => {
-    const button = el("button", `下载 ${category} 退回记录（XLSX）`, "download");
+  const names = new Map(rows.map((r) => [r.category, r.category_name || r.category]));
+  names.forEach((name, category) => {
+    const button = el("button", `下载「${name}」退回记录（XLSX）`, "download");
     button.type = "button";
     button.dataset.category = category;
     button.addEventListener("click", () => download(category, status));

@@ -18,7 +18,8 @@
   async function call(token, path, options = {}) {
     const response = await fetch(path, {
       ...options,
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json",
+        "Accept-Language": document.documentElement.lang || "zh-CN" },
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
@@ -112,7 +113,10 @@
 
   window.DepartmentNotices = { render };
   // On the department page (department.js): render once the department has logged in.
-  if (window.Department && Array.isArray(window.Department.onReady)) {
+  // This file is deferred: a login from a kept token may have finished before it ran.
+  if (window.Department && document.body.dataset.ready === "true") {
+    render(window.Department.token);
+  } else if (window.Department && Array.isArray(window.Department.onReady)) {
     window.Department.onReady.push(() => render(window.Department.token));
   }
   document.addEventListener("department:token", (event) => render(event.detail));
