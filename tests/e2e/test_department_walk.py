@@ -63,7 +63,7 @@ def server(pipeline, tmp_path, redis_client) -> Iterator[str]:
     """The HTTP app (intake, department routes, pages) served by uvicorn in a thread."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    publisher = KafkaPublisher(pipeline.bootstrap)
+    publisher = KafkaPublisher(pipeline.kafka)
     intake = HttpIntake(
         departments=load_departments(departments_file(tmp_path / "departments.toml")),
         publisher=publisher,

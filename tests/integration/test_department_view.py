@@ -52,7 +52,7 @@ def penalty(code: str, number: str, decided_on: str = "2024-03-04") -> dict[str,
 def client(pipeline, tmp_path, redis_client):
     intake = HttpIntake(
         departments=load_departments(departments_file(tmp_path / "departments.toml")),
-        publisher=KafkaPublisher(pipeline.bootstrap),
+        publisher=KafkaPublisher(pipeline.kafka),
         ledger=PublishedLedger(redis_client, pipeline.topic_prefix),
         topic_prefix=pipeline.topic_prefix,
     )

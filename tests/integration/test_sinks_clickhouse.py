@@ -124,6 +124,7 @@ def test_dashboard_views_show_the_expected_figures(sink: ClickHouseSink) -> None
                 "day": day,
                 "category": "penalty",
                 "declared": 8,
+                "received": 8,  # what the adapter counted (migration 4)
                 "batch_id": "f1",
                 "reported_at": at,
             }
@@ -201,7 +202,7 @@ def test_dashboard_views_show_the_expected_figures(sink: ClickHouseSink) -> None
     assert view(
         "SELECT declared, received, published, difference FROM v_control_totals "
         "WHERE department_code = 'scjg-640000' AND day = '2024-06-03'"
-    ) == [(8, 8, 4, 0)]  # 6 accepted + 1 rejected + 1 parked; withdrawn/expired unpublished
+    ) == [(8, 8, 6, 0)]  # 6 through (withdrawn/expired too) + 1 refused + 1 parked
     assert view("SELECT reason_code, rejected FROM v_rejections_by_reason") == [("invalid_code", 1)]
     assert view("SELECT reason_code, parked FROM v_parked_by_reason") == [
         ("unknown_registration_number", 1)
