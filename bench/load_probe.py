@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -26,9 +27,11 @@ from bench.env import PARTITIONS
 from bench.hops import HopTimer
 from bench.stats import latency_summary
 from bench.workload import EventFactory, enterprise_codes, record_row
+from creditsync.pii_keys import KEYS_SETTING
 from producers.publisher import DEFAULT_PRODUCER_CONFIG, intake_record
 from schemas.codec import codec_for
 from schemas.kafka.config import client_config, kafka_at
+from schemas.pii_crypto import PiiKeyring, install_keyring
 from schemas.records import item_id
 from sinks.publicity.keys import Keys
 
@@ -131,6 +134,9 @@ def run_probe(
 
 
 def main() -> None:
+    # The bench's keyring, from the environment `creditsync bench` set (not the CLI's loader:
+    # this process is started as a module, outside the CLI).
+    install_keyring(PiiKeyring.parse(os.environ[KEYS_SETTING]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--prefix", required=True)

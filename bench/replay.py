@@ -13,6 +13,7 @@ from typing import Any
 from bench.env import BenchServices
 from bench.stats import rate
 from creditsync.ops.replay import close_sinks, open_replay_sinks, replay_records
+from schemas.kafka.config import kafka_at
 
 
 def replay_throughput(
@@ -33,7 +34,7 @@ def replay_throughput(
     try:
         started = time.perf_counter()
         report = replay_records(
-            services.bootstrap,
+            kafka_at(services.bootstrap),
             prefix,
             sinks,
             start_ms=None,

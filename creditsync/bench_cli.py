@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         plan = BenchPlan.quick_plan() if quick else BenchPlan.full()
+        _bench_pii_keys()
         # A bench stopped by SIGTERM (a timeout, a supervisor) unwinds like Ctrl-C, so the
         # broker and redis-server it started are stopped by their pids, not left running.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -65,3 +67,19 @@ def register(app: typer.Typer) -> None:
         if failed:
             console.print(f"[red]failed sections:[/red] {', '.join(failed)}")
             raise typer.Exit(1)
+
+
+def _bench_pii_keys() -> None:
+    """One throwaway keyring for the run, in this process and in every process it starts
+    (the stages in a second process, the latency probe), so that an ID number sealed by the
+    bench's producers opens in its workers; the hash key is the one bench/pipeline.py gives
+    its in-process workers. The bench runs on services of its own, never a deployment's."""
+    from creditsync.pii_keys import HASH_SETTING, KEYS_SETTING, new_keyring_entry
+    from schemas.pii_crypto import PiiKeyring, install_keyring
+
+    os.environ[KEYS_SETTING] = new_keyring_entry("bench")
+    os.environ[HASH_SETTING] = BENCH_HASH_KEY
+    install_keyring(PiiKeyring.parse(os.environ[KEYS_SETTING]))
+
+
+BENCH_HASH_KEY = "bench-only-pii-hash-key"
