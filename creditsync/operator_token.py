@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from creditsync.errors import CreditSyncError
@@ -34,17 +35,23 @@ def token_matches(token: str | None, token_sha256: str) -> bool:
 
 def local_token(data_dir: Path) -> str:
     """The data directory's operator token, created (mode 0600) when there is none yet."""
-    path = data_dir / TOKEN_FILE
+    return local_secret(data_dir, TOKEN_FILE, new_token)
+
+
+def local_secret(data_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """A secret kept in the data directory (mode 0600), made by `make` the first time; the
+    operator token and the local PII keys (creditsync/pii_keys.py) are kept this way."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes starting together must not each write a different token.
+        # O_EXCL: two processes starting together must not each write a different secret.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
         else:
             with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(new_token() + "\n")
+                out.write(make() + "\n")
     return path.read_text(encoding="ascii").strip()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from creditsync.errors import CreditSyncError
+from creditsync.operator_token import local_secret
 from creditsync.settings import ClickHouseSettings, DataSettings, KafkaSettings, PrivacySettings
 from schemas.pii_crypto import PiiKeyError, PiiKeyring, set_keyring_loader
 
@@ -66,21 +67,6 @@ def shared_services(
     return shared
 
 
-def _local_secret(data_dir: Path, name: str, make: str) -> str:
-    path = data_dir / name
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes starting together must not each write a different key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(make + "\n")
-    return path.read_text(encoding="ascii").strip()
-
-
 def check_configured(
     privacy: PrivacySettings | None = None,
     kafka: KafkaSettings | None = None,
@@ -112,12 +98,12 @@ def load_pii_keys(data_dir: Path | None = None, privacy: PrivacySettings | None 
     local: list[str] = []
     hash_key = privacy.pii_hash_key.get_secret_value() if privacy.pii_hash_key else ""
     if not hash_key.strip():
-        hash_key = _local_secret(data_dir, HASH_KEY_FILE, secrets.token_urlsafe(32))
+        hash_key = local_secret(data_dir, HASH_KEY_FILE, lambda: secrets.token_urlsafe(32))
         local.append(HASH_SETTING)
     spec = privacy.pii_encryption_keys.get_secret_value() if privacy.pii_encryption_keys else ""
     if not spec.strip():
         kid = "local-" + secrets.token_hex(4)
-        spec = _local_secret(data_dir, ENCRYPTION_KEYS_FILE, PiiKeyring.new_entry(kid))
+        spec = local_secret(data_dir, ENCRYPTION_KEYS_FILE, lambda: PiiKeyring.new_entry(kid))
         local.append(KEYS_SETTING)
     try:
         keyring = PiiKeyring.parse(spec)
