@@ -17,10 +17,15 @@ def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
 
 
 def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:
+    return topic_messages(bootstrap, f"{prefix}{REJECTED}", expected, group=f"{prefix}check")
+
+
+def topic_messages(bootstrap: str, topic: str, expected: int, group: str) -> list[Any]:
+    """The first `expected` messages of `topic` (fewer if they do not come within 30 s)."""
     consumer = Consumer(
-        client_config(kafka_at(bootstrap), group_id=f"{prefix}check", auto_offset_reset="earliest")
+        client_config(kafka_at(bootstrap), group_id=group, auto_offset_reset="earliest")
     )
-    consumer.subscribe([f"{prefix}{REJECTED}"])
+    consumer.subscribe([topic])
     found = []
     try:
         for _ in range(60):

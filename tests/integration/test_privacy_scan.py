@@ -13,13 +13,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
 from creditsync.http import HttpDeps, create_http_app
 from schemas.codec import decode_intake
 from schemas.identifiers import make_resident_id
-from schemas.kafka.config import client_config, kafka_at
 from schemas.personal_ids import check_character
 from schemas.pii_crypto import is_envelope
 from schemas.topics import intake_topic
@@ -27,7 +25,7 @@ from sinks.clickhouse import connect_clickhouse
 from sinks.publicity import PublicityReader
 from streams.rules.privacy import contains_resident_id
 from tests.intake_factory import enterprise_codes, penalty, publish, registration, restriction
-from tests.integration.helpers import count, rejected_messages, run_until
+from tests.integration.helpers import count, rejected_messages, run_until, topic_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
@@ -57,24 +55,6 @@ def past_the_edge(event, field: str, text: str):
     reached the intake topic some other way (an older producer, a tool)."""
     event["payload"][field] = text
     return event
-
-
-def intake_messages(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = Consumer(
-        client_config(kafka_at(bootstrap), group_id=f"{topic}.scan", auto_offset_reset="earliest")
-    )
-    consumer.subscribe([topic])
-    found = []
-    try:
-        for _ in range(60):
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                found.append(msg)
-            if len(found) >= expected:
-                break
-    finally:
-        consumer.close()
-    return found
 
 
 def redis_texts(client) -> list[str]:
@@ -151,7 +131,7 @@ def test_no_full_resident_id_in_redis_clickhouse_or_the_api(pipeline, redis_clie
 
     # The intake topic keeps records forever: the ID numbers on it are sealed.
     topic = intake_topic("restriction", pipeline.topic_prefix)
-    sent = [m for m in intake_messages(pipeline.bootstrap, topic, len(usccs) + 1)]
+    sent = topic_messages(pipeline.bootstrap, topic, len(usccs) + 1, group=f"{topic}.scan")
     sealed = [
         m for m in sent if decode_intake(m.value())["event_id"] != leaky["event_id"]
     ]  # the leaky one was put past the edge on purpose
