@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 from pathlib import Path
 
-import pytest
-
 from producers.demo import DemoFeed
-from schemas.pii_crypto import PiiKeyring, install_keyring
 from schemas.records import item_id
 from streams.rules.notices import notice_id, receiving_departments
 
 SAMPLE = Path(__file__).resolve().parents[2] / "producers" / "samples" / "notice_feedback.csv"
-
-
-@pytest.fixture(autouse=True)
-def keyring():
-    install_keyring(PiiKeyring({"t": os.urandom(32)}))
-    yield
-    install_keyring(None)
 
 
 def demo_events(today: dt.date, count: int = 600) -> list[dict]:
