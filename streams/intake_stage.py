@@ -27,6 +27,7 @@ from streams.rules.triage import (
     quality_event,
     triage_intake,
 )
+from streams.runtime.handoff import Handoff
 from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.stage_state import StagedTable, StageTables
@@ -61,6 +62,8 @@ class IntakeStage:
         # Millions of entries at a province's scale: kept as bytes (stage_state.StagedTable).
         self.tables = StageTables(group, TABLES, packed=frozenset({"registry", "aliases"}))
         self._next_retry = 0.0
+        # Set by the stage loop when it runs the items stage too (streams/runtime/handoff.py).
+        self.handoff: Handoff | None = None
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         st = StagedTables(**tables)
@@ -122,7 +125,13 @@ class IntakeStage:
                     json.dumps({**waiting[-1], "value": None, "state": "parked"}).encode(),
                 )
         if emit is not None:
-            out.send(self.resolved, emit["uscc"].encode(), emitted)
+            key = emit["uscc"].encode()
+            taken = self.handoff.take(key, emit, emitted) if self.handoff is not None else None
+            if taken is None:
+                out.send(self.resolved, key, emitted)
+            else:  # applied by this loop's items stage already (streams/runtime/handoff.py)
+                partition, headers = taken
+                out.send(self.resolved, key, emitted, headers, partition=partition)
 
     def _over_bounds(
         self, message: Received, decision: IntakeDecision, st: StagedTables, emitted: bytes | None

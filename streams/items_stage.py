@@ -9,6 +9,7 @@ acknowledges every output before the tables' changelogs, and both before the off
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
@@ -22,9 +23,11 @@ from streams.errors import (
     StateBoundExceeded,
     StreamsError,
 )
+from streams.rules.expiry import DueHeap, build_heap, note_state, pop_due
 from streams.rules.items import (
     ItemOutcome,
     Refusal,
+    held_for_original,
     notice_key,
     reduce_expiry_check,
     reduce_feedback,
@@ -34,6 +37,7 @@ from streams.rules.notices import JointPunishmentNotice, end_notice
 from streams.rules.timeliness import china_date
 from streams.rules.versioning import derived_version
 from streams.runtime.derivation import current_generation
+from streams.runtime.handoff import APPLIED_HEADER
 from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.ownership_log import OwnershipLog
@@ -59,22 +63,52 @@ class ItemsStage:
         self.tables = StageTables(group, TABLES)
         self._next_check = 0.0
         self._group = group
+        self._applied = group.encode()  # the handoff's marker (streams/runtime/handoff.py)
+        # Per partition: its items table and that table's due-date heap (rules/expiry.py).
+        self._due: dict[int, tuple[dict[str, Any], DueHeap]] = {}
         self._generation: int | None = None  # read at assignment (streams/runtime/derivation.py)
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
         self.owners = OwnershipLog(cfg.kafka, cfg.topic(OWNERSHIP))
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         items, notices = tables["items"], tables["notices"]
-        if dict(message_headers(message)).get(CONTROL_HEADER) == EXPIRY_CHECK:
+        headers = dict(message_headers(message))
+        if headers.get(CONTROL_HEADER) == EXPIRY_CHECK:
             key = message.value.decode()
             state = items.get(key)
             if state:
                 today = china_date(self.cfg.clock())
-                self._carry_out(reduce_expiry_check(key, state, today), items, notices)
+                outcome = reduce_expiry_check(key, state, today)
+                self._carry_out(outcome, items, notices, message.partition)
             return
+        if headers.get(APPLIED_HEADER) == self._applied:
+            return  # applied by intake in this group's loop when produced (runtime/handoff.py)
         record = decode_enriched(message.value)
+        self._apply(record, message, items, notices)
+
+    def takes_directly(self, record: EnrichedRecord, tables: dict[str, StagedTable]) -> bool:
+        """Whether intake may hand the record over (streams/runtime/handoff.py): not a
+        change held for its original, whose state keeps its offset on credit.resolved."""
+        return not held_for_original(record, tables["items"].get)
+
+    def apply_direct(
+        self,
+        record: EnrichedRecord,
+        encoded: bytes,
+        partition: int,
+        tables: dict[str, StagedTable],
+    ) -> bool:
+        """A record intake resolved in this loop, applied as if consumed from partition
+        `partition` of credit.resolved; False when it was refused (the handoff undoes it)."""
+        message = Received(self.resolved, partition, -1, record["uscc"].encode(), encoded, [])
+        return self._apply(record, message, tables["items"], tables["notices"])
+
+    def _apply(
+        self, record: EnrichedRecord, message: Received, items: StagedTable, notices: StagedTable
+    ) -> bool:
+        """Apply the record; False when it (or a change held for it) was refused."""
         try:
-            self._apply_record(record, message, items, notices)
+            return self._apply_record(record, message, items, notices)
         except (ChangeError, PublicationError, NoticeError, StateBoundExceeded) as exc:
             # A workflow event or change that cannot apply (an unknown objection status, a
             # change of a key field) or that would take its item past a state bound:
@@ -99,6 +133,7 @@ class ItemsStage:
                 department=record["department"]["code"],
                 category=record["category"],
             )
+            return False
 
     def close(self) -> None:
         self.owners.close()
@@ -123,20 +158,25 @@ class ItemsStage:
             return
         self._next_check = now + self.cfg.expiry_check_seconds
         today = china_date(self.cfg.clock()).isoformat()
-        for tables in self.tables.partitions.values():
-            for key, state in tables["items"].items():
-                expires_on = state.get("expires_on")
-                if (
-                    expires_on
-                    and expires_on <= today
-                    and state.get("status") in ("public", "under_review")
-                ):
-                    self.out.send(
-                        self.resolved,
-                        key.split("|", 1)[0].encode(),
-                        key.encode(),
-                        [(CONTROL_HEADER, EXPIRY_CHECK)],
-                    )
+        for partition, tables in self.tables.partitions.items():
+            for key in pop_due(self._heap(partition), today, tables["items"].get):
+                self.out.send(
+                    self.resolved,
+                    key.split("|", 1)[0].encode(),
+                    key.encode(),
+                    [(CONTROL_HEADER, EXPIRY_CHECK)],
+                    partition=partition,
+                )
+
+    def _heap(self, partition: int) -> DueHeap:
+        """The partition's due-date heap, built from its items table when the table is
+        new to it (restored at an assignment, or restored again after a loss)."""
+        table = self.tables.partitions[partition]["items"]
+        held = self._due.get(partition)
+        if held is None or held[0] is not table:
+            held = (table, build_heap(table.items()))
+            self._due[partition] = held
+        return held[1]
 
     def assigned(self, partitions: list[int]) -> None:
         """Read once per partition assignment, never while a message is handled: the
@@ -145,6 +185,9 @@ class ItemsStage:
         topics = existing_topics(self.cfg.kafka)
         notices = notices_topic("", self.cfg.topic_prefix)
         self.out.known_topics(t for t in topics if t.startswith(notices))
+        self._due = {p: h for p, h in self._due.items() if p in self.tables.partitions}
+        for partition in partitions:
+            self._heap(partition)
         self._generation = current_generation(
             self.cfg.kafka, self.cfg.topic_prefix, self._group, topics
         )
@@ -158,7 +201,7 @@ class ItemsStage:
 
     def _apply_record(
         self, record: EnrichedRecord, message: Received, items: StagedTable, notices: StagedTable
-    ) -> None:
+    ) -> bool:
         if record["category"] == "notice_feedback":
             # Feedback on a notice never sent, or from another department: NoticeError,
             # dead-lettered with its Chinese reason by handle().
@@ -174,9 +217,10 @@ class ItemsStage:
             owners=self.owners,
             origin=(message.partition, message.offset),
         )
-        self._carry_out(outcome, items, notices)
+        self._carry_out(outcome, items, notices, message.partition, (record, message.value))
         for refusal in outcome.refused:
             self._refuse(refusal, message)
+        return not outcome.refused
 
     def _refuse(self, refusal: Refusal, message: Received) -> None:
         """A record the item's owner rule refused, to credit.rejected with its reason: the
@@ -196,12 +240,28 @@ class ItemsStage:
             category=record["category"],
         )
 
-    def _carry_out(self, outcome: ItemOutcome, items: StagedTable, notices: StagedTable) -> None:
+    def _carry_out(
+        self,
+        outcome: ItemOutcome,
+        items: StagedTable,
+        notices: StagedTable,
+        partition: int,
+        given: tuple[EnrichedRecord, bytes | None] | None = None,
+    ) -> None:
+        """`given`: the record in hand and its message bytes, sent as they are when it is
+        published unchanged (a change's or an event's own history): no second encoding."""
+        heap = self._heap(partition)
         for key, state in outcome.states.items():
             items[key] = state
+            note_state(heap, key, state)
+        generation = self.generation if outcome.records else 0
         for record in outcome.records:
-            record = {**record, "version": derived_version(record["version"], self.generation)}
-            self.out.send(self.records_topic, record["uscc"].encode(), encode_enriched(record))
+            if given is not None and record is given[0] and given[1] and generation == 0:
+                encoded = given[1]
+            else:
+                record = {**record, "version": derived_version(record["version"], generation)}
+                encoded = encode_enriched(record)
+            self.out.send(self.records_topic, record["uscc"].encode(), encoded)
         for notice in outcome.notices:
             notices[notice_key(notice["uscc"], notice["notice_id"])] = dict(notice)
             self._send_notice(notice)

@@ -28,7 +28,7 @@ from schemas.categories import CHANGE_TARGETS, ITEM_CATEGORIES, ITEM_WORKFLOW_CA
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection
 from schemas.records import PUBLIC_STATUSES, EnrichedRecord, PublicationStatus, item_id
-from streams.errors import StateBoundExceeded
+from streams.errors import ChangeError, StateBoundExceeded
 from streams.rules.changes import PendingChange, change_target, merge_pending
 from streams.rules.notices import (
     JointPunishmentNotice,
@@ -200,6 +200,21 @@ def reduce_record(
         }
         _publish(key, state, record, today, out)
     return out
+
+
+def held_for_original(record: EnrichedRecord, get_state: StateGet) -> bool:
+    """Whether `reduce_record` would hold the record for an original not yet come (a change
+    whose item has no owner yet), keeping its `origin`; also True for a change that names
+    no item (refused by `reduce_record`)."""
+    category = record["category"]
+    if category not in CHANGE_TARGETS:
+        return False
+    try:
+        target_category, number = change_target(category, record["payload"])
+    except ChangeError:
+        return True
+    state = get_state(item_key(record["uscc"], target_category, number))
+    return state is None or _owner(state) is None
 
 
 def _settle_held(

@@ -105,6 +105,17 @@ class Outputs:
     def discard(self) -> None:
         self._held = None
 
+    def mark(self) -> int:
+        """Where the held outputs stand now, for `discard_since` (only while holding)."""
+        if self._held is None:
+            raise StreamsError("Outputs.mark() is for outputs held for one message")
+        return len(self._held)
+
+    def discard_since(self, mark: int) -> None:
+        """Drop the outputs held after `mark`; those before it stay held."""
+        if self._held is not None:
+            del self._held[mark:]
+
     def send(
         self,
         topic: str,

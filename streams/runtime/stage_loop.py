@@ -35,6 +35,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.dead_letters import Rejection
 from schemas.kafka.config import KafkaSettings
+from streams.runtime.handoff import Handoff
 from streams.runtime.messages import Received
 from streams.runtime.metrics import STAGE_MESSAGES
 from streams.runtime.outputs import Outputs, OutputTooLarge, send_dead_letter
@@ -82,9 +83,28 @@ class StageLoop:
     batches: int = 0
     _by_topic: dict[str, Stage] = field(default_factory=dict)
     _held: set[TopicPartition] = field(default_factory=set)
+    # The batch's staged tables by (stage, partition), and those the message being handled
+    # has touched (checkpointed at first touch, undone with it if it is refused).
+    _staged: dict[tuple[str, int], dict[str, StagedTable]] = field(default_factory=dict)
+    _touched: dict[tuple[str, int], dict[str, StagedTable]] = field(default_factory=dict)
+    handoff: Handoff | None = None
 
     def __post_init__(self) -> None:
         self._by_topic = {t: stage for stage in self.stages for t in stage.topics}
+        items = next((s for s in self.stages if s.name == "items"), None)
+        if items is not None:
+            # Intake hands resolved records to the items stage of this loop when it holds
+            # their partition (streams/runtime/handoff.py).
+            self.handoff = Handoff(
+                items,  # type: ignore[arg-type]
+                self.group,
+                self.out,
+                lambda partition: self._tables(items, partition),
+                lambda tables: _state_too_large(items, None, tables, self.out.limit) is not None,
+            )
+            for stage in self.stages:
+                if hasattr(stage, "handoff"):
+                    stage.handoff = self.handoff
 
     def run(self, stop: threading.Event) -> None:
         # Co-partitioning: the same partition numbers of every topic go to one member.
@@ -109,17 +129,28 @@ class StageLoop:
                 if close is not None:
                     close()
 
+    def _tables(self, stage: Stage, partition: int) -> dict[str, StagedTable]:
+        """The partition's tables staged for this batch, checkpointed for the message being
+        handled the first time it touches them."""
+        where = (stage.name, partition)
+        tables = self._touched.get(where)
+        if tables is None:
+            tables = self._staged.get(where)
+            if tables is None:
+                tables = self._staged[where] = stage.tables.staged(partition)
+            for table in tables.values():
+                table.checkpoint()
+            self._touched[where] = tables
+        return tables
+
     def _process(self, batch: list[Received]) -> None:
-        staged: dict[tuple[str, int], dict[str, StagedTable]] = {}
+        self._staged = staged = {}
         handled: dict[str, int] = {}
         for message in batch:
             stage = self._by_topic[message.topic]
-            tables = staged.get((stage.name, message.partition))
-            if tables is None:
-                tables = stage.tables.staged(message.partition)
-                staged[(stage.name, message.partition)] = tables
-            self._handle_one(stage, message, tables)
+            self._handle_one(stage, message)
             handled[stage.name] = handled.get(stage.name, 0) + 1
+        self._touched = {}
         # Outputs first: state saying "done" must never precede the output it stands for.
         self.out.flush_blocking()
         for (_, partition), tables in staged.items():
@@ -131,11 +162,12 @@ class StageLoop:
         for name, count in handled.items():
             STAGE_MESSAGES.labels(name).inc(count)
 
-    def _handle_one(self, stage: Stage, message: Received, tables: dict[str, StagedTable]) -> None:
+    def _handle_one(self, stage: Stage, message: Received) -> None:
         """One message, all or nothing as far as size goes: its outputs are held and its
-        table writes checked before either is let through."""
-        for table in tables.values():
-            table.checkpoint()
+        table writes checked before either is let through (also those of the items tables
+        a handed-over record wrote)."""
+        self._touched = {}
+        tables = self._tables(stage, message.partition)
         self.out.hold()
         try:
             stage.handle(message, tables)
@@ -146,8 +178,9 @@ class StageLoop:
             self.out.release()
             return
         self.out.discard()
-        for table in tables.values():
-            table.rollback()
+        for touched in self._touched.values():
+            for table in touched.values():
+                table.rollback()
         log.warning("refused %s: %s", _where(message), reason.message)
         identify = getattr(stage, "identify", None)
         ids = identify(message) if identify is not None else {}
@@ -171,6 +204,8 @@ class StageLoop:
                 )  # what a stage reads once, not per message
                 if assigned is not None:
                     assigned(sorted(mine))
+                if stage.name == "items" and self.handoff is not None:
+                    self.handoff.assigned(consumer)
                 log.info(
                     "stage %s holds partitions %s (%d keys, restored in %.1fs)",
                     stage.name, sorted(mine), stage.tables.size(), time.monotonic() - started,
@@ -205,10 +240,14 @@ def _output_too_large(stage: Stage, message: Received, exc: OutputTooLarge) -> R
 
 
 def _state_too_large(
-    stage: Stage, message: Received, tables: dict[str, StagedTable], limit: int
+    stage: Stage, message: Received | None, tables: dict[str, StagedTable], limit: int
 ) -> Rejection | None:
+    """Why the message's writes cannot stay; `message` None: the writes since the tables'
+    savepoint (a record handed to the items stage, streams/runtime/handoff.py)."""
     for name, table in tables.items():
-        for key, size in table.oversized(limit):
+        for key, size in table.oversized(limit, since_savepoint=message is None):
+            if message is None:
+                return Rejection("state_too_large", None, key, stage.name, "")
             return Rejection(
                 "state_too_large",
                 None,

@@ -64,10 +64,14 @@ class StagedTable:
         self._staged: dict[str, Any] = {}
         # What the message being handled changed: key -> the staged value before it.
         self._undo: dict[str, Any] = {}
+        # The same since `savepoint`, inside one message (a record handed to the items stage
+        # by intake, streams/runtime/handoff.py); None when no savepoint is open.
+        self._inner: dict[str, Any] | None = None
 
     def checkpoint(self) -> None:
         """From here, remember what is written, so one message's writes can be undone."""
         self._undo = {}
+        self._inner = None
 
     def rollback(self) -> None:
         """Undo the writes since `checkpoint`: the message is refused, the state unchanged."""
@@ -78,11 +82,28 @@ class StagedTable:
                 self._staged[key] = before
         self._undo = {}
 
-    def oversized(self, limit: int) -> list[tuple[str, int]]:
-        """(key, size) of each value written since `checkpoint` whose changelog record
-        would be over `limit` bytes (schemas/message_size.py)."""
+    def savepoint(self) -> None:
+        """From here, also remember writes for `rollback_savepoint` (one level, inside the
+        message's checkpoint)."""
+        self._inner = {}
+
+    def rollback_savepoint(self) -> None:
+        """Undo the writes since `savepoint`; those before it stay (and stay undoable)."""
+        for key, before in (self._inner or {}).items():
+            if before is _ABSENT:
+                self._staged.pop(key, None)
+            else:
+                self._staged[key] = before
+        self._inner = None
+
+    def release_savepoint(self) -> None:
+        self._inner = None
+
+    def oversized(self, limit: int, *, since_savepoint: bool = False) -> list[tuple[str, int]]:
+        """(key, size) of each value written since `checkpoint` (or `savepoint`) whose
+        changelog record would be over `limit` bytes (schemas/message_size.py)."""
         found = []
-        for key in self._undo:
+        for key in list(self._inner or ()) if since_savepoint else self._undo:
             value = self._staged.get(key, _DELETED)
             if value is not _DELETED:
                 size = message_size(key.encode(), encode_value(value))
@@ -93,6 +114,8 @@ class StagedTable:
     def _remember(self, key: str) -> None:
         if key not in self._undo:
             self._undo[key] = self._staged.get(key, _ABSENT)
+        if self._inner is not None and key not in self._inner:
+            self._inner[key] = self._staged.get(key, _ABSENT)
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._staged:
@@ -127,6 +150,7 @@ class StagedTable:
             records.append((key, body))
         self._staged.clear()
         self._undo = {}
+        self._inner = None
         return records
 
 
