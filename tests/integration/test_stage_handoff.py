@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from creditsync.local import create_topics
 from schemas.codec import decode_enriched
 from schemas.kafka.config import client_config, kafka_at
-from creditsync.local import create_topics
 from schemas.topics import RECORDS, RESOLVED, topic_specs
 from streams.app import WorkerConfig, build_app
 from streams.runtime.handoff import APPLIED_HEADER
