@@ -128,5 +128,3 @@ class Handoff:
             table.release_savepoint()
         self.taken += 1
         return partition, self.marker
-
-
