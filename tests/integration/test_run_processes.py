@@ -96,6 +96,20 @@ def test_run_supervises_child_processes(pipeline, redis_client, tmp_path):
         restarted = children(data_dir)["stages-1"]
         assert restarted["restarts"] == 1 and restarted["last_exit"] == "killed by SIGKILL"
         pids.add(restarted["pid"])
+        # The operator sees it in `creditsync status`.
+        status = subprocess.run(
+            [sys.executable, "-m", "creditsync", "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        listed = {p["name"]: p for p in json.loads(status.stdout)["processes"]}
+        assert (listed["stages-1"]["pid"], listed["stages-1"]["restarts"]) == (
+            restarted["pid"],
+            1,
+        ), status.stdout
+        assert listed["publicity-1"]["kind"] == "publicity"
         usccs += feed(pipeline, 5000 + ENTERPRISES)
         total = len(usccs) * LICENCES_EACH
         assert wait_for(

@@ -15,6 +15,7 @@ from creditsync.runtime import ALL_STAGES, process_plan
 from streams.runtime.children import (
     ChildProcesses,
     ChildSpec,
+    ParentWatch,
     describe_exit,
     read_status,
     restart_delay,
@@ -169,3 +170,10 @@ def test_children_are_in_a_process_group_of_their_own(tmp_path):
 def test_child_names_are_unique():
     with pytest.raises(ValueError, match="unique"):
         ChildProcesses([ChildSpec("a", "stages", SLEEPER), ChildSpec("a", "stages", SLEEPER)])
+
+
+def test_a_child_stops_once_the_parent_that_started_it_is_gone():
+    stop = threading.Event()
+    # This process's parent is not pid 0: as seen by a child whose parent died.
+    ParentWatch(parent_pid=0, poll_seconds=0.01).run(stop)
+    assert stop.is_set()
