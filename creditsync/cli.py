@@ -79,15 +79,28 @@ def run(
     no_local_services: bool = typer.Option(
         False, help="Do not start Kafka/Redis here; use those the settings name."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=0,
+        max=64,
+        help="Child processes of each kind (the stages, each sink); 0: all on threads of "
+        "this one process. Default: CREDITSYNC_STAGE_PROCESSES (1).",
+    ),
 ) -> None:
-    """The main job: stream stages, both sinks, operations and the HTTP server in one process."""
+    """The main job: the HTTP server and operations here, the stream stages and sinks in
+    supervised child processes (restarted when they die), until Ctrl-C."""
     exit_cleanly_on_sigterm()
     from creditsync.runtime import run_main_job
 
     try:
         raise typer.Exit(
             run_main_job(
-                demo=demo, demo_rate=demo_rate, start_local=not no_local_services, console=console
+                demo=demo,
+                demo_rate=demo_rate,
+                start_local=not no_local_services,
+                console=console,
+                processes=processes,
             )
         )
     except CreditSyncError as exc:
@@ -96,7 +109,11 @@ def run(
 
 @app.command()
 def worker(
-    stages: str = typer.Option("intake,items,sinks", help="Comma-separated stages to run."),
+    stages: str = typer.Option(
+        "intake,items,sinks",
+        help="Comma-separated stages to run: intake, items, sinks (both sinks), or one sink: "
+        "clickhouse (with the operations loop), publicity.",
+    ),
     metrics_port: int = typer.Option(
         0,
         "--metrics-port",
@@ -105,11 +122,18 @@ def worker(
         "latency) at http://<CREDITSYNC_HTTP_HOST>:PORT/metrics; 0: off.",
     ),
 ) -> None:
-    """Only the stream workers (no HTTP server); run several for more throughput."""
+    """Only the stream workers (no HTTP server), one process that exits non-zero when a loop
+    fails; run several for more throughput."""
     exit_cleanly_on_sigterm()
     import logging
 
-    from creditsync.runtime import run_main, worker_config
+    from creditsync.runtime import KNOWN_STAGES, run_main, worker_config
+    from streams.runtime.children import PARENT_PID_ENV, ParentWatch
+
+    names = tuple(s.strip() for s in stages.split(",") if s.strip())
+    unknown = sorted(set(names) - KNOWN_STAGES)
+    if unknown or not names:
+        fail(f"--stages {stages!r}: unknown {unknown}; expected some of {sorted(KNOWN_STAGES)}", 2)
 
     logging.basicConfig(
         level=os.environ.get("CREDITSYNC_LOG_LEVEL", "WARNING"),
@@ -122,8 +146,11 @@ def worker(
 
         # What this process counts; /metrics of `creditsync run` also has the pipeline status.
         start_http_server(metrics_port, addr=HttpSettings().http_host)
-    config = worker_config(tuple(s.strip() for s in stages.split(",") if s.strip()))
-    raise typer.Exit(run_main(config, serve_http=False))
+    config = worker_config(names)
+    # A child of `creditsync run` stops with its parent, even one killed with -9.
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    watch = [("parent-watch", ParentWatch(int(parent)))] if parent.isdigit() else []
+    raise typer.Exit(run_main(config, serve_http=False, extra_loops=watch))
 
 
 @app.command()

@@ -347,10 +347,16 @@ def status(
             pipeline = collect_status(
                 _kafka(), _prefix(), StreamSettings().worker_id, extra_groups=group
             )
+    from creditsync.runtime import PROCESSES_FILE
+    from streams.runtime.children import read_status
+
+    # What a running `creditsync run` has started (its file; absent: no run, or threads only).
+    children = read_status(DataSettings().data_dir / PROCESSES_FILE)
     if as_json:
         body = {
             "services": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
             **(pipeline.as_dict() if pipeline else {}),
+            "processes": children["processes"] if children else [],
         }
         print(json.dumps(body, ensure_ascii=False, indent=2))
     else:
@@ -361,6 +367,15 @@ def status(
         console.print(table)
         for extra in status_tables(pipeline, partitions) if pipeline else []:
             console.print(extra)
+        if children:
+            procs = Table(
+                "process", "kind", "pid", "restarts", "last exit",
+                title=f"processes of creditsync run (pid {children['parent']})",
+            )  # fmt: skip
+            for p in children["processes"]:
+                pid = str(p["pid"]) if p["pid"] is not None else "restarting"
+                procs.add_row(p["name"], p["kind"], pid, str(p["restarts"]), p["last_exit"] or "")
+            console.print(procs)
     if not healthy:
         raise typer.Exit(1)
 

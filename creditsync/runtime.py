@@ -1,12 +1,29 @@
 """`creditsync run` and `creditsync worker`: the processes that do the work.
 
-`run` is the main job: the stream stages, both sinks, the operations loop and the HTTP server
-in one process, which also owns the embedded ClickHouse (chdb allows one owner per data
-directory, so analytics reads go through this process). Each is a loop on a thread of its own
-under one supervisor (streams/runtime/supervisor.py). Ctrl-C or SIGTERM stops everything it started,
-each loop committing the batch in hand; a loop that fails ends the process with status 1 and
-one log line naming it. Restarting a failed process is its supervisor's job (systemd units in
-infra/systemd/, `restart: unless-stopped` in infra/compose.yaml).
+`run` is the main job and uses every core: by default it starts the stream stages and each
+sink as `python -m creditsync worker --stages …` child processes (CREDITSYNC_STAGE_PROCESSES
+or `--processes` copies of each kind) and supervises them (streams/runtime/children.py): a
+child that dies is logged with its name, pid and exit status and restarted with backoff;
+Ctrl-C or SIGTERM stops them all by pid (SIGKILL after a grace period) before `run` exits.
+The children are the same `worker` command and use the same consumer groups that workers on
+separate machines use, so N copies of a kind share its partitions; they inherit the
+environment (PII keys, or the data dir whose key files they read as the parent does).
+
+Why this split: embedded ClickHouse (chdb) allows one owner process per data directory, and
+the HTTP server (dashboard, /sql) reads analytics from it, so with chdb the ClickHouse sink
+and the operations loop stay in the parent beside the HTTP server; with
+CREDITSYNC_CLICKHOUSE_DSN naming a server they are a child kind of their own too. Intake
+and items are one child kind (one consumer loop, `--stages intake,items`), since intake hands
+USCC-keyed records straight to items in the same process; the publicity sink is another.
+Children rather than threads because the stages and sinks are Python-bound (Avro, mapping)
+and one interpreter runs one of them at a time. `--processes 0` keeps the earlier model:
+everything on threads of the one process.
+
+In a process, each loop runs on a thread of its own under one supervisor
+(streams/runtime/supervisor.py). A `creditsync worker` stays one process: a loop that fails
+ends it with status 1 and one log line naming it, and restarting it is its supervisor's job
+(systemd units in infra/systemd/, `restart: unless-stopped` in infra/compose.yaml); under
+`run`, that supervisor is the parent.
 """
 
 from __future__ import annotations
@@ -14,6 +31,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +47,45 @@ from creditsync.settings import (
 from schemas.pii_crypto import install_keyring
 from streams.app import WorkerConfig, build_app
 from streams.errors import WorkerCrashed
+from streams.runtime.children import ChildProcesses, ChildSpec
 from streams.worker import run_worker
 
 log = logging.getLogger("creditsync")
 OFF = "off"
+ALL_STAGES = ("intake", "items", "sinks")
+# Stage names `creditsync worker --stages` takes: "sinks" is both sinks (and operations).
+KNOWN_STAGES = frozenset({"intake", "items", "sinks", "clickhouse", "publicity"})
+# `<data dir>/run-processes.json`: what `creditsync run` has started, for `creditsync status`.
+PROCESSES_FILE = "run-processes.json"
+
+
+def process_plan(
+    processes: int, *, clickhouse_dsn: str | None, publicity: bool
+) -> tuple[tuple[str, ...], list[ChildSpec]]:
+    """The stages `run` keeps in its own process and the children it starts: `processes`
+    copies of each kind (0: none, everything in the parent). With embedded ClickHouse
+    (chdb, one owner process) its sink stays in the parent, which serves the reads."""
+    if processes <= 0:
+        return ALL_STAGES, []
+    kinds = [("stages", "intake,items")]
+    if publicity:
+        kinds.append(("publicity", "publicity"))
+    parent: tuple[str, ...] = ()
+    if clickhouse_dsn is not None:
+        if clickhouse_dsn.startswith("chdb:"):
+            parent = ("clickhouse",)
+        else:
+            kinds.append(("clickhouse", "clickhouse"))
+    specs = [
+        ChildSpec(
+            name=f"{kind}-{n}",
+            kind=kind,
+            argv=(sys.executable, "-m", "creditsync", "worker", "--stages", stages),
+        )
+        for kind, stages in kinds
+        for n in range(1, processes + 1)
+    ]
+    return parent, specs
 
 
 def worker_config(
@@ -210,7 +263,14 @@ def _demo_control_totals(records: list[Any], prefix: str) -> list[Any]:
     return totals
 
 
-def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: Any) -> int:
+def run_main_job(
+    *,
+    demo: bool,
+    demo_rate: float,
+    start_local: bool,
+    console: Any,
+    processes: int | None = None,
+) -> int:
     """`creditsync run`: bring up what is missing, run until Ctrl-C, stop what it started."""
     from creditsync.health import check_kafka, check_redis
     from creditsync.local import LocalStack, create_topics
@@ -224,9 +284,19 @@ def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: An
     if start_local and services_down:
         console.print("starting the local Kafka and Redis (first start formats storage) …")
         started = stack.up()
-    config = worker_config()
+    count = StreamSettings().stage_processes if processes is None else processes
+    clickhouse = ClickHouseSettings()
+    parent_stages, specs = process_plan(
+        count,
+        clickhouse_dsn=None
+        if clickhouse.clickhouse_dsn.lower() == OFF
+        else clickhouse.dsn(DataSettings()),
+        publicity=RedisSettings().redis_url.lower() != OFF,
+    )
+    config = worker_config(parent_stages)
     create_topics(config.kafka, topic_specs(config.topic_prefix, config.partitions))
     http = HttpSettings()
+    children = ChildProcesses(specs, status_path=config.data_dir / PROCESSES_FILE)
 
     def ready() -> None:
         base = f"http://{http.http_host}:{http.http_port}"
@@ -236,8 +306,13 @@ def run_main_job(*, demo: bool, demo_rate: float, start_local: bool, console: An
         console.print(f"  API docs            {base}/docs")
         if demo:
             console.print(f"  demo feed           {demo_rate:g} events/s")
+        if specs:
+            kinds = sorted({s.kind for s in specs})
+            console.print(f"  processes           {count} × {', '.join(kinds)} (+ this one)")
 
-    loops = [("demo-feed", DemoFeedLoop(config, demo_rate))] if demo else []
+    loops: list[tuple[str, Any]] = [("processes", children)] if specs else []
+    if demo:
+        loops.append(("demo-feed", DemoFeedLoop(config, demo_rate)))
     from creditsync.ops.runlock import main_job_pid
 
     try:

@@ -96,3 +96,6 @@ class StreamSettings(BaseSettings):
     topic_prefix: str = ""
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0
+    # `creditsync run`: processes of each kind (the stages, each sink); 0 runs everything
+    # on threads of the one process (creditsync/runtime.py).
+    stage_processes: int = Field(default=1, ge=0, le=64)

@@ -63,10 +63,11 @@ class CreditStreams:
         loops: list[tuple[str, Loop]] = []
         if self.stage_loop is not None:
             loops.append(("stages", self.stage_loop))
-        if "sinks" in self.config.stages:
-            from streams import sink_stage
+        from streams import sink_stage
 
-            loops += sink_stage.sink_loops(self.config, sink_stage.open_sinks(self.config))
+        sinks = sink_stage.sinks_of(self.config.stages)
+        if sinks:
+            loops += sink_stage.sink_loops(self.config, sink_stage.open_sinks(self.config, sinks))
         return loops
 
 

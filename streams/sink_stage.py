@@ -27,16 +27,26 @@ from streams.runtime.sink_loop import SinkLoop, sink_group
 SINK_NAMES = {"ClickHouseSink": "clickhouse", "PublicityIndex": "publicity"}
 
 
-def open_sinks(cfg: WorkerConfig) -> list[Sink]:
+def sinks_of(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The sinks named by a worker's stages: `sinks` is both, `clickhouse` (with the
+    operations loop) or `publicity` one of them, for a process of its own (creditsync run)."""
+    if "sinks" in stages:
+        return ("clickhouse", "publicity")
+    return tuple(name for name in ("clickhouse", "publicity") if name in stages)
+
+
+def open_sinks(
+    cfg: WorkerConfig, names: tuple[str, ...] = ("clickhouse", "publicity")
+) -> list[Sink]:
     """The sinks this worker writes to, set up (schema created, scripts loaded)."""
     sinks: list[Sink] = []
-    if cfg.clickhouse_dsn:
+    if cfg.clickhouse_dsn and "clickhouse" in names:
         from sinks.clickhouse import ClickHouseSink, connect_clickhouse
 
         sinks.append(
             ClickHouseSink(connect_clickhouse(cfg.clickhouse_dsn, cfg.clickhouse_database))
         )
-    if cfg.redis_url:
+    if cfg.redis_url and "publicity" in names:
         import redis
 
         from sinks.publicity import PublicityIndex
