@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import redis
 from fastapi import FastAPI
 
+from creditsync.child_metrics import exposition_registry
 from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from creditsync.operator_token import expected_token_sha256
@@ -34,7 +36,9 @@ def check_clickhouse(client) -> ServiceCheck:
     return ServiceCheck("clickhouse", True, f"ClickHouse {version}")
 
 
-def http_app(config: WorkerConfig) -> FastAPI:
+def http_app(config: WorkerConfig, children_metrics: Path | None = None) -> FastAPI:
+    """The HTTP server of `run`/`serve`; `children_metrics`: where `run`'s children write
+    their metrics, merged into /metrics."""
     if not config.redis_url:
         raise ValueError("the HTTP server needs the publicity index: CREDITSYNC_REDIS_URL")
     client = redis.Redis.from_url(config.redis_url)
@@ -76,5 +80,6 @@ def http_app(config: WorkerConfig) -> FastAPI:
             intake=intake,
             health=health,
             operator_token_sha256=expected_token_sha256(config.data_dir),
+            metrics_registry=exposition_registry(children_metrics),
         )
     )

@@ -84,6 +84,8 @@ class HttpDeps:
     health: HealthCheck = field(default=lambda: ())
     # SHA-256 of the operator token that POST /v1/analytics/sql asks for (operator_token.py).
     operator_token_sha256: str | None = None
+    # What /metrics renders: `run` passes its children's metrics merged in (child_metrics.py).
+    metrics_registry: Any | None = None
     title: str = "creditsync — 信用信息公示查询"
 
 
@@ -425,7 +427,8 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        registry = deps.metrics_registry if deps.metrics_registry is not None else REGISTRY
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     def index_page() -> FileResponse:

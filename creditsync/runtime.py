@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from creditsync.child_metrics import MULTIPROC_ENV, fresh_metrics_dir
 from creditsync.pii_keys import check_configured, load_pii_keys
 from creditsync.settings import (
     ClickHouseSettings,
@@ -136,14 +139,16 @@ def run_main(
     serve_http: bool = True,
     extra_loops: list[tuple[str, Any]] | None = None,
     on_ready: Callable[[], None] | None = None,
+    children_metrics: Path | None = None,
 ) -> int:
     """Run the worker's loops (and the HTTP server) until Ctrl-C / SIGTERM: 0, or 1 when a
-    loop failed (logged in one line naming the loop and the error)."""
+    loop failed (logged in one line naming the loop and the error). `children_metrics`: the
+    directory the children write their metrics to, merged into /metrics."""
     stop = threading.Event()
     install_stop_signals(stop)
     loops = list(extra_loops or [])
     if serve_http:
-        loops.insert(0, ("http", HttpServerLoop(_http_server(config))))
+        loops.insert(0, ("http", HttpServerLoop(_http_server(config, children_metrics))))
     try:
         run_worker(build_app(config), stop=stop, extra_loops=loops, on_started=on_ready)
     except WorkerCrashed as exc:
@@ -167,7 +172,7 @@ class HttpServerLoop:
         self.server.run()  # returns once should_exit is set; a port in use raises SystemExit
 
 
-def _http_server(config: WorkerConfig):
+def _http_server(config: WorkerConfig, children_metrics: Path | None = None):
     import uvicorn
 
     from creditsync.composition import http_app
@@ -175,7 +180,7 @@ def _http_server(config: WorkerConfig):
 
     http = HttpSettings()
     uv_config = uvicorn.Config(
-        http_app(config),
+        http_app(config, children_metrics),
         host=http.http_host,
         port=http.http_port,
         log_level="warning",
@@ -296,7 +301,13 @@ def run_main_job(
     config = worker_config(parent_stages)
     create_topics(config.kafka, topic_specs(config.topic_prefix, config.partitions))
     http = HttpSettings()
-    children = ChildProcesses(specs, status_path=config.data_dir / PROCESSES_FILE)
+    # The children's counters reach the parent's /metrics through their files (child_metrics).
+    metrics_dir = fresh_metrics_dir(config.data_dir) if specs else None
+    children = ChildProcesses(
+        specs,
+        env={**os.environ, MULTIPROC_ENV: str(metrics_dir)} if metrics_dir else None,
+        status_path=config.data_dir / PROCESSES_FILE,
+    )
 
     def ready() -> None:
         base = f"http://{http.http_host}:{http.http_port}"
@@ -318,7 +329,7 @@ def run_main_job(
     try:
         # run.pid tells operator commands that this process owns the embedded ClickHouse.
         with main_job_pid(config.data_dir):
-            return run_main(config, extra_loops=loops, on_ready=ready)
+            return run_main(config, extra_loops=loops, on_ready=ready, children_metrics=metrics_dir)
     finally:
         if started:
             for line in stack.down():

@@ -44,10 +44,28 @@ def children(data_dir) -> dict[str, dict]:
     return {p["name"]: p for p in body["processes"]}
 
 
+def metric_values(port: int) -> dict[tuple[str, str], float]:
+    """(sample name, stage or sink label) → value summed over the other labels, from the
+    text a Prometheus server would scrape."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = sample.labels.get("stage") or sample.labels.get("sink") or ""
+            out[(sample.name, label)] = out.get((sample.name, label), 0) + sample.value
+    return out
+
+
 def test_run_supervises_child_processes(pipeline, redis_client, tmp_path):
     data_dir = tmp_path / "run"
     dsn = f"chdb://{data_dir / 'clickhouse'}"
     database = pipeline.clickhouse_database
+    http_port = free_port()
     env = {
         **os.environ,
         "CREDITSYNC_KAFKA_BOOTSTRAP": pipeline.bootstrap,
@@ -55,7 +73,8 @@ def test_run_supervises_child_processes(pipeline, redis_client, tmp_path):
         "CREDITSYNC_TOPIC_PREFIX": pipeline.topic_prefix,
         "CREDITSYNC_CLICKHOUSE_DATABASE": database,
         "CREDITSYNC_DATA_DIR": str(data_dir),
-        "CREDITSYNC_HTTP_PORT": str(free_port()),
+        "CREDITSYNC_HTTP_HOST": "127.0.0.1",
+        "CREDITSYNC_HTTP_PORT": str(http_port),
         "CREDITSYNC_SINK_FLUSH_SECONDS": "0.3",
         "CREDITSYNC_STAGE_PROCESSES": "1",
     }
@@ -117,6 +136,11 @@ def test_run_supervises_child_processes(pipeline, redis_client, tmp_path):
         ), f"{visible_licences(redis_client, usccs)} of {total} licences visible"
         # The parent's ClickHouse sink (embedded chdb) has committed every record.
         assert wait_for(lambda: alive_run() or sinks_caught_up(pipeline), 120)
+        # The children's counters are on the parent's /metrics, the killed child's included.
+        counted = metric_values(http_port)
+        assert counted.get(("creditsync_stage_messages_total", "intake"), 0) >= total, counted
+        assert counted.get(("creditsync_sink_records_total", "publicity"), 0) >= total, counted
+        assert counted.get(("creditsync_sink_records_total", "clickhouse"), 0) >= total, counted
     finally:
         # (c) SIGTERM to the parent stops every child.
         proc.send_signal(signal.SIGTERM)
