@@ -16,7 +16,14 @@ from typing import Any, get_args
 
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.categories import CATEGORIES, CATEGORY_SPECS, CategorySpec, FieldSpec
+from schemas.categories import (
+    CATEGORIES,
+    CATEGORY_SPECS,
+    PERSONAL_ID_CATEGORIES,
+    PERSONAL_ID_FIELD,
+    CategorySpec,
+    FieldSpec,
+)
 from schemas.records import PublicationStatus
 
 AVRO_DIR = Path(__file__).resolve().parent / "avro"
@@ -56,7 +63,7 @@ def _field(name: str, type_: Any, doc: str, required: bool) -> Schema:
 
 
 def _spec_field(spec: FieldSpec) -> Schema:
-    return _field(spec.name, _KIND_TYPES[spec.kind], spec.chinese, spec.required)
+    return _field(spec.name, _KIND_TYPES[spec.kind], spec.doc, spec.required)
 
 
 def payload_schema(spec: CategorySpec) -> Schema:
@@ -70,12 +77,17 @@ def payload_schema(spec: CategorySpec) -> Schema:
     }
 
 
-def published_restriction_schema() -> Schema:
-    """The restriction payload as streams/ publishes it: the ID number masked and hashed."""
-    spec = CATEGORY_SPECS["restriction"]
+def published_record_type(category: str) -> str:
+    """The record name of a category's published payload: PublishedRestriction …"""
+    return f"Published{record_type_of(category)}"
+
+
+def published_schema(spec: CategorySpec) -> Schema:
+    """A payload as streams/ publishes it: the ID number masked and hashed (categories with
+    a personal ID field, PERSONAL_ID_CATEGORIES)."""
     fields: list[Schema] = []
     for f in spec.fields:
-        if f.name != "id_document_number":
+        if f.name != PERSONAL_ID_FIELD:
             fields.append(_spec_field(f))
             continue
         # DOMAIN.md "Privacy": the raw number never leaves streams/.
@@ -94,11 +106,16 @@ def published_restriction_schema() -> Schema:
         )
     return {
         "type": "record",
-        "name": PUBLISHED_RESTRICTION,
+        "name": published_record_type(spec.category),
         "namespace": PAYLOAD_NAMESPACE,
-        "doc": f"{spec.chinese} (restriction), published form without the raw ID number",
+        "doc": f"{spec.chinese} ({spec.category}), published form without the raw ID number",
         "fields": fields,
     }
+
+
+def published_restriction_schema() -> Schema:
+    """The restriction payload as streams/ publishes it: the ID number masked and hashed."""
+    return published_schema(CATEGORY_SPECS["restriction"])
 
 
 def _enum(name: str, symbols: tuple[str, ...] | list[str], doc: str) -> Schema:
@@ -228,13 +245,19 @@ def enriched_record_schema(payloads: list[Schema]) -> Schema:
 def current_schemas() -> dict[str, Schema]:
     """Every record type as the current categories and envelopes describe it."""
     payloads = {record_type_of(c): payload_schema(CATEGORY_SPECS[c]) for c in CATEGORIES}
-    published = published_restriction_schema()
+    published = {
+        published_record_type(c): published_schema(CATEGORY_SPECS[c])
+        for c in PERSONAL_ID_CATEGORIES
+    }
     enriched_payloads = [
-        published if name == "Restriction" else schema for name, schema in payloads.items()
+        published[published_record_type(c)]
+        if c in PERSONAL_ID_CATEGORIES
+        else payloads[record_type_of(c)]
+        for c in CATEGORIES
     ]
     return {
         **payloads,
-        PUBLISHED_RESTRICTION: published,
+        **published,
         INTAKE_EVENT: intake_event_schema(list(payloads.values())),
         ENRICHED_RECORD: enriched_record_schema(enriched_payloads),
     }

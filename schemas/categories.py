@@ -24,6 +24,11 @@ Category = Literal[
     "objection",
     "credit_repair",
     "notice_feedback",
+    "chattel_mortgage",
+    "equity_pledge",
+    "judicial_assistance",
+    "small_business_support",
+    "tax_credit_rating",
 ]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 
@@ -48,6 +53,15 @@ class FieldSpec:
     chinese: str
     kind: FieldKind = "text"
     required: bool = False
+    # Where the field comes from, for the schema docs (issue #17): the column of the
+    # national enterprise credit information publicity system (国家企业信用信息公示系统) or
+    # the document that names it. Empty for the fields of the 2016 collection templates.
+    source: str = ""
+
+    @property
+    def doc(self) -> str:
+        """The Avro field's doc: the Chinese name, then where it comes from."""
+        return f"{self.chinese}（来源：{self.source}）" if self.source else self.chinese
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,18 @@ class CategorySpec:
 
 
 F = FieldSpec
+
+# Sources of the fields of the categories added in issue #17 (FieldSpec.source).
+_GSXT = "国家企业信用信息公示系统"
+_MORTGAGE = f"{_GSXT}「动产抵押登记信息」"
+_PLEDGE = f"{_GSXT}「股权出质登记信息」"
+_JUDICIAL = f"{_GSXT}「司法协助信息」"
+_SMALL = f"{_GSXT}「小微企业名录·享受扶持信息」"
+_SMALL_SEED = "seed 002 §三「小微企业通过受政策扶持信息」"
+_TAX = "税务机关发布的纳税信用等级（A级纳税人名单），seed 004"
+# 《企业信息公示暂行条例》第六条: 动产抵押、股权出质登记信息 are published within 20 working
+# days of being produced (the regulation, not the seeds, sets this figure).
+_REGULATION_WORKING_DAYS = 20
 
 CATEGORY_SPECS: dict[Category, CategorySpec] = {
     spec.category: spec
@@ -272,6 +298,98 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
             key_fields=("notice_id", "receiving_department", "feedback_stage"),
             workflow=True,
         ),
+        CategorySpec(
+            "chattel_mortgage",
+            "动产抵押登记",
+            (
+                F("mortgage_number", "登记编号", required=True, source=_MORTGAGE),
+                F("registered_on", "登记日期", "date", required=True, source=_MORTGAGE),
+                F("registering_authority", "登记机关", required=True, source=_MORTGAGE),
+                F("secured_amount", "被担保债权数额", "money", required=True, source=_MORTGAGE),
+                F("status", "状态", required=True, source=_MORTGAGE),  # 有效 / 无效（注销）
+                F("secured_claim_kind", "被担保债权种类", source=f"{_MORTGAGE}详情"),
+                F("mortgagee", "抵押权人", source=f"{_MORTGAGE}详情"),
+                F("collateral", "抵押物概况", source=f"{_MORTGAGE}详情"),
+                F("published_on", "公示日期", "date", source=_MORTGAGE),
+            ),
+            key_fields=("mortgage_number",),
+            decision_date_field="registered_on",
+            deadline_working_days=_REGULATION_WORKING_DAYS,
+        ),
+        CategorySpec(
+            "equity_pledge",
+            "股权出质登记",
+            (
+                F("pledge_number", "登记编号", required=True, source=_PLEDGE),
+                # The pledgor may be a natural person: the name is shown, as the publicity
+                # system shows it; the ID number is handled as the restriction's 证件号码.
+                F("pledgor", "出质人", required=True, source=_PLEDGE),
+                F("id_document_type", "出质人证照/证件类型", source=_PLEDGE),
+                F("id_document_number", "出质人证照/证件号码", source=_PLEDGE),
+                F("pledged_amount", "出质股权数额", "money", required=True, source=_PLEDGE),
+                F("pledgee", "质权人", required=True, source=_PLEDGE),
+                F("registered_on", "股权出质设立登记日期", "date", required=True, source=_PLEDGE),
+                F("status", "状态", required=True, source=_PLEDGE),  # 有效 / 无效
+                F("published_on", "公示日期", "date", source=_PLEDGE),
+                F("changes", "变化情况", source=_PLEDGE),
+            ),
+            key_fields=("pledge_number",),
+            decision_date_field="registered_on",
+            deadline_working_days=_REGULATION_WORKING_DAYS,
+        ),
+        CategorySpec(
+            "judicial_assistance",
+            "司法协助",
+            (
+                # A release (解除冻结) is sent under the freeze's 执行通知书文号 with 状态
+                # 解除冻结: both are versions of one item, as a 移出 is of its listing.
+                F("notice_number", "执行通知书文号", required=True, source=_JUDICIAL),
+                # 类型: 股权冻结 / 股东变更; 状态: 冻结 / 解除冻结 / 失效 / 股东变更.
+                F("assistance_type", "类型", required=True, source=_JUDICIAL),
+                F("assistance_status", "状态", required=True, source=_JUDICIAL),
+                F("debtor", "被执行人", required=True, source=_JUDICIAL),
+                F("id_document_type", "被执行人证照种类", source=f"{_JUDICIAL}详情"),
+                F("id_document_number", "被执行人证照号码", source=f"{_JUDICIAL}详情"),
+                F("equity_amount", "股权数额", "money", required=True, source=_JUDICIAL),
+                F("enforcing_court", "执行法院", required=True, source=_JUDICIAL),
+                F("ruling_number", "执行裁定书文号", source=f"{_JUDICIAL}详情"),
+                F("enforcement_item", "执行事项", source=f"{_JUDICIAL}详情"),
+                F("executed_on", "协助执行日期", "date", required=True, source=f"{_JUDICIAL}详情"),
+                F("frozen_from", "冻结期限自", "date", source=f"{_JUDICIAL}详情（股权冻结）"),
+                F("frozen_to", "冻结期限至", "date", source=f"{_JUDICIAL}详情（股权冻结）"),
+                F("unfrozen_on", "解除冻结日期", "date", source=f"{_JUDICIAL}详情（解除冻结）"),
+                F("transferee", "受让人", source=f"{_JUDICIAL}详情（股东变更）"),
+                F("published_on", "公示日期", "date", source=_JUDICIAL),
+            ),
+            key_fields=("notice_number",),
+            decision_date_field="executed_on",
+        ),
+        CategorySpec(
+            "small_business_support",
+            "小微企业享受扶持政策信息",
+            (
+                F("supporting_department", "扶持部门", required=True, source=_SMALL),
+                F("support_type", "扶持类型", required=True, source=_SMALL),
+                F("support_content", "扶持内容", required=True, source=_SMALL),
+                F("support_amount", "扶持金额", "money", source=_SMALL),
+                F("implemented_on", "实施日期", "date", required=True, source=_SMALL),
+                F("policy_basis", "扶持政策依据", source=_SMALL_SEED),
+            ),
+            key_fields=("supporting_department", "support_type", "implemented_on"),
+            decision_date_field="implemented_on",
+        ),
+        CategorySpec(
+            "tax_credit_rating",
+            "纳税信用等级",
+            (
+                F("evaluation_year", "评价年度", required=True, source=_TAX),
+                F("credit_grade", "纳税信用等级", required=True, source=f"{_TAX}；A/B/M/C/D"),
+                F("evaluating_authority", "评价机关", required=True, source=_TAX),
+                F("published_on", "发布日期", "date", required=True, source=_TAX),
+            ),
+            key_fields=("evaluation_year",),
+            decision_date_field="published_on",
+        ),
     )
 }
 
@@ -288,6 +406,12 @@ WORKFLOW_CATEGORIES: tuple[Category, ...] = tuple(
 )
 # The workflow events that act on a public item (notice feedback acts on a notice).
 ITEM_WORKFLOW_CATEGORIES: tuple[Category, ...] = ("objection", "credit_repair")
+# The field that holds a person's ID number (证件号码): sealed by the producers, replaced by a
+# mask and a keyed hash in streams/, never stored or shown in clear (DOMAIN.md "Privacy").
+PERSONAL_ID_FIELD = "id_document_number"
+PERSONAL_ID_CATEGORIES: tuple[Category, ...] = tuple(
+    c for c in CATEGORIES if PERSONAL_ID_FIELD in CATEGORY_SPECS[c].field_names
+)
 # The public items: one licence, penalty, inspection, listing or honour of an enterprise,
 # kept and versioned by the items stage. Registration is the enterprise's identity, not an
 # item; changes and workflow events reach an item as new versions of it.

@@ -24,7 +24,7 @@ from schemas.avro_build import (
     ENRICHED_RECORD,
     INTAKE_EVENT,
     PAYLOAD_NAMESPACE,
-    PUBLISHED_RESTRICTION,
+    published_record_type,
     record_type_of,
 )
 from schemas.catalog import Catalog, SchemaVersion, default_catalog
@@ -187,8 +187,10 @@ class EnvelopeCodec(AvroCodec):
         self._branches: dict[str, tuple[str, frozenset[str]]] = {}
         for category in fields["category"]["type"]["symbols"]:
             name = record_type_of(category)
-            if name == "Restriction" and name not in branches:
-                name = PUBLISHED_RESTRICTION  # EnrichedRecord: the ID number is masked
+            if name not in branches:
+                # EnrichedRecord: a category with a personal ID field is carried in its
+                # published form (PublishedRestriction …), the number masked and hashed.
+                name = published_record_type(category)
             branch = branches[name]
             self._branches[category] = (
                 f"{PAYLOAD_NAMESPACE}.{name}",

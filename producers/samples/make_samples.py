@@ -52,6 +52,8 @@ PENALTY_BASES = (
     "",
     "《中华人民共和国食品安全法》第一百二十四条",
 )
+COURTS = ("银川市兴庆区人民法院", "银川市金凤区人民法院", "吴忠市利通区人民法院",
+          "固原市原州区人民法院", "中卫市沙坡头区人民法院", "石嘴山市惠农区人民法院")  # fmt: skip
 ABNORMAL_REASONS = ("补报未报年份的年度报告并公示", "未按照规定期限公示年度报告")  # removed, listed
 
 
@@ -182,6 +184,55 @@ def rows_for(category: Category, pool: list[Enterprise], rng: random.Random) -> 
                           "处罚决定已撤销，申请更正", f"{day(7 * i + 20)}"]  # fmt: skip
             case "credit_repair":
                 fields = ["penalty", number, f"{day(7 * i + 90)}", MARKET, "已履行处罚并完成整改"]
+            case "chattel_mortgage":
+                fields = [f"宁{e.region}动抵〔2018〕{i + 1}号", f"{d}", "银川市市场监督管理局",
+                          ["500000", "120万元", "80,000.00元", "300000", "1000000", "250000"][i],
+                          "有效" if i != 4 else "无效", "借款合同",
+                          "宁夏银行股份有限公司", ["挖掘机2台", "库存枸杞30吨", "运输车辆5辆",
+                                                  "生产设备一批", "原材料", "办公设备"][i],
+                          f"{day(7 * i + 3)}"]  # fmt: skip
+            case "equity_pledge":
+                birth = dt.date(1970 + 2 * i, 2 + i, 5 + i)
+                # Row 3's pledgor is an enterprise: its USCC in the ID column, as published.
+                pledgor, id_type, id_number = (
+                    (pool[7].name, "统一社会信用代码", pool[7].uscc) if i == 2 else
+                    (e.legal_representative, "居民身份证",
+                     make_resident_id(e.region, birth, f"{201 + i:03d}"))
+                )  # fmt: skip
+                fields = [f"{e.region}2018{i + 1:04d}", pledgor, id_type, id_number,
+                          ["50万元", "1000000", "300000", "20万元", "150000", "800000"][i],
+                          "宁夏银行股份有限公司", f"{d}", "有效" if i != 3 else "无效",
+                          f"{day(7 * i + 2)}", "" if i != 3 else "注销登记"]  # fmt: skip
+            case "judicial_assistance":
+                birth = dt.date(1965 + 2 * i, 3 + i, 12 + i)
+                # 股权冻结, its release (解除冻结, same 执行通知书文号 as the freeze) and a
+                # 股东变更 by court order (强制转让).
+                kind, status = [("股权冻结", "冻结"), ("股权冻结", "解除冻结"),
+                                ("股东变更", "股东变更"), ("股权冻结", "冻结"),
+                                ("股权冻结", "冻结"), ("股东变更", "股东变更")][i]  # fmt: skip
+                fields = [f"（2018）宁0{104 + i}执{100 + i}号", kind, status,
+                          e.legal_representative, "居民身份证",
+                          make_resident_id(e.region, birth, f"{301 + i:03d}"),
+                          ["100万元", "500000", "300000", "200000", "80万元", "600000"][i],
+                          COURTS[i],
+                          f"（2018）宁0{104 + i}执{100 + i}号之一",
+                          "冻结股权" if kind == "股权冻结" else "强制转让被执行人股权",
+                          f"{d}",
+                          f"{d}" if kind == "股权冻结" else "",
+                          f"{d.replace(year=d.year + 3)}" if kind == "股权冻结" else "",
+                          f"{day(7 * i + 40)}" if status == "解除冻结" else "",
+                          pool[7].name if kind == "股东变更" else "",
+                          f"{day(7 * i + 1)}"]  # fmt: skip
+            case "small_business_support":
+                fields = [["银川市财政局", "吴忠市人力资源和社会保障局", "固原市工业和信息化局",
+                           "国家税务总局中卫市税务局", "石嘴山市财政局", "银川市科学技术局"][i],
+                          ["财政补贴", "创业担保贷款贴息", "技术改造资金", "税收减免",
+                           "财政补贴", "科技创新券"][i], "小微企业扶持资金",
+                          ["30000", "5万元", "120000", "8,500.00元", "20000", "10000"][i],
+                          f"{d}", "《宁夏回族自治区扶持小微企业发展若干政策》"]  # fmt: skip
+            case "tax_credit_rating":
+                fields = ["2017", ["A", "A", "B", "M", "C", "A"][i],
+                          "国家税务总局宁夏回族自治区税务局", f"{day(7 * i + 45)}"]  # fmt: skip
             case "notice_feedback":
                 continue  # demo_notice_feedback_rows: answers to notices the demo sends
             case _:  # pragma: no cover — every category is listed above

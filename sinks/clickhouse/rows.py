@@ -20,7 +20,12 @@ from typing import Any
 
 import orjson
 
-from schemas.categories import CATEGORY_SPECS, ITEM_AND_CHANGE_CATEGORIES, FieldSpec
+from schemas.categories import (
+    CATEGORY_SPECS,
+    ITEM_AND_CHANGE_CATEGORIES,
+    PERSONAL_ID_CATEGORIES,
+    FieldSpec,
+)
 from schemas.personal_ids import contains_resident_id, mask_resident_ids
 from schemas.records import EnrichedRecord
 from sinks.errors import RecordMappingError
@@ -241,7 +246,7 @@ def category_row(record: EnrichedRecord, common: Row | None = None) -> Row:
         if field.name in _NOT_STORED:
             continue
         row[field.name] = field_value(record["event_id"], field, payload.get(field.name))
-    if record["category"] == "restriction":
+    if record["category"] in PERSONAL_ID_CATEGORIES:
         row[_ID_HASH] = _text(payload.get(_ID_HASH))
     return row
 

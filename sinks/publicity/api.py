@@ -28,6 +28,7 @@ PUBLIC_LISTS: dict[str, str] = {
     "restriction": "严重违法失信名单（黑名单）",
     "abnormal_operation": "经营异常名录",
     "red_list": "守信红名单",
+    "tax_credit_rating": "纳税信用A级纳税人名单",
 }
 MIN_QUERY_CHARS = 2
 MAX_QUERY_CHARS = 100
@@ -209,7 +210,8 @@ def public_router(reader: PublicityReaderLike) -> APIRouter:
 
     @router.get(
         "/v1/lists/{list_name}",
-        summary="A public list: restriction, abnormal_operation or red_list, paged",
+        summary="A public list: restriction, abnormal_operation, red_list or tax_credit_rating "
+        "(A-level taxpayers), paged",
     )
     def public_list(
         list_name: Annotated[str, Path(description=", ".join(PUBLIC_LISTS))],

@@ -23,11 +23,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-LISTS: tuple[str, ...] = ("restriction", "abnormal_operation", "red_list")
+LISTS: tuple[str, ...] = ("restriction", "abnormal_operation", "red_list", "tax_credit_rating")
 LIST_CHINESE: dict[str, str] = {
     "restriction": "严重违法失信名单（黑名单）",
     "abnormal_operation": "经营异常名录",
     "red_list": "守信红名单",
+    # Only A-level ratings list an enterprise (profile.list_score); its profile shows them
+    # under 守信红名单 too (profile.derived_red_list_items).
+    "tax_credit_rating": "纳税信用A级纳税人名单",
 }
 # Name searches need two characters: one character matches too much to be useful.
 MIN_QUERY_CHARS = 2

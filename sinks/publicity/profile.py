@@ -9,6 +9,7 @@ number, never the number or its keyed hash (DOMAIN.md "Privacy").
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +25,13 @@ _LIST_DATE_FIELD = {
     "restriction": "restricted_from",
     "abnormal_operation": "decided_on",
     "red_list": "awarded_on",
+    # An A-level rating puts the enterprise on the A-level taxpayers' list, which the tax
+    # bureau publishes as part of the red list (seed 004: 发布诚信「红黑名单」, 纳税).
+    "tax_credit_rating": "published_on",
 }
 _LISTED_ACTIONS = frozenset({"listed", "列入"})
+TAX_RATING = "tax_credit_rating"
+RED_LIST = "red_list"
 
 IDENTITY_FIELDS = (
     "uscc", "registration_number", "organisation_code", "name", "registration_authority",
@@ -59,12 +65,54 @@ def list_score(record: EnrichedRecord) -> int | None:
         _LISTED_ACTIONS
     ):
         return None  # a 移出 (removal) record is shown, but does not list anyone
+    if record["category"] == TAX_RATING and not is_a_grade(payload.get("credit_grade")):
+        return None  # only A-level taxpayers are on the list
     value = payload.get(field) or record.get("occurred_at")
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     if not isinstance(value, dt.date):
         return 19700101  # listed, date unknown: sorts last
     return value.year * 10000 + value.month * 100 + value.day
+
+
+def is_a_grade(grade: Any) -> bool:
+    """Whether a 纳税信用等级 is A, however written (A, Ａ, A级, a)."""
+    if not isinstance(grade, str):
+        return False
+    text = unicodedata.normalize("NFKC", grade).strip().upper().removesuffix("级")
+    return text == "A"
+
+
+def derived_red_list_items(tax_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The red-list (守信) entries an enterprise's public A-level tax ratings give it: derived
+    from the tax bureau's rating when the profile is read, not a second department record, so
+    a rating that is withdrawn or downgraded takes its entry with it."""
+    derived = []
+    for item in tax_items:
+        payload = item.get("payload") or {}
+        if item.get("category") != TAX_RATING or not is_a_grade(payload.get("credit_grade")):
+            continue
+        year = payload.get("evaluation_year") or ""
+        derived.append(
+            {
+                "item_id": f"{RED_LIST}:derived:{item['item_id']}",
+                "category": RED_LIST,
+                "record_key": item["record_key"],
+                "status": item["status"],
+                "department": item["department"],
+                "occurred_at": item.get("occurred_at"),
+                "version": item["version"],
+                "derived_from": item["item_id"],
+                "payload": {
+                    "honour_name": f"纳税信用A级纳税人（{year}年度）",
+                    "awarding_authority": payload.get("evaluating_authority"),
+                    "awarded_on": payload.get("published_on"),
+                    "valid_to": None,
+                    "details": "由纳税信用等级评价结果（A级）生成",
+                },
+            }
+        )
+    return derived
 
 
 def public_item(record: EnrichedRecord) -> dict[str, Any] | None:

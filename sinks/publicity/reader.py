@@ -29,6 +29,7 @@ from sinks.publicity.keys import (
     region_filter,
 )
 from sinks.publicity.paging import PageOutOfRange, check_in_range, page_request
+from sinks.publicity.profile import RED_LIST, TAX_RATING, derived_red_list_items
 from sinks.publicity.ranking import rank
 
 MAX_LIMIT = 100
@@ -89,6 +90,10 @@ class PublicityReader:
             return None
         k = self.keys
         shown_categories = [c for c in ITEM_AND_CHANGE_CATEGORIES if category in (None, c)]
+        # The red-list section shows the A-level tax ratings too: read them with it.
+        fetched = list(shown_categories)
+        if RED_LIST in fetched and TAX_RATING not in fetched:
+            fetched.append(TAX_RATING)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(k.entity(uscc))
         pipe.smembers(k.former_names(uscc))
@@ -96,7 +101,7 @@ class PublicityReader:
             pipe.zscore(k.list(name), uscc)
         for cat in ITEM_AND_CHANGE_CATEGORIES:
             pipe.hlen(k.items(uscc, cat))
-        for cat in shown_categories:
+        for cat in fetched:
             # A hash has no order: the section is sorted here, then sliced to the page.
             pipe.hgetall(k.items(uscc, cat))
         replies = pipe.execute()
@@ -106,14 +111,24 @@ class PublicityReader:
         rest = iter(replies[2:])
         list_scores = [next(rest) for _ in LISTS]
         counts = {cat: int(next(rest)) for cat in ITEM_AND_CHANGE_CATEGORIES}
+        listed = {n for n, score in zip(LISTS, list_scores, strict=True) if score is not None}
+        if TAX_RATING in listed:
+            listed.add(RED_LIST)  # an A-level taxpayer is on the red list too
         items_raw = list(rest)
-        if request is not None and category is not None:
-            check_in_range(request, counts[category], f"该企业的{_CATEGORY_CHINESE[category]}信息")
         identity = _decode_hash(identity_raw)
         name = identity.get("name", "")
         items: dict[str, list[dict[str, Any]]] = {}
-        for cat, raw in zip(shown_categories, items_raw, strict=True):
-            shown = [json.loads(_s(v)) for v in raw.values()]
+        sections = {cat: [json.loads(_s(v)) for v in raw.values()]
+                    for cat, raw in zip(fetched, items_raw, strict=True)}  # fmt: skip
+        if RED_LIST in sections:
+            # Derived, not stored: an A-level rating's 守信 entry (profile.derived_red_list_items).
+            sections[RED_LIST] += derived_red_list_items(sections[TAX_RATING])
+        if request is not None and category is not None:
+            check_in_range(
+                request, len(sections[category]), f"该企业的{_CATEGORY_CHINESE[category]}信息"
+            )
+        for cat in shown_categories:
+            shown = sections[cat]
             for item in shown:
                 item.pop("list_score", None)  # the list membership is `lists`
             # Newest first, as the public page lists them.
@@ -146,7 +161,7 @@ class PublicityReader:
             "established_on": identity.get("established_on"),
             # An item with a list score puts the enterprise on that list (apply_record.lua
             # keeps the list's zset in step with the items).
-            "lists": [n for n, score in zip(LISTS, list_scores, strict=True) if score is not None],
+            "lists": [n for n in LISTS if n in listed],
             "item_counts": counts,
             "items": items,
             "items_page": {

@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.categories import PERSONAL_ID_CATEGORIES
 from schemas.identifiers import normalise_code
 from schemas.personal_ids import (
     EARLIEST_BIRTH_YEAR,
@@ -52,14 +53,15 @@ def published_payload(
     key: bytes,
     keyring: PiiKeyring | None = None,
 ) -> dict[str, Any]:
-    """The payload as it may leave streams/: for a restriction the ID number is replaced by
-    its mask and keyed hash (both None when no number was sent); other categories carry no
-    ID number field and are returned as they are (copied).
+    """The payload as it may leave streams/: in a category with a personal ID field (a
+    restriction's 证件号码, a pledgor's or judgment debtor's 证照号码: PERSONAL_ID_CATEGORIES)
+    the ID number is replaced by its mask and keyed hash (both None when no number was sent);
+    other categories carry no ID number field and are returned as they are (copied).
 
     The producers send the number encrypted (schemas.pii_crypto); this is where it is opened,
     with `keyring` or the process's. A clear number (sent before encryption) is taken as is."""
     published = dict(payload)
-    if category != "restriction":
+    if category not in PERSONAL_ID_CATEGORIES:
         return published
     number = published.pop(ID_NUMBER_FIELD, None)
     if isinstance(number, str):

@@ -14,12 +14,14 @@ from fastavro import schemaless_writer
 from schemas.catalog import default_catalog
 from schemas.codec import MAGIC, codec_for
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse
-from sinks.clickhouse.migrations.m0001_tables import CATEGORY_COLUMNS
+from sinks.clickhouse.migrations import m0001_tables, m0006_categories
 from sinks.clickhouse.native import offsets_token
 from tests.factories import make_enriched, newer
 
 pytestmark = pytest.mark.integration
 
+# m0006: issue #17's categories, filled by their own views from records_stage.
+CATEGORY_COLUMNS = {**m0001_tables.CATEGORY_COLUMNS, **m0006_categories.CATEGORY_COLUMNS}
 TABLES = ["records_raw", *CATEGORY_COLUMNS, "entities", "entity_names"]
 
 

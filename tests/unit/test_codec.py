@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import default_catalog
-from schemas.categories import CATEGORIES, CATEGORY_SPECS, FieldSpec
+from schemas.categories import CATEGORIES, CATEGORY_SPECS, PERSONAL_ID_CATEGORIES, FieldSpec
 from schemas.codec import (
     MAGIC,
     codec_for,
@@ -46,7 +46,7 @@ def _field_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
 
 def payloads(category: str, published: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     fields = {f.name: _field_value(f) for f in CATEGORY_SPECS[category].fields}
-    if published and category == "restriction":
+    if published and category in PERSONAL_ID_CATEGORIES:
         del fields["id_document_number"]
         fields["id_document_number_masked"] = st.none() | text
         fields["id_document_number_hash"] = st.none() | text
@@ -189,11 +189,18 @@ GOLDEN_INTAKE_HEX = (
 )
 
 
+# IntakeEvent v3 (issue #17's categories appended to the enum and the payload union): the
+# same body, only the fingerprint differs, since the new branches come after the old ones.
+GOLDEN_INTAKE_V3_FINGERPRINT = "75149819e7d888c0"
+
+
 def test_golden_bytes_pin_the_wire_format() -> None:
     encoded = encode_intake(golden_event())  # type: ignore[arg-type]
-    assert encoded.hex() == GOLDEN_INTAKE_HEX
+    assert encoded.hex() == "c301" + GOLDEN_INTAKE_V3_FINGERPRINT + GOLDEN_INTAKE_HEX[20:]
     assert encoded[:2] == MAGIC
-    assert fingerprint_of(encoded) == default_catalog().version("IntakeEvent", 2).fingerprint
+    assert fingerprint_of(encoded) == default_catalog().version("IntakeEvent", 3).fingerprint
+    # The v2 bytes, as producers wrote them before v3, still decode to the same event.
+    assert decode_intake(bytes.fromhex(GOLDEN_INTAKE_HEX)) == decode_intake(encoded)
 
 
 # --- older writers, foreign and broken bytes ---------------------------------------------
@@ -231,7 +238,7 @@ def test_enriched_bytes_are_not_an_intake_event() -> None:
         (lambda b: b"", CorruptRecord, "not Avro single-object encoding"),
         (lambda b: b"\x00\x00\x00\x00\x01" + b[10:], CorruptRecord, "expected 0xC3 0x01"),
         (lambda b: b[:2] + bytes(8) + b[10:], UnknownSchema, "0000000000000000 is not in the"),
-        (lambda b: b[:-5], CorruptRecord, "body does not decode as IntakeEvent v2"),
+        (lambda b: b[:-5], CorruptRecord, "body does not decode as IntakeEvent v3"),
         (lambda b: b + b"\x00", CorruptRecord, "1 trailing bytes"),
         (lambda b: b[:10] + b"\xff" * 40, CorruptRecord, "body does not decode"),
     ],

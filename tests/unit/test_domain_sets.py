@@ -27,6 +27,8 @@ def test_registration_items_changes_and_workflow_partition_the_categories() -> N
     assert sorted(c for group in groups for c in group) == sorted(CATEGORIES)
     assert ITEM_CATEGORIES == (
         "license", "penalty", "inspection", "restriction", "abnormal_operation", "red_list",
+        "chattel_mortgage", "equity_pledge", "judicial_assistance", "small_business_support",
+        "tax_credit_rating",
     )  # fmt: skip
     assert CHANGE_CATEGORIES == ("license_change", "penalty_change")
     assert WORKFLOW_CATEGORIES == ("objection", "credit_repair", "notice_feedback")
@@ -41,7 +43,8 @@ def test_changes_target_items_and_item_workflow_is_workflow() -> None:
 def test_profile_sections_are_items_and_changes_in_category_order() -> None:
     assert ITEM_AND_CHANGE_CATEGORIES == (
         "license", "license_change", "penalty", "penalty_change", "inspection",
-        "restriction", "abnormal_operation", "red_list",
+        "restriction", "abnormal_operation", "red_list", "chattel_mortgage", "equity_pledge",
+        "judicial_assistance", "small_business_support", "tax_credit_rating",
     )  # fmt: skip
 
 

@@ -104,3 +104,24 @@ def test_ingest_with_an_unknown_category(tmp_path: Path) -> None:
     assert result.exit_code == 1
     line = one_error_line(result.stderr)
     assert "unknown category 'unknowncat'" in line and "penalty" in line
+
+
+@pytest.mark.parametrize(
+    ("department", "category", "allowed"),
+    [
+        ("sw-640000", "judicial_assistance", "tax_credit_rating"),  # tax bureau: no court orders
+        ("fy-640000", "tax_credit_rating", "judicial_assistance"),  # court: no tax ratings
+        ("hb-640000", "chattel_mortgage", "inspection"),  # environment: no registrations
+        ("sw-640000", "equity_pledge", "penalty"),
+    ],
+)
+def test_issue17_categories_only_from_their_departments(
+    tmp_path: Path, department: str, category: str, allowed: str
+) -> None:
+    """A hostile department is refused before anything is read or published (issue #17)."""
+    args = ["ingest", str(SAMPLES / f"{category}.csv"), "--department", department]
+    result = runner.invoke(app, args, env=env(tmp_path))
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert department in line and f"may not submit '{category}'" in line
+    assert allowed in line  # what it may submit

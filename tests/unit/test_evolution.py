@@ -23,8 +23,8 @@ def test_every_kept_version_reads_every_older_one() -> None:
 def test_real_kept_versions_exist_to_prove_the_mechanism() -> None:
     versions = {t: [v.version for v in vs] for t, vs in default_catalog().versions.items()}
     assert versions["Penalty"] == [1, 2]
-    assert versions["IntakeEvent"] == [1, 2]
-    assert versions["EnrichedRecord"] == [1, 2]
+    assert versions["IntakeEvent"] == [1, 2, 3]  # v3: the categories of issue #17
+    assert versions["EnrichedRecord"] == [1, 2, 3]
 
 
 def test_newest_kept_versions_are_what_categories_say() -> None:

@@ -10,7 +10,15 @@ const SECTIONS = [
   ["abnormal_operation", "经营异常名录"],
   ["restriction", "严重违法失信名单/黑名单"],
   ["red_list", "守信红名单"],
+  // Issue #17 (seed 002 §三, seed 004), titled as the national publicity system titles them.
+  ["chattel_mortgage", "动产抵押登记信息"],
+  ["equity_pledge", "股权出质登记信息"],
+  ["judicial_assistance", "司法协助信息"],
+  ["small_business_support", "小微企业享受扶持政策信息"],
+  ["tax_credit_rating", "纳税信用等级"],
 ];
+// The lists a profile can be on, where the badge says more than the section title.
+const LIST_LABELS = { tax_credit_rating: "纳税信用A级纳税人" };
 const STATUS_LABELS = { public: "公示中", under_review: "异议处理中" };
 const ACTIONS = { listed: "列入", removed: "移出" };
 // Field labels come from /v1/categories (the national templates); these cover the masked
@@ -152,9 +160,9 @@ async function loadSection(uscc, category, title, page) {
 
 function renderProfile(p) {
   const badges = (p.lists || []).map((name) => {
-    const cls = name === "red_list" ? "badge red" : "badge list";
+    const cls = name === "red_list" || name === "tax_credit_rating" ? "badge red" : "badge list";
     const label = SECTIONS.find(([key]) => key === name);
-    return el("span", { className: cls }, label ? label[1] : name);
+    return el("span", { className: cls }, LIST_LABELS[name] || (label ? label[1] : name));
   });
   const box = document.getElementById("profile");
   box.replaceChildren(
