@@ -18,6 +18,7 @@ from sinks.clickhouse.migrations import (
     m0003_department,
     m0004_department,
     m0005_landing,
+    m0008_indicators,
 )
 
 
@@ -34,6 +35,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "findings and department notices", tuple(m0003_department.STATEMENTS)),
     Migration(4, "department views", tuple(m0004_department.STATEMENTS)),
     Migration(5, "landing stage views", tuple(m0005_landing.STATEMENTS)),
+    # 6 and 7 belong to issue #17's categories and deadlines work.
+    Migration(8, "monthly indicators, scorecards, conversion", tuple(m0008_indicators.STATEMENTS)),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
