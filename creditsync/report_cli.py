@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from creditsync.errors import CreditSyncError
@@ -93,7 +93,9 @@ def write_sheet(sheet: Sheet, fmt: str, output: Path | None, json_body: Any = No
     if fmt not in OUTPUT_FORMATS:
         raise ReportError(f"--format {fmt!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if fmt == "table":
-        table = Table(*(Text(str(h)) for h in sheet.headers), title=escape(sheet.title))
+        table = Table(
+            *(Column(header=Text(str(h))) for h in sheet.headers), title=escape(sheet.title)
+        )
         for row in sheet.rows:
             table.add_row(*(Text("—" if v is None else str(v)) for v in row))
         console.print(table)

@@ -127,10 +127,22 @@ def write_xlsx(
     """The sheets as one workbook (with a 说明 sheet when a sheet has `about` lines); the
     data rows written. ReportError when a sheet or a cell exceeds Excel's limits."""
     from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    try:
+        total = _fill(book, sheets, progress)
+    except BaseException:
+        for ws in book.worksheets:
+            ws.close()  # ends its row writer, which would otherwise complain when collected
+        raise
+    book.save(target)
+    return total
+
+
+def _fill(book: Any, sheets: Iterable[Sheet], progress: Progress | None) -> int:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    book = Workbook(write_only=True)
     used: set[str] = set()
     total = 0
     for sheet in sheets:
@@ -162,7 +174,6 @@ def write_xlsx(
                 about.append([xlsx_cell(key), xlsx_cell(value)])
     if progress is not None:
         progress(total)
-    book.save(target)
     return total
 
 

@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -265,3 +266,71 @@ def test_views_download_as_csv_and_xlsx(clickhouse, redis_client):
         assert client.get("/v1/analytics/views/timeliness?month=2026-11").status_code == 400
         bad = client.get("/v1/analytics/views/monthly_indicators?month=2026-11'--")
         assert bad.status_code == 400
+
+
+@pytest.fixture
+def cli(clickhouse, chdb_dsn, clickhouse_database, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from creditsync.cli import app
+
+    monkeypatch.setenv("CREDITSYNC_CLICKHOUSE_DSN", chdb_dsn)
+    monkeypatch.setenv("CREDITSYNC_CLICKHOUSE_DATABASE", clickhouse_database)
+    monkeypatch.setenv("CREDITSYNC_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+def test_report_cli_writes_json_xlsx_and_csv(cli, tmp_path):
+    result = cli("report", "monthly", "--month", "2026-11", "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["period"]["due_before"] == "2026-12-25"
+    total = next(r for r in body["rows"] if r["region_code"] == "合计")
+    assert (total["records"], total["shuang_gongshi_on_time"]) == (5, 2)
+
+    out = tmp_path / "scorecard.xlsx"
+    result = cli(
+        "report", "scorecard", "--month", "2026-11", "--format", "xlsx", "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert rows[0][:4] == ("报告期", "部门代码", "部门", "报送记录数")
+    scjg = next(r for r in rows if r[1] == SCJG)
+    assert (scjg[3], scjg[7], scjg[8]) == (8, 2, 0.2)
+    about = dict(book.worksheets[1].iter_rows(values_only=True))
+    assert about["报告期"] == "2026-11（2026-11-01 至 2026-11-30）"
+    assert about["报送截止"].startswith("2026-12-25 前")
+
+    result = cli("report", "conversion", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = list(csv.reader(result.stdout.splitlines()))
+    assert table[0][0] == "行政区划代码" and table[-1][0] == "合计"
+    assert table[-1][9:12] == ["2", "2", "0.5"]
+
+    table_out = cli("report", "monthly", "--month", "2026-11")
+    assert (
+        table_out.exit_code == 0 and "西吉县" in table_out.stdout and "报送截止" in table_out.stdout
+    )
+    bad = cli("report", "monthly", "--month", "2026-13")
+    assert bad.exit_code == 1 and "expected a month as YYYY-MM" in bad.output
+
+
+def test_sql_exports_csv_and_xlsx_formula_safe(cli, tmp_path):
+    query = "SELECT '=HYPERLINK(\"http://x\",\"点击\")' AS cell, 7 AS n, '宁夏' AS province"
+    result = cli("sql", query, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert list(csv.reader(result.stdout.splitlines())) == [
+        ["cell", "n", "province"],
+        ['\'=HYPERLINK("http://x","点击")', "7", "宁夏"],
+    ]
+    out = tmp_path / "q.xlsx"
+    result = cli("sql", query, "--format", "xlsx", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(out).active
+    cell = sheet["A2"]
+    assert cell.data_type == "s" and cell.value == '\'=HYPERLINK("http://x","点击")'
+    assert sheet["B2"].value == 7
+    missing = cli("sql", query, "--format", "xlsx")
+    assert missing.exit_code == 1 and "--output" in missing.output
