@@ -16,6 +16,7 @@ from creditsync.feeds_cli import register as register_feeds
 from creditsync.local import LocalStack
 from creditsync.ops_cli import register as register_ops
 from creditsync.owner_cli import register as register_owner
+from creditsync.report_cli import register as register_report
 
 app = typer.Typer(
     help="creditsync: enterprise credit records from government departments, kept in sync.",
@@ -183,6 +184,7 @@ register_ops(app)
 register_bench(app)
 register_feeds(app)
 register_owner(app)
+register_report(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

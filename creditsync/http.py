@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from clickhouse_connect.driver import exceptions as ch_errors
-from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -55,7 +56,17 @@ DASHBOARD_VIEWS: tuple[str, ...] = (
     "v_open_notices_by_age",
     "v_overdue_feedback",
     "v_findings_by_reason",
+    # Migration 8: monthly indicators, department scorecards, legacy-code conversion.
+    "v_monthly_indicators",
+    "v_monthly_records",
+    "v_department_scorecard",
+    "v_conversion_progress",
 )
+# Views with a `month` column (YYYY-MM), which `?month=` filters.
+MONTHLY_VIEWS = frozenset({"v_monthly_indicators", "v_monthly_records", "v_department_scorecard"})
+# A month this century: the only text that reaches the SQL, and a bound on cache keys.
+_MONTH = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")
+VIEW_FORMATS = ("json", "csv", "xlsx")
 MAX_ANALYTICS_ROWS = 10_000
 # The views are public (the dashboard page reads them without a token): each is computed at
 # most once per this many seconds, whoever asks (creditsync/ttl_cache.py).
@@ -250,6 +261,43 @@ def view_name(name: str) -> str:
     return candidate
 
 
+def check_view_query(name: str, fmt: str, month: str | None) -> None:
+    """400 for a format other than json, csv, xlsx, or a month that is not YYYY-MM of a
+    monthly view."""
+    if fmt not in VIEW_FORMATS:
+        raise api_error(400, "unknown_format", f"format={fmt!r}: expected json, csv or xlsx")
+    if month is None:
+        return
+    if name not in MONTHLY_VIEWS:
+        raise api_error(
+            400, "no_month", f"{name} has no month; ?month= applies to {sorted(MONTHLY_VIEWS)}"
+        )
+    if not _MONTH.match(month):
+        raise api_error(400, "invalid_month", f"month={month!r}: expected YYYY-MM, e.g. 2026-11")
+
+
+def view_download(
+    name: str, month: str | None, fmt: str, columns: list[str], rows: list[list[Any]]
+) -> Response:
+    """The rows as a CSV or XLSX attachment (formula-safe, creditsync/reports/export.py)."""
+    from creditsync.reports.export import (
+        CSV_MEDIA_TYPE,
+        XLSX_MEDIA_TYPE,
+        Sheet,
+        csv_bytes,
+        xlsx_bytes,
+    )
+
+    sheet = Sheet(name, columns, rows)
+    filename = f"{name}-{month}.{fmt}" if month else f"{name}.{fmt}"
+    if fmt == "csv":
+        body, media = csv_bytes(sheet), CSV_MEDIA_TYPE
+    else:
+        body, media = xlsx_bytes([sheet]), XLSX_MEDIA_TYPE
+    disposition = f'attachment; filename="{filename}"'
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
 def _operator_only(deps: HttpDeps) -> Callable[..., None]:
     """A dependency admitting requests with `Authorization: Bearer <operator token>`."""
 
@@ -309,9 +357,12 @@ _VIEW_FAILURES = {
 }
 
 
-def _read_view(deps: HttpDeps, lock: threading.Lock, name: str) -> dict[str, Any]:
+def _read_view(
+    deps: HttpDeps, lock: threading.Lock, name: str, month: str | None = None
+) -> dict[str, Any]:
+    where = f" WHERE month = '{month}'" if month else ""  # month: checked against _MONTH
     try:
-        return _run_analytics(deps, lock, f"SELECT * FROM {name} LIMIT {MAX_ANALYTICS_ROWS}")
+        return _run_analytics(deps, lock, f"SELECT * FROM {name}{where} LIMIT {MAX_ANALYTICS_ROWS}")
     except HTTPException as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
         error = str(detail.get("error", "query_failed"))
@@ -393,13 +444,21 @@ def create_http_app(deps: HttpDeps) -> FastAPI:
         app.include_router(department_notices_router(deps, analytics_lock))
 
     @app.get("/v1/analytics/views/{view}", tags=["analytics"], summary="Rows of a dashboard view")
-    def analytics_view(view: str, limit: int = MAX_ANALYTICS_ROWS) -> dict[str, Any]:
+    def analytics_view(
+        view: str,
+        limit: int = MAX_ANALYTICS_ROWS,
+        fmt: Annotated[str, Query(alias="format", description="json | csv | xlsx")] = "json",
+        month: Annotated[str | None, Query(description="YYYY-MM (monthly views)")] = None,
+    ) -> Any:
         name = view_name(view)
         limit = max(1, min(limit, MAX_ANALYTICS_ROWS))
+        check_view_query(name, fmt, month)
         # Always the first MAX_ANALYTICS_ROWS rows, cut here: a caller varying `limit`
         # does not make a new query.
-        body = view_cache.get(name, lambda: _read_view(deps, analytics_lock, name))
+        body = view_cache.get((name, month), lambda: _read_view(deps, analytics_lock, name, month))
         rows = body["rows"][:limit]
+        if fmt != "json":
+            return view_download(name, month, fmt, body["columns"], rows)
         return {"view": name, "columns": body["columns"], "rows": rows, "row_count": len(rows)}
 
     @app.post(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -380,10 +381,18 @@ def status(
         raise typer.Exit(1)
 
 
-def sql(query: str = typer.Argument(..., metavar='"SELECT …"')) -> None:
+def sql(
+    query: str = typer.Argument(..., metavar='"SELECT …"'),
+    fmt: str = typer.Option("table", "--format", help="table | csv | xlsx | json"),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write to this file (csv/json: default stdout)."
+    ),
+) -> None:
     """One read-only analytics query: a single SELECT, checked by ClickHouse's parser."""
     from creditsync.ops.render import query_table
     from creditsync.ops.sqlclient import run_sql
+    from creditsync.report_cli import write_sheet
+    from creditsync.reports.export import Sheet
     from sinks.errors import ReadOnlyQueryRefused
 
     dsn = _clickhouse_dsn()
@@ -402,7 +411,14 @@ def sql(query: str = typer.Argument(..., metavar='"SELECT …"')) -> None:
         fail(str(exc), 2)
     except CreditSyncError as exc:
         fail(str(exc), 1)
-    console.print(query_table(result, f"{len(result.rows)} row(s) — {route.via}"))
+    if fmt == "table" and output is None:
+        console.print(query_table(result, f"{len(result.rows)} row(s) — {route.via}"))
+        return
+    body = {"columns": result.columns, "rows": [list(r) for r in result.rows]}
+    try:
+        write_sheet(Sheet("query", result.columns, result.rows), fmt, output, body)
+    except CreditSyncError as exc:
+        fail(str(exc), 1)
 
 
 notices_app = typer.Typer(help="Joint-punishment notices (联合惩戒通知) awaiting feedback.")

@@ -39,7 +39,7 @@ let categoryNames = {};
 let busy = false;
 
 async function view(name) {
-  const response = await fetch(`/v1/analytics/views/${name}`);
+  const response = await fetch(`/v1/analytics/views/${name}${query(name)}`);
   const body = await response.json();
   if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
   return body.rows.map((row) => Object.fromEntries(body.columns.map((c, i) => [c, row[i]])));
@@ -163,6 +163,69 @@ const PANELS = [
   }, ["panel-findings"]],
 ];
 
+// The report period the monthly panels show: last month (seed 003 #26: reported before the 25th).
+function reportMonth() {
+  const d = new Date();
+  d.setDate(1);
+  d.setMonth(d.getMonth() - 1);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
+}
+const MONTH = reportMonth();
+const MONTHLY = new Set(["v_monthly_indicators", "v_department_scorecard"]);
+const pct = (v) => (v === null || v === undefined ? "—" : `${(Number(v) * 100).toFixed(1)}%`);
+
+PANELS.push(
+  ["v_monthly_indicators", (rows) => {
+    document.getElementById("monthly-period").textContent = `报告期 ${MONTH}，次月25日前报送`;
+    const list = rows.sort((a, b) => String(a.region_code).localeCompare(String(b.region_code)));
+    panel("panel-monthly", list.length ? table(
+      ["地区", "归集记录", "双公示", "按时", "按时率", "未反馈通知", "信用修复", "异议受理", "异议办结"],
+      list.map((r) => [[r.province, r.prefecture === "市辖区" ? "" : r.prefecture, r.county]
+        .filter(Boolean).join(" ") || r.region_code || "未知", r.records, r.shuang_gongshi_records,
+      r.shuang_gongshi_on_time, pct(r.shuang_gongshi_on_time_share), r.open_feedback,
+      r.credit_repairs, r.objections_filed, r.objections_decided]))
+      : Object.assign(document.createElement("p"), { textContent: `${MONTH} 无数据` }));
+  }, ["panel-monthly"]],
+  ["v_department_scorecard", (rows) => {
+    const list = rows.sort((a, b) => Number(b.records) - Number(a.records));
+    panel("panel-scorecard", table(
+      ["部门", "报送", "按时率", "退回", "退回率", "未反馈通知", "查错查重", "待处理"],
+      list.map((r) => [r.department_name || r.department_code, r.records, pct(r.on_time_share),
+        r.refused, pct(r.refusal_rate), r.open_notices, r.findings, r.findings_open])));
+  }, ["panel-scorecard"]],
+  ["v_conversion_progress", (rows) => {
+    const list = rows.sort((a, b) => Number(b.outstanding) - Number(a.outstanding));
+    panel("panel-conversion", table(
+      ["地区", "登记机关", "已映射", "待映射", "完成率"],
+      list.map((r) => [[r.prefecture === "市辖区" ? r.province : r.prefecture, r.county]
+        .filter(Boolean).join(" ") || r.region_code || "未知（组织机构代码）",
+      r.registration_authority || "（尚无登记）", r.mapped, r.outstanding, pct(r.mapped_share)])));
+  }, ["panel-conversion"]],
+);
+
+function query(name) {
+  return MONTHLY.has(name) ? `?month=${MONTH}` : "";
+}
+
+// A CSV and an XLSX download link in the title of each panel (the first panel a view draws).
+function addDownloads() {
+  PANELS.forEach(([name, , ids]) => {
+    const title = document.querySelector(`#${ids[0]} > h2`);
+    if (!title || title.querySelector(".downloads")) return;
+    const links = document.createElement("span");
+    links.className = "downloads";
+    ["csv", "xlsx"].forEach((format) => {
+      const a = document.createElement("a");
+      const sep = query(name) ? "&" : "?";
+      a.href = `/v1/analytics/views/${name}${query(name)}${sep}format=${format}`;
+      a.textContent = format.toUpperCase();
+      a.setAttribute("download", "");
+      links.append(a);
+    });
+    title.append(links);
+  });
+}
+
 async function refresh() {
   if (busy) return; // a slow query must not pile up requests behind it
   busy = true;
@@ -188,6 +251,7 @@ async function start() {
   } catch (err) {
     categoryNames = {};
   }
+  addDownloads();
   await refresh();
   setInterval(refresh, REFRESH_MS);
 }

@@ -1,0 +1,1 @@
+"""Analysts' reports (monthly indicators, department scorecards, conversion) and exports."""
