@@ -139,8 +139,8 @@ def test_run_supervises_child_processes(pipeline, redis_client, tmp_path):
         # The children's counters are on the parent's /metrics, the killed child's included.
         counted = metric_values(http_port)
         assert counted.get(("creditsync_stage_messages_total", "intake"), 0) >= total, counted
-        assert counted.get(("creditsync_sink_records_total", "publicity"), 0) >= total, counted
-        assert counted.get(("creditsync_sink_records_total", "clickhouse"), 0) >= total, counted
+        assert counted.get(("creditsync_sink_records_total", "PublicityIndex"), 0) >= total, counted
+        assert counted.get(("creditsync_sink_records_total", "ClickHouseSink"), 0) >= total, counted
     finally:
         # (c) SIGTERM to the parent stops every child.
         proc.send_signal(signal.SIGTERM)
