@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from bench.env import PARTITIONS, BenchServices, OffsetProbe
 from bench.stats import rate
@@ -39,6 +41,14 @@ class StageRun:
     seconds: float  # from the first progress seen to the last
     events_per_s: float
     startup_s: float  # from starting the worker to its first progress
+    # Redis server CPU (user + sys) over the run per record: the publicity sink's run only.
+    redis_cpu_us_per_record: float | None = None
+
+
+def redis_cpu_seconds(client: Any) -> float:
+    """The redis-server's CPU time so far, user + system (INFO cpu), in seconds."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def sink_handled(sink: str) -> int:
@@ -257,15 +267,20 @@ def stage_throughputs(
                 timeout=timeout,
             )
         )
-        runs.append(
-            timed_run(
-                common("bench-sink-publicity", ("sinks",), redis_db=3),
-                lambda: sink_handled("PublicityIndex"),
-                events,
-                "publicity sink",
-                timeout=timeout,
-            )
+        # The server's CPU over the whole run (start-up included: an idle server's cron is
+        # microseconds) divided by the records: what each record costs Redis itself.
+        server = redis.Redis(port=services.redis_port)
+        cpu_before = redis_cpu_seconds(server)
+        run = timed_run(
+            common("bench-sink-publicity", ("sinks",), redis_db=3),
+            lambda: sink_handled("PublicityIndex"),
+            events,
+            "publicity sink",
+            timeout=timeout,
         )
+        cpu_us = (redis_cpu_seconds(server) - cpu_before) * 1e6 / events
+        server.close()
+        runs.append(replace(run, redis_cpu_us_per_record=round(cpu_us, 2)))
     finally:
         probe.close()
     return runs

@@ -19,6 +19,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("items_events_per_s", "  items", "events/s"),
     ("clickhouse_sink_events_per_s", "  ClickHouse sink", "events/s"),
     ("publicity_sink_events_per_s", "  publicity sink", "events/s"),
+    ("publicity_redis_cpu_us_per_record", "    Redis CPU per record", "µs"),
     ("echo_p99_ms", "(c) echo p99", "ms"),
     ("pipeline_p50_ms", "emitted → visible p50", "ms"),
     ("pipeline_p95_ms", "emitted → visible p95", "ms"),
@@ -57,6 +58,8 @@ def _number(value: Any, unit: str) -> str:
         return "[dim]not measured[/dim]"
     if unit == "events/s" or unit == "MB":
         return f"{value:,.0f}{' MB' if unit == 'MB' else '/s'}"
+    if unit == "µs":
+        return f"{value:,.1f} µs"
     return f"{value:,.1f} ms"
 
 

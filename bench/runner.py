@@ -171,6 +171,7 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     )
     for key, run in zip(keys, stages, strict=True):
         figures[key] = run.events_per_s
+    figures["publicity_redis_cpu_us_per_record"] = stages[-1].redis_cpu_us_per_record
     return {
         "pipeline": asdict(whole),
         "pipeline_split": asdict(split),

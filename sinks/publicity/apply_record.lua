@@ -10,68 +10,61 @@
 --       5 meta hash, 6.. list sorted sets this enterprise belongs in (list categories only)
 -- ARGV: 1 mode ("item" | "identity"), 2 item id ("@identity" for identity), 3 version,
 --       4 item JSON ("" = not public: remove it from the profile),
---       5 identity JSON (identity mode: authoritative fields; item mode: fill-if-missing),
---       6 the name this record carries ("" if none), 7 uscc
+--       5 the name this record carries ("" if none), 6 uscc,
+--       7.. identity field, value pairs (nulls left out; identity mode: authoritative
+--       fields; item mode: fill-if-missing)
 local ent, former, vers, items, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, field, version = ARGV[1], ARGV[2], ARGV[3]
-local item_json, identity_json, name, uscc = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local item_json, name, uscc = ARGV[4], ARGV[5], ARGV[6]
+local FIRST_PAIR = 7
 
-local is_new = redis.call('EXISTS', ent) == 0
 local stored = redis.call('HGET', vers, field)
 local newer = (not stored) or version > stored
-
--- Names: the newest registration's name is current; every other name seen is former.
-local function remember_name(candidate)
-  if candidate == '' then return end
-  local current = redis.call('HGET', ent, 'name')
-  if current and current ~= candidate then
-    redis.call('SADD', former, candidate)
-  end
-end
+local is_new, current_name
 
 if mode == 'identity' then
+  -- Every profile has its uscc: without one the enterprise is new.
+  local current = redis.call('HMGET', ent, 'uscc', 'name')
+  is_new, current_name = not current[1], current[2]
   if newer then
-    local previous = redis.call('HGET', ent, 'name')
-    local fields = cjson.decode(identity_json)
     local flat = {}
-    for k, v in pairs(fields) do
-      if v ~= cjson.null then
-        flat[#flat + 1] = k
-        flat[#flat + 1] = tostring(v)
-      end
-    end
+    for i = FIRST_PAIR, #ARGV do flat[#flat + 1] = ARGV[i] end
     if #flat > 0 then redis.call('HSET', ent, unpack(flat)) end
     redis.call('HSET', vers, field, version)
-    if previous and name ~= '' and previous ~= name then
-      redis.call('SADD', former, previous)
+    if current_name and name ~= '' and current_name ~= name then
+      redis.call('SADD', former, current_name)
     end
     if name ~= '' then redis.call('SREM', former, name) end
-  else
-    remember_name(name)
+  elseif name ~= '' and current_name and current_name ~= name then
+    redis.call('SADD', former, name)
   end
 else
-  -- Identity from any record fills only what no registration has set yet: one HMGET and
-  -- at most one HSET (a HSETNX per field was most of this script's calls).
-  local fields = cjson.decode(identity_json)
-  local names, values = {}, {}
-  for k, v in pairs(fields) do
-    if v ~= cjson.null then
-      names[#names + 1] = k
-      values[#values + 1] = tostring(v)
+  -- Identity from any record fills only what no registration has set yet: one HMGET (which
+  -- also gives the current name and whether the enterprise exists: every profile has its
+  -- uscc) and at most one HSET.
+  local fields, values = {}, {}
+  for i = FIRST_PAIR, #ARGV, 2 do
+    fields[#fields + 1] = ARGV[i]
+    values[#values + 1] = ARGV[i + 1]
+  end
+  fields[#fields + 1] = 'uscc'
+  fields[#fields + 1] = 'name'
+  local current = redis.call('HMGET', ent, unpack(fields))
+  is_new = not current[#fields - 1]
+  current_name = current[#fields]
+  local missing = {}
+  for i = 1, #values do
+    if not current[i] then
+      missing[#missing + 1] = fields[i]
+      missing[#missing + 1] = values[i]
+      if fields[i] == 'name' then current_name = values[i] end
     end
   end
-  if #names > 0 then
-    local missing = {}
-    local current = is_new and {} or redis.call('HMGET', ent, unpack(names))
-    for i = 1, #names do
-      if not current[i] then
-        missing[#missing + 1] = names[i]
-        missing[#missing + 1] = values[i]
-      end
-    end
-    if #missing > 0 then redis.call('HSET', ent, unpack(missing)) end
+  if #missing > 0 then redis.call('HSET', ent, unpack(missing)) end
+  -- Names: the newest registration's name is current; every other name seen is former.
+  if name ~= '' and current_name and current_name ~= name then
+    redis.call('SADD', former, name)
   end
-  remember_name(name)
   if newer then
     redis.call('HSET', vers, field, version)
     if item_json ~= '' then

@@ -1,9 +1,10 @@
 """The publicity index writer: each enterprise's current public profile in Redis.
 
 One pipeline per batch (one round trip): per record one EVALSHA of apply_record.lua — the
-versioned compare-and-set of its item, or of the identity for a registration — plus the
-search index entries, which only ever grow (a name once seen stays findable as a former
-name), so they are written unconditionally and are idempotent.
+versioned compare-and-set of its item, or of the identity for a registration — then the
+search index entries this process has not written yet (sinks/publicity/terms.py: a name's
+bigrams only for a new enterprise or a changed name), which only ever grow (a name once
+seen stays findable as a former name) and are idempotent.
 
 Name search, the choice and why: character-bigram inverted sets (`pub:bg:<bigram>`) give
 any-substring search for Chinese names, which have no word boundaries; a lexicographic
@@ -29,7 +30,8 @@ from schemas.records import EnrichedRecord
 from sinks.base import RecordRejection, SinkResult, privacy_violation
 from sinks.errors import REBUILD_PUBLICITY_COMMAND, IndexLost, downstream_errors
 from sinks.publicity import profile
-from sinks.publicity.keys import LISTS, Keys, bigrams, normalise_code, normalise_name
+from sinks.publicity.keys import LISTS, Keys
+from sinks.publicity.terms import BatchTerms, WrittenTerms
 
 SINK_NAME = "publicity"
 IDENTITY_FIELD = "@identity"
@@ -57,6 +59,7 @@ class PublicityIndex:
         self._apply_sha: str | None = None
         self._marks_sha: str | None = None
         self.marker: dict[str, str] | None = None
+        self.written = WrittenTerms()
 
     def setup(self) -> dict[str, str]:
         """Register the Lua script and make sure the index has its rebuild marker.
@@ -79,6 +82,8 @@ class PublicityIndex:
             "created_at": _text(created_at),
             "created": "1" if created else "0",
         }
+        if self.written.marker != self.marker["marker"]:
+            self.written.reset(self.marker["marker"])
         return self.marker
 
     def close(self) -> None:
@@ -86,6 +91,7 @@ class PublicityIndex:
 
     def _reset(self) -> None:
         before = self.marker
+        self.written.reset(None)  # what Redis holds is unknown until setup reads the marker
         after = self.setup()
         if before is not None and after["marker"] != before["marker"]:
             # Kept in the index's meta hash so that `creditsync status` and /healthz keep
@@ -110,7 +116,7 @@ class PublicityIndex:
         rejected: list[RecordRejection] = []
         not_applicable = 0
         pipe = self.redis.pipeline(transaction=False)
-        terms = _IndexTerms()
+        terms = BatchTerms()
         calls = 0
         newest: tuple[str, str] | None = None  # (version, processed_at) of the batch's newest
         try:
@@ -140,19 +146,38 @@ class PublicityIndex:
                 calls += 1
                 if newest is None or record["version"] > newest[0]:
                     newest = (record["version"], processed_at)
-            if newest is not None:
-                pipe.evalsha(self._marks_sha, 1, self.keys.meta, *newest)
-            # The search index only grows, so its entries for the whole batch go in a few
-            # multi-member commands after the scripts, in the same round trip.
-            terms.queue(pipe, self.keys)
+            if newest is None:  # no record to apply
+                return self._result(0, 0, not_applicable, rejected)
+            pipe.evalsha(self._marks_sha, 1, self.keys.meta, *newest)
+            # The search entries this process has not written yet, after the scripts in the
+            # same round trip, and the marker they are remembered under.
+            fresh = terms.new(self.written)
+            fresh.queue(pipe, self.keys)
+            pipe.hget(self.keys.meta, "marker")
             with downstream_errors(SINK_NAME, reset=self._reset):
-                replies = pipe.execute() if calls else []
+                replies = pipe.execute()
+                marker = _text(replies[-1]) if replies[-1] is not None else None
+                if marker != self.written.marker:
+                    # The index was recreated since these entries were remembered: write
+                    # all of this batch's (a second round trip, once), and remember anew.
+                    self.written.reset(marker)
+                    fresh = terms
+                    pipe.reset()
+                    if terms.queue(pipe, self.keys):
+                        pipe.execute()
         finally:
             pipe.reset()
+        self.written.remember(fresh)
         applied = sum(1 for reply in replies[:calls] if int(reply) == 1)
+        return self._result(applied, calls - applied, not_applicable, rejected)
+
+    @staticmethod
+    def _result(
+        applied: int, not_newer: int, not_applicable: int, rejected: list[RecordRejection]
+    ) -> SinkResult:
         return SinkResult(
             applied=applied,
-            skipped_not_newer=calls - applied,
+            skipped_not_newer=not_newer,
             not_applicable=not_applicable,
             rejected=tuple(rejected),
         )
@@ -212,51 +237,26 @@ class PublicityIndex:
             rejected=tuple(rejected),
         )
 
-    def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[str]]:
+    def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[Any]]:
+        """apply_record.lua's keys and arguments for a record (see the script's header)."""
         k, uscc, category = self.keys, record["uscc"], record["category"]
         if not uscc:
             raise ValueError("uscc is empty")
         keys = [k.entity(uscc), k.former_names(uscc), k.versions(uscc), k.items(uscc, category),
                 k.meta]  # fmt: skip
         if category == "registration":
-            mode, field, item_json = "identity", IDENTITY_FIELD, ""
+            mode, field, item_json = "identity", IDENTITY_FIELD, b""
             identity = profile.identity_fields(record)
         else:
             item = profile.public_item(record)
             mode, field = "item", item["item_id"] if item else f"{category}:{record['record_key']}"
-            item_json = profile.dumps(item) if item else ""
+            item_json = profile.dumps(item) if item else b""
             identity = profile.identity_defaults(record)
             if category in LISTS:
                 keys += k.lists_for(category, (record.get("region") or {}).get("code"))
-        args = [mode, field, record["version"], item_json, profile.dumps(identity),
-                profile.record_name(record), uscc]  # fmt: skip
+        args: list[Any] = [mode, field, record["version"], item_json,
+                           profile.record_name(record), uscc]  # fmt: skip
+        for key, value in identity.items():
+            if value is not None:
+                args += (key, profile.redis_text(value))
         return keys, args
-
-
-class _IndexTerms:
-    """The search-index entries of one batch, merged so each key is written once."""
-
-    def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}  # normalised code → uscc
-        self.names: dict[str, None] = {}  # "<name>\0<uscc>" members of pub:names
-        self.bigrams: dict[str, set[str]] = {}
-
-    def add(self, record: EnrichedRecord) -> None:
-        uscc = record["uscc"]
-        for code in profile.record_codes(record):
-            self.aliases[normalise_code(code)] = uscc
-        name = normalise_name(profile.record_name(record))
-        member = f"{name}\0{uscc}"
-        if name and member not in self.names:
-            self.names[member] = None
-            for bigram in bigrams(name):
-                self.bigrams.setdefault(bigram, set()).add(uscc)
-
-    def queue(self, pipe: Any, keys: Keys) -> None:
-        if self.aliases:
-            pipe.mset({keys.code(code): uscc for code, uscc in self.aliases.items()})
-            pipe.zadd(keys.codes, {f"{code}\0{uscc}": 0 for code, uscc in self.aliases.items()})
-        if self.names:
-            pipe.zadd(keys.names, dict.fromkeys(self.names, 0))
-        for bigram, usccs in self.bigrams.items():
-            pipe.sadd(keys.bigram(bigram), *usccs)

@@ -50,6 +50,18 @@ def dumps(value: Any) -> bytes:
     return json_bytes.dumps(value, default=_json_default)
 
 
+def redis_text(value: Any) -> str:
+    """An identity value as the profile hash stores it: the text its JSON form decodes to in
+    Lua (strings as they are, dates ISO, booleans true/false, numbers as decimals)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
 def is_public(record: EnrichedRecord) -> bool:
     """Whether the record's item is shown in the public profile."""
     return record["operation"] != "withdraw" and record["publication_status"] in PUBLIC_STATUSES

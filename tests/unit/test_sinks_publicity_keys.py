@@ -123,3 +123,16 @@ def test_ranking_prefers_current_name_and_codes_first() -> None:
         ("Z", "code", False), ("A", "exact", True), ("B", "prefix", False)
     ]  # fmt: skip
     assert best_match("新名字", "A", "新名字有限公司", ["老名字"]).former is False
+
+
+def test_identity_values_are_stored_as_their_json_text() -> None:
+    """apply_record.lua used to store tostring() of the decoded JSON; the pairs it now gets
+    must give the same hash values."""
+    import datetime as dt
+
+    from sinks.publicity.profile import redis_text
+
+    assert redis_text("宁夏") == "宁夏"
+    assert redis_text(dt.date(2020, 1, 2)) == "2020-01-02"
+    assert redis_text(True) == "true"
+    assert redis_text(7) == "7"
