@@ -54,6 +54,8 @@ class PublicityIndex:
         self.keys = Keys(prefix)
         self._apply_source = load_script("apply_record.lua")
         self._marks_source = load_script("advance_marks.lua")
+        self._history_source = load_script("record_history.lua")
+        self._history_sha: str | None = None
         self._apply_sha: str | None = None
         self._marks_sha: str | None = None
         self.marker: dict[str, str] | None = None
@@ -66,6 +68,7 @@ class PublicityIndex:
         lost its data — the caller then replays credit.records (`creditsync replay`)."""
         self._apply_sha = self.redis.script_load(self._apply_source)
         self._marks_sha = self.redis.script_load(self._marks_source)
+        self._history_sha = self.redis.script_load(self._history_source)
         candidate = uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC).isoformat()
         pipe = self.redis.pipeline(transaction=True)
@@ -112,6 +115,7 @@ class PublicityIndex:
         pipe = self.redis.pipeline(transaction=False)
         terms = _IndexTerms()
         calls = 0
+        record_slots: list[int] = []
         newest: tuple[str, str] | None = None  # (version, processed_at) of the batch's newest
         try:
             for record in records:
@@ -137,7 +141,14 @@ class PublicityIndex:
                     )
                     continue
                 pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
+                record_slots.append(calls)
                 calls += 1
+                history = self._history_call(record, args)
+                if history is not None:
+                    # Right after its record's apply, in the same pipeline (its reply is
+                    # not a record's: record_slots leaves it out).
+                    pipe.evalsha(self._history_sha, 2, *history)
+                    calls += 1
                 if newest is None or record["version"] > newest[0]:
                     newest = (record["version"], processed_at)
             if newest is not None:
@@ -149,10 +160,10 @@ class PublicityIndex:
                 replies = pipe.execute() if calls else []
         finally:
             pipe.reset()
-        applied = sum(1 for reply in replies[:calls] if int(reply) == 1)
+        applied = sum(1 for slot in record_slots if int(replies[slot]) == 1)
         return SinkResult(
             applied=applied,
-            skipped_not_newer=calls - applied,
+            skipped_not_newer=len(record_slots) - applied,
             not_applicable=not_applicable,
             rejected=tuple(rejected),
         )
@@ -211,6 +222,15 @@ class PublicityIndex:
             not_applicable=not_applicable,
             rejected=tuple(rejected),
         )
+
+    def _history_call(self, record: EnrichedRecord, args: list[str]) -> list[str] | None:
+        """KEYS and ARGV of record_history.lua for an item that left the public view."""
+        entry = profile.history_item(record) if args[0] == "item" else None
+        if entry is None:
+            return None
+        uscc = record["uscc"]
+        return [self.keys.versions(uscc), self.keys.history(uscc), args[1], args[2],
+                profile.dumps(entry).decode()]  # fmt: skip
 
     def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[str]]:
         k, uscc, category = self.keys, record["uscc"], record["category"]

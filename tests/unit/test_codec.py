@@ -77,7 +77,15 @@ def envelope(category: str) -> dict[str, st.SearchStrategy[Any]]:
 
 
 def intake_events(category: str) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({**envelope(category), "payload": payloads(category)})
+    return st.fixed_dictionaries(
+        {
+            **envelope(category),
+            "payload": payloads(category),
+            # IntakeEvent v3 (issue #17)
+            "backfill": st.booleans(),
+            "networked": st.booleans(),
+        }
+    )
 
 
 def enriched_records(category: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -112,6 +120,10 @@ def enriched_records(category: str) -> st.SearchStrategy[dict[str, Any]]:
                 }
             ),
             "payload": payloads(category, published=True),
+            # EnrichedRecord v3 (issue #17)
+            "backfill": st.booleans(),
+            "ended_on": st.none() | st.dates(),
+            "end_reason": st.none() | text,
         }
     )
 

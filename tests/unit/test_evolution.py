@@ -23,8 +23,9 @@ def test_every_kept_version_reads_every_older_one() -> None:
 def test_real_kept_versions_exist_to_prove_the_mechanism() -> None:
     versions = {t: [v.version for v in vs] for t, vs in default_catalog().versions.items()}
     assert versions["Penalty"] == [1, 2]
-    assert versions["IntakeEvent"] == [1, 2]
-    assert versions["EnrichedRecord"] == [1, 2]
+    # v3 of both envelopes: issue #17's backfill / networked / ended_on fields (defaults).
+    assert versions["IntakeEvent"][:3] == [1, 2, 3]
+    assert versions["EnrichedRecord"][:3] == [1, 2, 3]
 
 
 def test_newest_kept_versions_are_what_categories_say() -> None:
