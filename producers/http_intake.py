@@ -48,10 +48,10 @@ from producers.http_language import localise_results, localised
 from producers.http_payload import (
     IntakeLimits,
     IntakeRefused,
+    backfill_flag,
     bearer_token,
     declared_count,
     map_record_fields,
-    backfill_flag,
     parse_request_flags,
     rejection_json,
 )

@@ -103,8 +103,6 @@ def enrich(
         event["emitted_at"],
         networked=bool(event.get("networked", True)),
         backfill=backfill,
-        ended_on=None,
-        end_reason=None,
     )
     return EnrichedRecord(
         event_id=event["event_id"],

@@ -78,9 +78,9 @@ PERIOD_DEFAULTS: dict[str, PeriodDefault] = {
     ),
     "serious_violation": PeriodDefault(
         60,
-        "黑名单 whose 信息类型 is 严重违法失信企业名单 and that has no 限制期限至, from 限制期限自: "
-        "seeds silent; 《严重违法失信企业名单管理暂行办法》(工商总局令第83号, 2016): 列入满五年"
-        "移出 (article not checked here)",
+        "黑名单 whose 信息类型 is 严重违法失信企业名单 and that has no 限制期限至, "
+        "from 限制期限自: seeds silent; 《严重违法失信企业名单管理暂行办法》"
+        "(工商总局令第83号, 2016): 列入满五年移出 (article not checked here)",
     ),
     "restriction": PeriodDefault(
         None,

@@ -202,10 +202,15 @@ GOLDEN_INTAKE_HEX = (
 
 
 def test_golden_bytes_pin_the_wire_format() -> None:
-    encoded = encode_intake(golden_event())  # type: ignore[arg-type]
-    assert encoded.hex() == GOLDEN_INTAKE_HEX
+    # v2's bytes stay pinned (written with the kept v2 schema); the codec now writes v3
+    # (issue #17: backfill, networked), which is v2's body followed by the two booleans.
+    v2 = _write_with("IntakeEvent", 2, golden_event())
+    assert v2.hex() == GOLDEN_INTAKE_HEX
+    encoded = encode_intake({**golden_event(), "backfill": True, "networked": False})
     assert encoded[:2] == MAGIC
-    assert fingerprint_of(encoded) == default_catalog().version("IntakeEvent", 2).fingerprint
+    assert fingerprint_of(encoded) == default_catalog().version("IntakeEvent", 3).fingerprint
+    assert encoded[10:].hex() == GOLDEN_INTAKE_HEX[20:] + "0100"
+    assert decode_intake(v2)["backfill"] is False  # older data reads with the defaults
 
 
 # --- older writers, foreign and broken bytes ---------------------------------------------
@@ -243,7 +248,7 @@ def test_enriched_bytes_are_not_an_intake_event() -> None:
         (lambda b: b"", CorruptRecord, "not Avro single-object encoding"),
         (lambda b: b"\x00\x00\x00\x00\x01" + b[10:], CorruptRecord, "expected 0xC3 0x01"),
         (lambda b: b[:2] + bytes(8) + b[10:], UnknownSchema, "0000000000000000 is not in the"),
-        (lambda b: b[:-5], CorruptRecord, "body does not decode as IntakeEvent v2"),
+        (lambda b: b[:-5], CorruptRecord, "body does not decode as IntakeEvent v3"),
         (lambda b: b + b"\x00", CorruptRecord, "1 trailing bytes"),
         (lambda b: b[:10] + b"\xff" * 40, CorruptRecord, "body does not decode"),
     ],
@@ -308,7 +313,8 @@ def enriched_restriction() -> dict[str, Any]:
 
 def test_enriched_restriction_round_trips_without_raw_id_number() -> None:
     record = enriched_restriction()
-    assert decode_enriched(encode_enriched(record)) == record  # type: ignore[arg-type]
+    expected = {**record, "backfill": False, "ended_on": None, "end_reason": None}
+    assert decode_enriched(encode_enriched(record)) == expected  # type: ignore[arg-type]
     published = default_catalog().newest("PublishedRestriction").schema
     assert "id_document_number" not in {f["name"] for f in published["fields"]}
     record["payload"]["id_document_number"] = "640422198005171235"

@@ -9,8 +9,7 @@ import pytest
 
 from producers.departments import load_departments
 from producers.errors import DepartmentConfigError
-from producers.http_payload import backfill_flag, parse_request_flags
-from producers.http_payload import IntakeLimits
+from producers.http_payload import IntakeLimits, backfill_flag, parse_request_flags
 from streams.rules.timeliness import (
     assess_timeliness,
     calendar_known,
@@ -99,16 +98,15 @@ def test_a_converted_registration_is_measured_from_its_code_assignment_not_its_f
 
 def test_a_registration_without_code_assignment_date_is_not_measured() -> None:
     codes = make_codes(42)
-    event = intake(
-        "registration", {**codes, "name": "宁夏西吉县无日期商贸有限公司", "established_on": "2009-05-04"}
-    )
+    fields = {**codes, "name": "宁夏西吉县无日期商贸有限公司", "established_on": "2009-05-04"}
+    event = intake("registration", fields)
     assert event["occurred_at"] is None
     assert assess_timeliness("registration", None, at(D(2018, 3, 6)))["deadline_met"] is None
 
 
 def _licence(**extra: str) -> dict[str, str]:
     return {
-        "uscc": make_codes(43)["uscc"],
+        "subject_code": make_codes(43)["uscc"],
         "license_number": "宁环审〔2024〕12号",
         "license_name": "排污许可证",
         "valid_from": "2024-07-01",
@@ -120,9 +118,12 @@ def _licence(**extra: str) -> dict[str, str]:
 def test_a_licence_is_measured_from_its_decision_date_not_its_validity_start() -> None:
     event = intake("license", _licence(decided_on="2024-06-03"))
     assert event["occurred_at"] == D(2024, 6, 3)  # 许可决定日期, not 有效期自 (1 July)
-    # Sent 13 June: 8 working days after the decision (10 June 端午节 is a holiday) — late,
-    # although it is before the validity start.
-    result = assess_timeliness("license", event["occurred_at"], at(D(2024, 6, 13)))
+    # Sent Friday 14 June: 8 working days after Monday 3 June (10 June 端午节 is a holiday)
+    # — late, although it is before the validity start.
+    assert assess_timeliness("license", event["occurred_at"], at(D(2024, 6, 13)))[
+        "deadline_met"
+    ]
+    result = assess_timeliness("license", event["occurred_at"], at(D(2024, 6, 14)))
     assert result == {"working_days": 8, "deadline_working_days": 7, "deadline_met": False}
 
 

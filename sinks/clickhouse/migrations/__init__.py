@@ -18,6 +18,7 @@ from sinks.clickhouse.migrations import (
     m0003_department,
     m0004_department,
     m0005_landing,
+    m0007_timeliness,
 )
 
 
@@ -34,6 +35,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "findings and department notices", tuple(m0003_department.STATEMENTS)),
     Migration(4, "department views", tuple(m0004_department.STATEMENTS)),
     Migration(5, "landing stage views", tuple(m0005_landing.STATEMENTS)),
+    Migration(7, "back-loads and decision dates", tuple(m0007_timeliness.STATEMENTS)),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
