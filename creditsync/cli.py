@@ -161,6 +161,11 @@ def ingest(
     category: str | None = typer.Option(
         None, "--category", help="Inferred from headers if omitted"
     ),
+    backfill: bool = typer.Option(
+        False,
+        "--backfill",
+        help="A back-load of archived records (存量): published, not counted in timeliness",
+    ),
 ) -> None:
     """Load a CSV/XLSX in the template layout; rejected rows go to PATH.rejected.csv.
 
@@ -168,7 +173,7 @@ def ingest(
     from creditsync.ingest_command import ingest_command
 
     try:
-        raise typer.Exit(ingest_command(path, department, category, console))
+        raise typer.Exit(ingest_command(path, department, category, console, backfill))
     except (CreditSyncError, KeyError) as exc:
         # One line on stderr (an unknown department or category, a category it may not send
         # …), never wrapped to the terminal's width and never a traceback. KeyError: only

@@ -52,7 +52,13 @@ def _count_lines(path: Path) -> int | None:
     return max(0, lines + (last != b"\n") - 1)
 
 
-def ingest_command(path: Path, department_code: str, category: str | None, console: Console) -> int:
+def ingest_command(
+    path: Path,
+    department_code: str,
+    category: str | None,
+    console: Console,
+    backfill: bool = False,
+) -> int:
     if category is not None:
         category_spec(category)  # an unknown category fails here, naming the known ones
     access = department_access(department_code)
@@ -82,6 +88,8 @@ def ingest_command(path: Path, department_code: str, category: str | None, conso
                 topic_prefix=stream.topic_prefix,
                 check_category=access.check if access else None,
                 progress=lambda n: progress.advance(task, n),
+                backfill=backfill,
+                networked=access.networked if access else True,
             )
     except PublishFailed as exc:
         console.print(

@@ -119,6 +119,7 @@ def worker_config(
         "clickhouse_database": clickhouse.clickhouse_database,
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
+        "backfill_before": stream.backfill_before,
         "stages": stages,
     }
     values.update(overrides)

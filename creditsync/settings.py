@@ -7,6 +7,7 @@ schemas/kafka/config.py, beside the one function that turns it into a client con
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -99,3 +100,7 @@ class StreamSettings(BaseSettings):
     # `creditsync run`: processes of each kind (the stages, each sink); 0 runs everything
     # on threads of the one process (creditsync/runtime.py).
     stage_processes: int = Field(default=1, ge=0, le=64)
+    # Issue #17: records decided before this date are back-loads (存量) — published, not
+    # judged for timeliness (CREDITSYNC_BACKFILL_BEFORE=2026-01-01). Unset: only records
+    # their sender flags (`ingest --backfill`, the request's `backfill`) are.
+    backfill_before: dt.date | None = None

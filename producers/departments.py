@@ -54,6 +54,10 @@ class DepartmentAccess:
     token_sha256: str
     categories: frozenset[Category]
     rate_limit: RateLimit | None = None
+    # Whether the department (a registration authority) has a network connection to the
+    # platform: its code assignments are due within 1 working day if so, 5 if not
+    # (seed 000 §二(二)). Carried on each of its intake events (`networked`).
+    networked: bool = True
 
     @property
     def department(self) -> Department:
@@ -178,7 +182,18 @@ def _department(path: str, index: int, entry: Any) -> DepartmentAccess:
         token_sha256=token_hash,
         categories=frozenset(categories),
         rate_limit=_rate_limit(path, where, entry.get("rate_limit")),
+        networked=_networked(path, where, entry.get("networked", True)),
     )
+
+
+def _networked(path: str, where: str, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise DepartmentConfigError(
+            path, f"{where}.networked: expected true or false (whether the registration "
+            f"authority has a network: 1 or 5 working days to return code assignments), "
+            f"got {raw!r}"
+        )  # fmt: skip
+    return raw
 
 
 def _rate_limit(path: str, where: str, raw: Any) -> RateLimit | None:

@@ -234,6 +234,9 @@ def build_intake_event(
         source_sequence=source_sequence,
         adapter=adapter,
         payload=payload,
+        # Issue #17: the adapter sets them from its request, file or department.
+        backfill=False,
+        networked=True,
     )
 
 

@@ -48,10 +48,11 @@ from producers.http_language import localise_results, localised
 from producers.http_payload import (
     IntakeLimits,
     IntakeRefused,
+    backfill_flag,
     bearer_token,
     declared_count,
     map_record_fields,
-    parse_request,
+    parse_request_flags,
     rejection_json,
 )
 from producers.ledger import PublishedLedger
@@ -158,9 +159,11 @@ class HttpIntake:
         category: Category,
         records: list[Any],
         declared: int | None = None,
+        backfill: bool = False,
     ) -> dict[str, Any]:
         """Validate and publish; the response body with one result per record, in order.
-        `declared`: the department's own count of the records it sent (对账), if any."""
+        `declared`: the department's own count of the records it sent (对账), if any;
+        `backfill`: the records are a back-load (存量), kept out of timeliness figures."""
         emitted = self._clock()
         request_id = str(uuid.uuid4())
         results: list[dict[str, Any]] = []
@@ -168,6 +171,11 @@ class HttpIntake:
         refused: list[RecordRejection] = []
         for index, record in enumerate(records, start=1):
             outcome = self._event(department, category, record, index, emitted)
+            if not isinstance(outcome, RecordRejection):
+                # Issue #17: the sender's network status (registration deadline 1 or 5
+                # working days) and back-load flag travel with each event.
+                outcome["networked"] = department.networked
+                outcome["backfill"] = backfill
             if isinstance(outcome, RecordRejection):
                 refused.append(outcome)
                 results.append({"record": index, **rejection_json(outcome)})
@@ -204,6 +212,7 @@ class HttpIntake:
             "duplicates": duplicates,
             "rejected": len(refused),
             **({"declared": declared} if declared is not None else {}),
+            **({"backfill": True} if backfill else {}),
             "results": results,
         }
 
@@ -435,18 +444,22 @@ def intake_router(intake: HttpIntake) -> APIRouter:
         request: Request,
         authorization: str | None = Header(default=None),
         x_declared_count: str | None = Header(default=None),
+        x_backfill: str | None = Header(default=None),
     ) -> JSONResponse:
         try:
             department = intake.authorise(authorization, category)
             body = await _read_body(request, intake.limits.max_body_bytes)
-            records, declared = parse_request(body, intake.limits)
+            records, declared, backfill = parse_request_flags(body, intake.limits)
             header = declared_count(x_declared_count, "X-Declared-Count")
             declared = header if header is not None else declared
+            flagged = backfill_flag(x_backfill, "X-Backfill")
+            backfill = flagged if flagged is not None else backfill
             intake.admit(department, len(records))
             # Publishing waits for Kafka's acknowledgement: off the event loop.
             result = await run_in_threadpool(
-                intake.submit, department, category, records, declared  # type: ignore[arg-type]
-            )
+                intake.submit, department, category, records, declared,  # type: ignore[arg-type]
+                bool(backfill),
+            )  # fmt: skip
         except IntakeRefused as refused:
             raise localised(refused, request).as_http() from None
         localise_results(result, request)

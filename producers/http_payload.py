@@ -82,9 +82,36 @@ def declared_count(raw: Any, where: str) -> int | None:
     return raw
 
 
+def backfill_flag(raw: Any, where: str) -> bool | None:
+    """A request's back-load flag (`backfill` in the body or X-Backfill), or 400; None when
+    absent. A back-load (存量) is published as usual and left out of timeliness figures."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise IntakeRefused(
+        400, "invalid_backfill",
+        f"{where}: expected true or false (whether the records are a back-load, 存量), "
+        f"got {raw!r}",
+    )  # fmt: skip
+
+
 def parse_request(body: bytes, limits: IntakeLimits) -> tuple[list[Any], int | None]:
     """The records of a request body and its `declared_count` (None if absent), or
     IntakeRefused (400 / 413) saying what is wrong."""
+    records, declared, _ = parse_request_flags(body, limits)
+    return records, declared
+
+
+def parse_request_flags(
+    body: bytes, limits: IntakeLimits
+) -> tuple[list[Any], int | None, bool | None]:
+    """`parse_request` and the body's `backfill` flag (None if absent)."""
     if len(body) > limits.max_body_bytes:
         raise IntakeRefused(
             413,
@@ -119,14 +146,16 @@ def parse_request(body: bytes, limits: IntakeLimits) -> tuple[list[Any], int | N
             'expected a JSON object {"records": [ {field: value, …}, … ]}, got '
             f"{type(document).__name__ if not isinstance(document, dict) else 'no records key'}",
         )
-    extra = sorted(set(document) - {"records", "declared_count"})
+    extra = sorted(set(document) - {"records", "declared_count", "backfill"})
     if extra:
         raise IntakeRefused(
             400,
             "invalid_request",
-            f"unknown top-level keys {extra}; expected only 'records' and 'declared_count'",
+            f"unknown top-level keys {extra}; expected only 'records', 'declared_count' "
+            "and 'backfill'",
         )
     declared = declared_count(document.get("declared_count"), "declared_count")
+    backfill = backfill_flag(document.get("backfill"), "backfill")
     records = document["records"]
     if not isinstance(records, list):
         raise IntakeRefused(
@@ -141,7 +170,7 @@ def parse_request(body: bytes, limits: IntakeLimits) -> tuple[list[Any], int | N
             f"{len(records)} records in one request exceed the limit of "
             f"{limits.max_records} records per request; split them over several requests",
         )
-    return records, declared
+    return records, declared, backfill
 
 
 def map_record_fields(

@@ -75,9 +75,14 @@ def ingest_file(
     progress: Progress | None = None,
     emitted_at: dt.datetime | None = None,
     check_category: Callable[[str], None] | None = None,
+    backfill: bool = False,
+    networked: bool = True,
 ) -> IngestSummary:
     """`check_category`: raises when the department may not submit the file's category
-    (given, or inferred from the headers); called before anything is published."""
+    (given, or inferred from the headers); called before anything is published.
+    `backfill`: the file is a back-load (存量, `ingest --backfill`): published as usual, kept
+    out of timeliness figures; `networked`: the department's network status (registrations
+    due in 1 working day if networked, 5 if not)."""
     summary = IngestSummary(path, declared=sidecar_total(path))
     if check_category is not None:
         if category is None:
@@ -91,6 +96,8 @@ def ingest_file(
     try:
         for batch in _batches(rows, BATCH):
             events = [e for e in batch if isinstance(e, dict)]
+            for event in events:
+                event["backfill"], event["networked"] = backfill, networked
             refused = []
             for r in (r for r in batch if isinstance(r, RecordRejection)):
                 total = trailer_total(r.row)

@@ -172,6 +172,29 @@ def _payload_union(payloads: list[Schema]) -> Schema:
     )
 
 
+def _backfill_field() -> Schema:
+    # Not nullable, with a default: data written before the field existed reads as False.
+    return {
+        "name": "backfill",
+        "type": "boolean",
+        "default": False,
+        "doc": "存量补录 a back-load: published, not counted in timeliness (issue #17)",
+    }
+
+
+def _intake_flags() -> list[Schema]:
+    """Issue #17: the sender's back-load flag and its network status, with defaults."""
+    return [
+        _backfill_field(),
+        {
+            "name": "networked",
+            "type": "boolean",
+            "default": True,
+            "doc": "登记机关是否具备网络条件: registrations due in 1 working day if so, 5 if not",
+        },
+    ]
+
+
 def intake_event_schema(payloads: list[Schema]) -> Schema:
     """The envelope of credit.intake.<category>, with the payload a union of the categories."""
     fields = [
@@ -181,6 +204,7 @@ def intake_event_schema(payloads: list[Schema]) -> Schema:
         _field("source_sequence", "long", "来源序号: order within one source; later wins", True),
         _field("adapter", "string", "适配器 spreadsheet/1, http/1, debezium/1 …", True),
         _payload_union(payloads),
+        *_intake_flags(),
     ]
     return _record(
         INTAKE_EVENT, "归集事件 an intake event (schemas/records.py IntakeEvent)", fields
@@ -236,6 +260,9 @@ def enriched_record_schema(payloads: list[Schema]) -> Schema:
         _field("timeliness", timeliness, "及时性", True),
         _field("lineage", lineage, "来源位置", True),
         _payload_union(payloads),
+        _backfill_field(),
+        _field("ended_on", DATE, "公示结束日期 the day the item left the public view", False),
+        _field("end_reason", "string", "公示结束原因 (期满/移出/修复/撤销)", False),
     ]
     return _record(
         ENRICHED_RECORD, "归集记录 an enriched record (schemas/records.py EnrichedRecord)", fields

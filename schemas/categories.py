@@ -123,10 +123,16 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
                 F("established_on", "成立日期", "date"),
                 F("status", "状态"),  # 存续 / 在业 / 注销 / 吊销 / 迁出 …
                 F("legal_representative", "法定代表人"),
+                # Issue #17: the return period (赋码颁证信息回传) runs from the code
+                # assignment, not from 成立日期 (an enterprise converted years after it was
+                # established is not late). Optional: records without it are not measured.
+                F("code_assigned_on", "赋码日期", "date"),
             ),
             key_fields=("uscc",),
-            decision_date_field="established_on",
-            # Code assignments are reported back within 1 working day (seed 000).
+            decision_date_field="code_assigned_on",
+            # Code assignments are reported back within 1 working day where the registration
+            # authority is networked, 5 where not (seed 000 §二(二)); the 5 comes from the
+            # department's `networked = false` (streams/rules/timeliness.py).
             deadline_working_days=1,
         ),
         CategorySpec(
@@ -141,9 +147,13 @@ CATEGORY_SPECS: dict[Category, CategorySpec] = {
                 F("license_content", "许可内容"),
                 F("status", "状态"),
                 F("details", "详情"),
+                # Issue #17: 双公示 counts 7 working days from the decision (seed 003 #14),
+                # which is not the validity start 有效期自. Optional: licences without it
+                # are not measured.
+                F("decided_on", "许可决定日期", "date"),
             ),
             key_fields=("license_number",),
-            decision_date_field="valid_from",
+            decision_date_field="decided_on",
             deadline_working_days=7,
         ),
         CategorySpec(

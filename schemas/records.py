@@ -9,7 +9,7 @@ are the wire form of exactly these; dates are `datetime.date`, instants timezone
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from schemas.categories import Category, Operation
 
@@ -51,6 +51,13 @@ class IntakeEvent(TypedDict):
     source_sequence: int  # order within one source; later wins
     adapter: str  # "spreadsheet/1", "http/1", "debezium/1", "sql-poller/1", "demo/1"
     payload: dict[str, Any]  # the category's fields (schemas/categories.py), by English name
+    # Issue #17 (IntakeEvent v3; absent in older versions, read as the defaults):
+    # a back-load (存量) by the sender's flag (`ingest --backfill`, the request's `backfill`);
+    # published as usual, kept out of the timeliness figures.
+    backfill: NotRequired[bool]  # default False
+    # Whether the sending registration authority is networked (departments file
+    # `networked`): registrations are due in 1 working day if so, 5 if not (seed 000).
+    networked: NotRequired[bool]  # default True
 
 
 class Region(TypedDict):
@@ -101,6 +108,13 @@ class EnrichedRecord(TypedDict):
     # `id_document_number_masked` (640422********1234) and `id_document_number_hash`
     # (HMAC-SHA256 hex): the raw number never leaves streams/ (DOMAIN.md "Privacy").
     payload: dict[str, Any]
+    # Issue #17 (EnrichedRecord v3; absent in older versions, read as the defaults):
+    # a back-load (存量): the sender's flag or decided before CREDITSYNC_BACKFILL_BEFORE.
+    backfill: NotRequired[bool]  # default False
+    # When and why an item left the public view (expired, removed, repaired, withdrawn),
+    # shown in the profile's history (streams/rules/publication.py `end_of_publication`).
+    ended_on: NotRequired[dt.date | None]
+    end_reason: NotRequired[str | None]
 
 
 def item_id(category: str, record_key: str) -> str:

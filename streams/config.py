@@ -41,6 +41,9 @@ class WorkerConfig:
     parked_retry_seconds: float = 60.0
     expiry_check_seconds: float = 30.0
     stages: tuple[str, ...] = ("intake", "items", "sinks")
+    # Records decided before this day are back-loads (存量): published, not judged for
+    # timeliness (CREDITSYNC_BACKFILL_BEFORE, issue #17); None: only flagged ones are.
+    backfill_before: dt.date | None = None
     clock: Clock = field(default=utc_now)
 
     @property

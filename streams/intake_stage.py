@@ -196,6 +196,7 @@ class IntakeStage:
             alias_get=st.aliases.get,
             processed_at=self.cfg.clock(),
             pii_key=self.cfg.pii_key,
+            backfill_before=self.cfg.backfill_before,
         )
 
 

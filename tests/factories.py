@@ -288,6 +288,10 @@ def make_enriched(category: str, **overrides: Any) -> EnrichedRecord:
             "schema_fingerprint": "a1b2c3d4e5f60718",
         },
         "payload": payload,
+        # EnrichedRecord v3 (issue #17): what decoding fills in when a record has no value.
+        "backfill": False,
+        "ended_on": None,
+        "end_reason": None,
     }
     record.update(overrides)
     if not record["version"]:

@@ -175,7 +175,7 @@ STAGE_SELECT = """SELECT
     lineage.offset AS kafka_offset,
     lineage.schema_fingerprint AS schema_fingerprint,
     toString(category) AS category,
-    ifNull(toJSONString(payload), '{}') AS payload_json
+    ifNull(toJSONString(payload), '{}') AS payload_json@BACKFILL@
 FROM """
 
 
@@ -188,8 +188,16 @@ def landing_statements(fingerprint: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {table} ENGINE = Null "
         f"EMPTY AS SELECT * FROM format(Avro, {header})",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_to_stage TO {STAGE_TABLE} AS "
-        f"{STAGE_SELECT}{table}",
+        f"{STAGE_SELECT.replace('@BACKFILL@', _backfill_pick(fingerprint))}{table}",
     ]
+
+
+def _backfill_pick(fingerprint: str) -> str:
+    """The back-load flag of a writer version that has one (EnrichedRecord v3, issue #17);
+    older versions leave records_stage's default (false)."""
+    schema = default_catalog().by_fp(fingerprint).schema
+    has = any(f["name"] == "backfill" for f in schema.get("fields", []))
+    return ",\n    backfill" if has else ""
 
 
 def kept_fingerprints() -> list[str]:

@@ -257,6 +257,8 @@ def raw_row(record: EnrichedRecord, common: Row | None = None) -> Row:
     payload = _masked_payload(payload)
     row = dict(common) if common is not None else common_row(record)
     row["category"] = record["category"]
+    # Issue #17: a back-load (存量), left out of the timeliness views (m0007).
+    row["backfill"] = bool(record.get("backfill", False))
     # Dates and amounts as str() makes them; keys sorted, so equal payloads are equal text.
     row["payload_json"] = orjson.dumps(
         payload, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME

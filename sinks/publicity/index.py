@@ -56,6 +56,8 @@ class PublicityIndex:
         self.keys = Keys(prefix)
         self._apply_source = load_script("apply_record.lua")
         self._marks_source = load_script("advance_marks.lua")
+        self._history_source = load_script("record_history.lua")
+        self._history_sha: str | None = None
         self._apply_sha: str | None = None
         self._marks_sha: str | None = None
         self.marker: dict[str, str] | None = None
@@ -69,6 +71,7 @@ class PublicityIndex:
         lost its data — the caller then replays credit.records (`creditsync replay`)."""
         self._apply_sha = self.redis.script_load(self._apply_source)
         self._marks_sha = self.redis.script_load(self._marks_source)
+        self._history_sha = self.redis.script_load(self._history_source)
         candidate = uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC).isoformat()
         pipe = self.redis.pipeline(transaction=True)
@@ -118,6 +121,7 @@ class PublicityIndex:
         pipe = self.redis.pipeline(transaction=False)
         terms = BatchTerms()
         calls = 0
+        record_slots: list[int] = []
         newest: tuple[str, str] | None = None  # (version, processed_at) of the batch's newest
         try:
             for record in records:
@@ -143,7 +147,14 @@ class PublicityIndex:
                     )
                     continue
                 pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
+                record_slots.append(calls)
                 calls += 1
+                history = self._history_call(record, args)
+                if history is not None:
+                    # Right after its record's apply, in the same pipeline (its reply is
+                    # not a record's: record_slots leaves it out).
+                    pipe.evalsha(self._history_sha, 2, *history)
+                    calls += 1
                 if newest is None or record["version"] > newest[0]:
                     newest = (record["version"], processed_at)
             if newest is None:  # no record to apply
@@ -168,8 +179,8 @@ class PublicityIndex:
         finally:
             pipe.reset()
         self.written.remember(fresh)
-        applied = sum(1 for reply in replies[:calls] if int(reply) == 1)
-        return self._result(applied, calls - applied, not_applicable, rejected)
+        applied = sum(1 for slot in record_slots if int(replies[slot]) == 1)
+        return self._result(applied, len(record_slots) - applied, not_applicable, rejected)
 
     @staticmethod
     def _result(
@@ -236,6 +247,15 @@ class PublicityIndex:
             not_applicable=not_applicable,
             rejected=tuple(rejected),
         )
+
+    def _history_call(self, record: EnrichedRecord, args: list[Any]) -> list[Any] | None:
+        """KEYS and ARGV of record_history.lua for an item that left the public view."""
+        entry = profile.history_item(record) if args[0] == "item" else None
+        if entry is None:
+            return None
+        uscc = record["uscc"]
+        return [self.keys.versions(uscc), self.keys.history(uscc), args[1], args[2],
+                profile.dumps(entry).decode()]  # fmt: skip
 
     def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[Any]]:
         """apply_record.lua's keys and arguments for a record (see the script's header)."""

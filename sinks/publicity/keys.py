@@ -109,6 +109,10 @@ class Keys:
     def items(self, uscc: str, category: str) -> str:
         return f"{self.prefix}e:{{{uscc}}}:i:{category}"
 
+    def history(self, uscc: str) -> str:
+        """Items that left the public view, with when and why (issue #17)."""
+        return f"{self.prefix}e:{{{uscc}}}:h"
+
     def code(self, code: str) -> str:
         return f"{self.prefix}code:{normalise_code(code)}"
 

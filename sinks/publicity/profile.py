@@ -1,7 +1,8 @@
 """What of a record the public may see: items, identity fields, names, codes (pure).
 
 An item is shown while its publication_status is public or under_review and it was not
-withdrawn; otherwise its item is removed from the profile (history lives in ClickHouse).
+withdrawn; otherwise it leaves the profile's items for its history, which shows only when
+and why it ended (issue #17: its content is no longer public; ClickHouse keeps it all).
 Personal data: a restriction shows the person's name as the rules require and the masked ID
 number, never the number or its keyed hash (DOMAIN.md "Privacy").
 """
@@ -146,6 +147,45 @@ def public_item(record: EnrichedRecord) -> dict[str, Any] | None:
     if score is not None:
         item["list_score"] = score
     return item
+
+
+# Shown for an item that left the public view: what it was and when and why it ended, not
+# its content (a period that ended must not keep a person's name or a fine on the page).
+_HISTORY_TITLE_FIELDS = (
+    "decision_number", "license_number", "license_name", "listing_number", "information_type",
+    "honour_name", "inspection_type",
+)  # fmt: skip
+
+
+def history_item(record: EnrichedRecord) -> dict[str, Any] | None:
+    """The history entry of an item that left the public view (None while it is public)."""
+    if is_public(record) or record["category"] == "registration":
+        return None
+    payload = record["payload"]
+    ended_on = record.get("ended_on")
+    return {
+        "item_id": item_id(record["category"], record["record_key"]),
+        "category": record["category"],
+        "record_key": record["record_key"],
+        "status": record["publication_status"],
+        "department": record["department"],
+        "occurred_at": record.get("occurred_at"),
+        "title": {k: payload[k] for k in _HISTORY_TITLE_FIELDS if payload.get(k)},
+        "ended_on": ended_on,
+        "end_reason": record.get("end_reason") or _STATUS_REASONS.get(
+            record["publication_status"], ""
+        ),
+        "version": record["version"],
+    }
+
+
+# For records published before ended_on/end_reason existed (EnrichedRecord v2).
+_STATUS_REASONS = {
+    "expired": "公示期满",
+    "repaired": "信用修复，提前停止公示",
+    "removed": "移出经营异常名录",
+    "withdrawn": "撤销公示",
+}
 
 
 def identity_fields(record: EnrichedRecord) -> dict[str, Any]:

@@ -50,6 +50,20 @@ def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
     return {_s(k): _s(v) for k, v in raw.items()}
 
 
+def _history(
+    raw: dict[Any, Any], public_ids: set[str], category: str | None
+) -> list[dict[str, Any]]:
+    """The history entries, newest end first; an item public again (a later version, e.g. a
+    restriction extended) is left out, as is any other category when one is asked for."""
+    entries = [json.loads(_s(v)) for v in raw.values()]
+    entries = [
+        e for e in entries
+        if e["item_id"] not in public_ids and category in (None, e["category"])
+    ]  # fmt: skip
+    entries.sort(key=lambda e: (e.get("ended_on") or "", e["version"]), reverse=True)
+    return entries
+
+
 class PublicityReader:
     """Read side of the publicity index, for the HTTP API and the public page."""
 
@@ -104,7 +118,9 @@ class PublicityReader:
         for cat in fetched:
             # A hash has no order: the section is sorted here, then sliced to the page.
             pipe.hgetall(k.items(uscc, cat))
+        pipe.hgetall(k.history(uscc))
         replies = pipe.execute()
+        history_raw = replies.pop()
         identity_raw, former_raw = replies[0], replies[1]
         if not identity_raw:
             return None
@@ -138,6 +154,8 @@ class PublicityReader:
                 shown = shown[request.start : request.stop]
             if shown:
                 items[cat] = shown
+        public_ids = {i["item_id"] for shown in items.values() for i in shown}
+        history = _history(history_raw, public_ids, category)
         return {
             "uscc": uscc,
             "name": name,
@@ -169,6 +187,8 @@ class PublicityReader:
                 "page": page,
                 "page_size": request.size if request is not None else None,
             },
+            # Items that left the public view: when and why (移出, 期满, 修复, 撤销).
+            "history": history,
         }
 
     def search(self, q: str, limit: int = 20) -> list[dict[str, Any]]:

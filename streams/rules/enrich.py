@@ -13,7 +13,7 @@ from streams.errors import EnrichmentError, PrivacyError
 from streams.rules.privacy import contains_resident_id, published_payload
 from streams.rules.regions import region_of
 from streams.rules.registry import RegistryEntry
-from streams.rules.timeliness import assess_timeliness
+from streams.rules.timeliness import assess_timeliness, is_backfill
 from streams.rules.versioning import record_version
 
 
@@ -44,6 +44,8 @@ def enrich(
     processed_at: dt.datetime,
     pii_key: bytes,
     publication_status: PublicationStatus,
+    *,
+    backfill_before: dt.date | None = None,
 ) -> EnrichedRecord:
     """The published form of an event resolved to `uscc`.
 
@@ -53,6 +55,8 @@ def enrich(
     (not `processed_at`), so a replay computes the same figures. The restriction ID number
     is masked and hashed; any other full resident ID number in the text fails the record —
     the department must mask it and re-send (DOMAIN.md "Privacy": never in full).
+    A back-load (the sender's `backfill` flag, or decided before `backfill_before`) is
+    published as any record and carries `backfill`, its timeliness counted but not judged.
     """
     try:
         parsed = parse_uscc(uscc)
@@ -91,6 +95,15 @@ def enrich(
                 f"{path.removeprefix('record.')} contains a full resident ID number; ID numbers "
                 "may be published only masked (640422********1234)"
             )
+    decided_on = _decision_date(event)
+    backfill = is_backfill(bool(event.get("backfill", False)), decided_on, backfill_before)
+    timeliness = assess_timeliness(
+        event["category"],
+        decided_on,
+        event["emitted_at"],
+        networked=bool(event.get("networked", True)),
+        backfill=backfill,
+    )
     return EnrichedRecord(
         event_id=event["event_id"],
         category=event["category"],
@@ -109,7 +122,10 @@ def enrich(
         version=record_version(event["source_sequence"], event["emitted_at"], event["event_id"]),
         adapter=event["adapter"],
         publication_status=publication_status,
-        timeliness=assess_timeliness(event["category"], _decision_date(event), event["emitted_at"]),
+        timeliness=timeliness,
         lineage=lineage,
         payload=payload,
+        backfill=backfill,
+        ended_on=None,
+        end_reason=None,
     )

@@ -42,9 +42,11 @@ from streams.rules.ownership import OwnerLookup, may_modify, not_owner_rejection
 from streams.rules.publication import (
     WorkflowState,
     apply_workflow_event,
+    end_of_publication,
     next_expiry,
     publication_status,
 )
+from streams.rules.timeliness import china_date
 from streams.rules.versioning import is_newer, parse_version, record_version
 
 # Bounds on one item's state (issue #13: ~100 changes of one penalty grew its state past the
@@ -330,6 +332,10 @@ def _publish(
         ids = notice_ids_of({**original, "payload": payload})
         out.ended += [(notice_key(original["uscc"], n), status) for n in ids]
     state["version"], state["status"] = version, status
+    withdrawn_on = china_date(original["emitted_at"]) if state["withdrawn"] else None
+    ended_on, end_reason = end_of_publication(
+        status, original["category"], payload, workflow, withdrawn_on
+    )
     published: EnrichedRecord = {
         **original,
         # The owner, shown in the profile: the original's department, or the successor an
@@ -341,6 +347,9 @@ def _publish(
         # A recomputed version keeps the event id of the record the department sent: it is
         # one received record in a new state (counted once), told apart by its version.
         "event_id": original["event_id"],
+        # When and why it left the public view: the profile's history shows it (issue #17).
+        "ended_on": ended_on,
+        "end_reason": end_reason,
     }
     out.records.append(published)
     if not state["notices_sent"]:

@@ -3,12 +3,21 @@
 A restriction is public from 限制期限自 to 限制期限至 and leaves the view when the period ends
 or the enterprise completes credit repair (信用修复); an abnormal-operations listing stays until
 a removal record; an open objection (异议) marks an item as under review; an upheld objection
-or a withdrawal takes it out. Items leaving the view stay in history (ClickHouse).
+or a withdrawal takes it out. Items leaving the view stay in history (ClickHouse), and the
+profile shows when and why each left (`end_of_publication`).
+
+Public periods (issue #17) are one pure rule, `public_until(category, payload)`: the last day
+an item is public, from its own end date (限制期限至, 有效期至) or the category's configured
+period counted from its decision date (`PERIOD_DEFAULTS`, CREDITSYNC_PUBLIC_PERIOD_<NAME>).
+The items stage's expiry timer re-evaluates items the day after (`next_expiry`).
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +48,163 @@ _REMOVED_ACTIONS = frozenset({"removed", "移出"})
 # A red-list honour ends with its 有效期至 like a restriction with its 限制期限至; a licence
 # past 有效期至 stays public — the grant is a fact, its validity is shown with it.
 _END_DATE_FIELDS = {"restriction": "restricted_to", "red_list": "valid_to"}
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodDefault:
+    """A public period in months (None: no period of its own) and where it comes from."""
+
+    months: int | None
+    source: str
+
+
+# The default public periods, by period name. The seeds (shared/seeds/) fix none of these
+# durations: they name the lists and the 双公示 deadline only. Where a default comes from a
+# national document outside the seeds, the source says so; check it against the current
+# text before relying on it (CREDITSYNC_PUBLIC_PERIOD_<NAME>=<months>|none overrides).
+PERIOD_DEFAULTS: dict[str, PeriodDefault] = {
+    "penalty": PeriodDefault(
+        36,
+        "行政处罚, from 作出行政处罚决定日期: seeds silent (seed 003 #14 sets only the 7-day "
+        "push); 发改办财金〔2019〕527号 二: 严重失信行为的行政处罚信息最长公示期三年, the longest "
+        "period any penalty stays on a credit portal",
+    ),
+    "penalty_minor": PeriodDefault(
+        12,
+        "行政处罚 whose 处罚种类 is only 警告 and/or 通报批评: seeds silent; 发改办财金〔2019〕"
+        "527号 二: 一般失信行为的行政处罚信息最长公示期一年 (cited from memory: verify). "
+        "简易程序 (当场) penalties are not published at all on the national rules, but the "
+        "templates carry no procedure field to tell them by",
+    ),
+    "serious_violation": PeriodDefault(
+        60,
+        "黑名单 whose 信息类型 is 严重违法失信企业名单 and that has no 限制期限至, "
+        "from 限制期限自: seeds silent; 《严重违法失信企业名单管理暂行办法》"
+        "(工商总局令第83号, 2016): 列入满五年移出 (article not checked here)",
+    ),
+    "restriction": PeriodDefault(
+        None,
+        "黑名单: public from 限制期限自 to 限制期限至 (seed 002 三(六) template fields; seed 003 "
+        "#17 联合惩戒期限; DOMAIN.md Publication periods); without 限制期限至, until it ends",
+    ),
+    "abnormal_operation": PeriodDefault(
+        None,
+        "经营异常名录: until a removal (移出) record (DOMAIN.md Publication periods; "
+        "《企业经营异常名录管理暂行办法》工商总局令第68号)",
+    ),
+    "red_list": PeriodDefault(
+        None, "守信红名单: until 有效期至 (seed 004 红黑名单发布常态化; seeds silent on a period)"
+    ),
+    "license": PeriodDefault(
+        None,
+        "行政许可: seeds silent (seed 003 #14 双公示 only); the grant stays public, its "
+        "validity 有效期自/至 shown with it",
+    ),
+    "inspection": PeriodDefault(
+        None, "抽查检查结果: seeds silent (seed 002 依法应当公示的抽查检查信息); no period"
+    ),
+}
+_MINOR_PENALTY_KINDS = frozenset({"警告", "通报批评"})
+_SERIOUS_LIST = "严重违法失信"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationPeriods:
+    """Months each period name lasts (None: no period of its own)."""
+
+    months: Mapping[str, int | None]
+
+    def of(self, name: str) -> int | None:
+        return self.months.get(name)
+
+
+DEFAULT_PERIODS = PublicationPeriods({k: v.months for k, v in PERIOD_DEFAULTS.items()})
+
+
+def periods_from_env(environ: Mapping[str, str]) -> PublicationPeriods:
+    """The defaults with CREDITSYNC_PUBLIC_PERIOD_<NAME>=<months>|none applied;
+    PublicationError naming the variable for anything else."""
+    months: dict[str, int | None] = dict(DEFAULT_PERIODS.months)
+    for name in PERIOD_DEFAULTS:
+        variable = f"CREDITSYNC_PUBLIC_PERIOD_{name.upper()}"
+        raw = environ.get(variable)
+        if raw is None or raw.strip() == "":
+            continue
+        text = raw.strip().lower()
+        if text == "none":
+            months[name] = None
+        elif text.isdigit() and int(text) > 0:
+            months[name] = int(text)
+        else:
+            raise PublicationError(
+                f"{variable}={raw!r}: expected a number of months (e.g. 36) or 'none'"
+            )
+    return PublicationPeriods(months)
+
+
+@functools.cache
+def configured_periods() -> PublicationPeriods:
+    """The periods of this process, from the environment once (settings are read at start)."""
+    return periods_from_env(os.environ)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """`day` plus whole months, the day clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def _date(payload: Mapping[str, Any], name: str) -> dt.date | None:
+    value = payload.get(name)
+    return value if isinstance(value, dt.date) else None
+
+
+def period_name(category: str, payload: Mapping[str, Any]) -> str:
+    """Which period (PERIOD_DEFAULTS) applies to an item."""
+    if category == "penalty":
+        kinds = {k.strip() for k in _split_kinds(payload.get("penalty_kind"))}
+        return "penalty_minor" if kinds and kinds <= _MINOR_PENALTY_KINDS else "penalty"
+    if category == "restriction" and _SERIOUS_LIST in str(payload.get("information_type", "")):
+        return "serious_violation"
+    return category
+
+
+def _split_kinds(value: Any) -> list[str]:
+    text = str(value or "")
+    for sep in ("、", "，", ",", ";", "；", "|", "/"):
+        text = text.replace(sep, " ")
+    return [part for part in text.split() if part]
+
+
+# The date a category's period runs from.
+_PERIOD_START_FIELDS = {
+    "penalty": "decided_on",
+    "restriction": "restricted_from",
+    "license": "decided_on",
+    "inspection": "inspected_on",
+    "red_list": "awarded_on",
+    "abnormal_operation": "decided_on",
+}
+
+
+def public_until(
+    category: str, payload: Mapping[str, Any], periods: PublicationPeriods | None = None
+) -> dt.date | None:
+    """The last day the item is public, or None when nothing but an event ends it.
+
+    The item's own end date (限制期限至, 有效期至) when it has one; else its period (months
+    from its start date, PERIOD_DEFAULTS) when one is configured. A restriction with a
+    限制期限至 keeps it even past its list's period: the deciding authority set it."""
+    own = _date(payload, _END_DATE_FIELDS.get(category, ""))
+    if own is not None:
+        return own
+    months = (periods or configured_periods()).of(period_name(category, payload))
+    start = _date(payload, _PERIOD_START_FIELDS.get(category, ""))
+    if months is None or start is None:
+        return None
+    return add_months(start, months) - dt.timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -105,17 +271,13 @@ def apply_workflow_event(
     return state
 
 
-def _end_date(category: str, payload: Mapping[str, Any]) -> dt.date | None:
-    value = payload.get(_END_DATE_FIELDS.get(category, ""))
-    return value if isinstance(value, dt.date) else None
-
-
 def publication_status(
     category: str,
     payload: Mapping[str, Any],
     today: dt.date,
     workflow_state: WorkflowState | None = None,
     operation: Operation = "upsert",
+    periods: PublicationPeriods | None = None,
 ) -> PublicationStatus:
     """The item's status today. First that applies: withdrawn (withdraw operation or an
     upheld objection), repaired, removed (abnormal-operations removal), expired (end date
@@ -134,7 +296,7 @@ def publication_status(
         _REMOVED_ACTIONS
     ):
         return "removed"
-    end = _end_date(category, payload)
+    end = public_until(category, payload, periods)
     if end is not None and end < today:
         return "expired"
     if "open" in objections:
@@ -142,8 +304,49 @@ def publication_status(
     return "public"
 
 
-def next_expiry(category: str, payload: Mapping[str, Any]) -> dt.date | None:
-    """The first day the item is expired (the day after its end date), for a timer to
-    re-evaluate it; None when it has no end date."""
-    end = _end_date(category, payload)
+def next_expiry(
+    category: str, payload: Mapping[str, Any], periods: PublicationPeriods | None = None
+) -> dt.date | None:
+    """The first day the item is expired (the day after `public_until`), for a timer to
+    re-evaluate it; None when it has no end."""
+    end = public_until(category, payload, periods)
     return end + dt.timedelta(days=1) if end is not None else None
+
+
+_EXPIRED_REASONS = {
+    "restriction": "限制期限届满",
+    "red_list": "有效期届满",
+}
+
+
+def end_of_publication(
+    status: PublicationStatus,
+    category: str,
+    payload: Mapping[str, Any],
+    workflow_state: WorkflowState | None = None,
+    withdrawn_on: dt.date | None = None,
+    periods: PublicationPeriods | None = None,
+) -> tuple[dt.date | None, str | None]:
+    """When and why an item left the public view, as its profile's history shows it:
+    (None, None) while it is public. `withdrawn_on`: the day the department's withdrawal
+    was sent (撤销). The reason is in Chinese: the public reads it."""
+    state = workflow_state or WorkflowState()
+    if status in ("public", "under_review"):
+        return None, None
+    if status == "withdrawn":
+        upheld = [dt.date.fromisoformat(k) for k, v in state.objections.items() if v == "upheld"]
+        if upheld:
+            return max(upheld), "异议成立，撤销公示"
+        return withdrawn_on, "决定机关撤销"
+    if status == "repaired":
+        return state.repaired_on, "信用修复，提前停止公示"
+    if status == "removed":
+        reason = str(payload.get("reason") or "").strip()
+        return _date(payload, "decided_on"), "移出经营异常名录" + (f"：{reason}" if reason else "")
+    # expired
+    end = public_until(category, payload, periods)
+    name = period_name(category, payload)
+    if category in _EXPIRED_REASONS and _date(payload, _END_DATE_FIELDS[category]):
+        return end, _EXPIRED_REASONS[category]
+    months = (periods or configured_periods()).of(name)
+    return end, f"公示期满（{months} 个月）" if months else "公示期满"

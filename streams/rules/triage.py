@@ -65,13 +65,18 @@ def triage_intake(
     alias_get: AliasGet,
     processed_at: dt.datetime,
     pii_key: bytes,
+    backfill_before: dt.date | None = None,
 ) -> IntakeDecision:
+    """`backfill_before`: records decided before it are back-loads (CREDITSYNC_BACKFILL_BEFORE,
+    streams.rules.timeliness.is_backfill)."""
     try:
         if event["category"] == "registration":
             return _triage_registration(
-                event, lineage, registry_get, alias_get, processed_at, pii_key
+                event, lineage, registry_get, alias_get, processed_at, pii_key, backfill_before
             )
-        return _triage_record(event, lineage, registry_get, alias_get, processed_at, pii_key)
+        return _triage_record(
+            event, lineage, registry_get, alias_get, processed_at, pii_key, backfill_before
+        )
     except (EnrichmentError, ChangeError, PublicationError) as exc:
         # The record cannot be published as sent (e.g. a full ID number in a free-text
         # field): refused with the reason, to be corrected and re-sent.
@@ -94,6 +99,7 @@ def _triage_record(
     alias_get: AliasGet,
     processed_at: dt.datetime,
     pii_key: bytes,
+    backfill_before: dt.date | None = None,
 ) -> IntakeDecision:
     found: dict[str, dict[str, Any]] = {}
 
@@ -140,6 +146,7 @@ def _triage_record(
         processed_at,
         pii_key,
         "withdrawn" if event["operation"] == "withdraw" else "public",
+        backfill_before=backfill_before,
     )
     return decision
 
@@ -151,6 +158,7 @@ def _triage_registration(
     alias_get: AliasGet,
     processed_at: dt.datetime,
     pii_key: bytes,
+    backfill_before: dt.date | None = None,
 ) -> IntakeDecision:
     from schemas.identifiers import InvalidCode, parse_uscc
 
@@ -194,7 +202,10 @@ def _triage_registration(
     # The name index (查重): its own alias key, only the USCC (memory), so a second USCC
     # under the same name is found in the name's partition (intake_stage._record_alias).
     decision.alias_updates.append((NAME_ALIAS_PREFIX + name_key(entry.name), {"uscc": uscc}))
-    decision.emit = enrich(event, uscc, entry, lineage, processed_at, pii_key, "public")
+    decision.emit = enrich(
+        event, uscc, entry, lineage, processed_at, pii_key, "public",
+        backfill_before=backfill_before,
+    )  # fmt: skip
     return decision
 
 

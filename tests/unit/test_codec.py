@@ -77,7 +77,15 @@ def envelope(category: str) -> dict[str, st.SearchStrategy[Any]]:
 
 
 def intake_events(category: str) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({**envelope(category), "payload": payloads(category)})
+    return st.fixed_dictionaries(
+        {
+            **envelope(category),
+            "payload": payloads(category),
+            # IntakeEvent v3 (issue #17)
+            "backfill": st.booleans(),
+            "networked": st.booleans(),
+        }
+    )
 
 
 def enriched_records(category: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -112,6 +120,10 @@ def enriched_records(category: str) -> st.SearchStrategy[dict[str, Any]]:
                 }
             ),
             "payload": payloads(category, published=True),
+            # EnrichedRecord v3 (issue #17)
+            "backfill": st.booleans(),
+            "ended_on": st.none() | st.dates(),
+            "end_reason": st.none() | text,
         }
     )
 
@@ -189,18 +201,22 @@ GOLDEN_INTAKE_HEX = (
 )
 
 
-# IntakeEvent v3 (issue #17's categories appended to the enum and the payload union): the
-# same body, only the fingerprint differs, since the new branches come after the old ones.
-GOLDEN_INTAKE_V3_FINGERPRINT = "75149819e7d888c0"
+# IntakeEvent v3 (issue #17's categories appended to the enum and the payload union, then
+# backfill and networked at the end): v2's body plus the two booleans; the new branches come
+# after the old ones, so the old records' bytes are unchanged.
+GOLDEN_INTAKE_V3_FINGERPRINT = "35c63cffac7cf804"
 
 
 def test_golden_bytes_pin_the_wire_format() -> None:
-    encoded = encode_intake(golden_event())  # type: ignore[arg-type]
-    assert encoded.hex() == "c301" + GOLDEN_INTAKE_V3_FINGERPRINT + GOLDEN_INTAKE_HEX[20:]
+    # v2's bytes stay pinned (written with the kept v2 schema); the codec now writes v3
+    # (issue #17: backfill, networked), which is v2's body followed by the two booleans.
+    v2 = _write_with("IntakeEvent", 2, golden_event())
+    assert v2.hex() == GOLDEN_INTAKE_HEX
+    encoded = encode_intake({**golden_event(), "backfill": True, "networked": False})
+    assert encoded.hex() == "c301" + GOLDEN_INTAKE_V3_FINGERPRINT + GOLDEN_INTAKE_HEX[20:] + "0100"
     assert encoded[:2] == MAGIC
     assert fingerprint_of(encoded) == default_catalog().version("IntakeEvent", 3).fingerprint
-    # The v2 bytes, as producers wrote them before v3, still decode to the same event.
-    assert decode_intake(bytes.fromhex(GOLDEN_INTAKE_HEX)) == decode_intake(encoded)
+    assert decode_intake(v2)["backfill"] is False  # older data reads with the defaults
 
 
 # --- older writers, foreign and broken bytes ---------------------------------------------
@@ -303,7 +319,8 @@ def enriched_restriction() -> dict[str, Any]:
 
 def test_enriched_restriction_round_trips_without_raw_id_number() -> None:
     record = enriched_restriction()
-    assert decode_enriched(encode_enriched(record)) == record  # type: ignore[arg-type]
+    expected = {**record, "backfill": False, "ended_on": None, "end_reason": None}
+    assert decode_enriched(encode_enriched(record)) == expected  # type: ignore[arg-type]
     published = default_catalog().newest("PublishedRestriction").schema
     assert "id_document_number" not in {f["name"] for f in published["fields"]}
     record["payload"]["id_document_number"] = "640422198005171235"

@@ -23,7 +23,8 @@ def test_every_kept_version_reads_every_older_one() -> None:
 def test_real_kept_versions_exist_to_prove_the_mechanism() -> None:
     versions = {t: [v.version for v in vs] for t, vs in default_catalog().versions.items()}
     assert versions["Penalty"] == [1, 2]
-    assert versions["IntakeEvent"] == [1, 2, 3]  # v3: the categories of issue #17
+    # v3 of both envelopes: issue #17's categories and backfill / networked / ended_on.
+    assert versions["IntakeEvent"] == [1, 2, 3]
     assert versions["EnrichedRecord"] == [1, 2, 3]
 
 

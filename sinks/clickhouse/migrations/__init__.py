@@ -19,6 +19,7 @@ from sinks.clickhouse.migrations import (
     m0004_department,
     m0005_landing,
     m0006_categories,
+    m0007_timeliness,
     m0008_indicators,
 )
 
@@ -37,6 +38,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "department views", tuple(m0004_department.STATEMENTS)),
     Migration(5, "landing stage views", tuple(m0005_landing.STATEMENTS)),
     Migration(6, "issue #17 category tables", tuple(m0006_categories.STATEMENTS)),
+    Migration(7, "back-loads and decision dates", tuple(m0007_timeliness.STATEMENTS)),
     Migration(8, "monthly indicators, scorecards, conversion", tuple(m0008_indicators.STATEMENTS)),
 )
 

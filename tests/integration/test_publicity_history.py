@@ -1,0 +1,49 @@
+"""Issue #17: an item that leaves the public view shows in the profile's history, with its
+date and reason, against a real redis-server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sinks.publicity import PublicityIndex, PublicityReader
+from tests.factories import make_enriched, newer
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_removal_from_the_abnormal_operations_list_shows_in_history(redis_client) -> None:
+    index = PublicityIndex(redis_client)
+    index.setup()
+    reader = PublicityReader(redis_client)
+    listed = make_enriched(
+        "abnormal_operation",
+        payload={"list_action": "listed", "reason": "未按规定报送年度报告",
+                 "decided_on": dt.date(2024, 7, 1)},
+    )  # fmt: skip
+    assert index.write_batch([listed]).applied == 1
+    profile = reader.profile(listed["uscc"])
+    assert profile["items"]["abnormal_operation"][0]["record_key"] == listed["record_key"]
+    assert profile["history"] == []
+    assert "abnormal_operation" in profile["lists"]
+
+    removed = newer(
+        listed,
+        payload={"list_action": "移出", "reason": "已补报年度报告",
+                 "decided_on": dt.date(2025, 3, 3)},
+        publication_status="removed",
+        ended_on=dt.date(2025, 3, 3),
+        end_reason="移出经营异常名录：已补报年度报告",
+    )  # fmt: skip
+    # A replay of the older listing after the removal changes nothing (versioned).
+    assert index.write_batch([removed, listed]).applied == 1
+    profile = reader.profile(listed["uscc"])
+    assert "abnormal_operation" not in profile["items"]
+    assert "abnormal_operation" not in profile["lists"]
+    (entry,) = profile["history"]
+    assert entry["record_key"] == listed["record_key"]
+    assert entry["status"] == "removed"
+    assert entry["ended_on"] == "2025-03-03"
+    assert entry["end_reason"] == "移出经营异常名录：已补报年度报告"
+    assert "reason" not in entry  # the listing's content is not public any more
