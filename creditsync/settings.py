@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import urlencode, urlparse
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,10 @@ class ClickHouseSettings(BaseSettings):
     # chdb:///<path> embeds ClickHouse in-process; http://host:8123/db talks to a server.
     clickhouse_dsn: str = ""
     clickhouse_database: str = "creditsync"
+    # A cluster of the servers' remote_servers (infra/clickhouse/): migrations then create
+    # replicated tables and Distributed tables ON CLUSTER (sinks/clickhouse/cluster.py). It
+    # travels in the DSN (`?cluster=`), so every client connected from it knows. Empty: one node.
+    clickhouse_cluster: str = ""
     # Limits of one analytics query (`creditsync sql`, /v1/analytics/*): readonly.QueryLimits.
     analytics_max_seconds: float = 30.0
     analytics_max_result_rows: int = 10_000
@@ -56,9 +61,14 @@ class ClickHouseSettings(BaseSettings):
 
     def dsn(self, data: DataSettings | None = None) -> str:
         if self.clickhouse_dsn:
-            return self.clickhouse_dsn
-        data_dir = (data or DataSettings()).data_dir
-        return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+            dsn = self.clickhouse_dsn
+        else:
+            dsn = f"chdb://{((data or DataSettings()).data_dir / 'clickhouse').resolve()}"
+        if not self.clickhouse_cluster or dsn.lower() == "off":
+            return dsn
+        # chdb with a cluster is refused when connecting (sinks/clickhouse/client.py).
+        joiner = "&" if urlparse(dsn).query else "?"
+        return f"{dsn}{joiner}{urlencode({'cluster': self.clickhouse_cluster})}"
 
 
 class HttpSettings(BaseSettings):

@@ -41,6 +41,8 @@ from schemas.records import EnrichedRecord
 from sinks.base import RecordRejection, SinkResult, privacy_violation
 from sinks.clickhouse import findings as findings_rows
 from sinks.clickhouse import native, operations, rows
+from sinks.clickhouse.client import cluster_of
+from sinks.clickhouse.cluster import cluster_ddl
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.errors import RecordMappingError, classify, downstream_errors
 
@@ -75,7 +77,9 @@ class ClickHouseSink:
     def _setup_landing(self) -> bool:
         try:
             for fingerprint in native.kept_fingerprints():
-                for statement in native.landing_statements(fingerprint):
+                # On a cluster: a Distributed landing table over each shard's (cluster.py).
+                landing = native.landing_statements(fingerprint)
+                for statement in cluster_ddl(landing, cluster_of(self.client)):
                     self.client.command(statement, settings=native.INSERT_SETTINGS)
         except DatabaseError as exc:
             # Only a server that does not know the types or formats falls back; an outage

@@ -3,6 +3,10 @@
 `schema_migrations` records what ran. Statements are idempotent (IF NOT EXISTS, OR REPLACE)
 because ClickHouse DDL is not transactional: a migration that stopped halfway is re-run
 whole, and only recorded once every statement has succeeded.
+
+On a cluster (a client connected with a cluster, or `cluster=`), every statement, the ledger's
+included, goes through sinks/clickhouse/cluster.py first: ON CLUSTER, replicated local tables,
+Distributed tables under the original names. Without one the statements run exactly as written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.clickhouse.client import cluster_of
+from sinks.clickhouse.cluster import ClusterTarget, cluster_ddl
 from sinks.clickhouse.migrations import (
     m0001_tables,
     m0002_views,
@@ -49,20 +55,26 @@ _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = ReplacingMergeTree ORDER BY version"""
 
 
-def applied_versions(client: Client) -> set[int]:
+def applied_versions(client: Client, cluster: ClusterTarget | None = None) -> set[int]:
     """The migration versions recorded in `schema_migrations` of the client's database."""
-    client.command(_LEDGER)
+    for statement in cluster_ddl([_LEDGER], cluster or cluster_of(client)):
+        client.command(statement)
     return {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
 
 
-def apply_migrations(client: Client, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+def apply_migrations(
+    client: Client,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    cluster: ClusterTarget | None = None,
+) -> list[int]:
     """Apply what is not yet applied, in order; the versions applied now."""
-    done = applied_versions(client)
+    cluster = cluster or cluster_of(client)
+    done = applied_versions(client, cluster)
     applied: list[int] = []
     for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done:
             continue
-        for statement in migration.statements:
+        for statement in cluster_ddl(migration.statements, cluster):
             client.command(statement)
         client.insert(
             "schema_migrations",
