@@ -211,7 +211,19 @@ def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], N
     say(f"{expected:,} records into a fresh database and Redis db")
     result = replay.replay_throughput(services, "pipe.", expected)
     ctx["figures"]["replay_events_per_s"] = result["events_per_s"]
-    return result
+    # Each target alone, into a database and a Redis db of its own (fresh, as above).
+    say("the same into ClickHouse alone, then into the publicity index alone")
+    alone = {
+        "clickhouse": replay.replay_throughput(
+            services, "pipe.", expected, "bench_replay_ch", 1, ("clickhouse",)
+        ),
+        "publicity": replay.replay_throughput(
+            services, "pipe.", expected, "bench_replay_unused", 3, ("publicity",)
+        ),
+    }
+    for target, figures in alone.items():
+        ctx["figures"][f"replay_{target}_events_per_s"] = figures["events_per_s"]
+    return {**result, "alone": alone}
 
 
 def _queries(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:

@@ -4,6 +4,12 @@ The same idempotent, versioned `write_batch` the workers use, so a replay conver
 state the workers would have made: ClickHouse collapses repeated event ids (FINAL), and the
 publicity index applies only versions newer than those it holds. A dry run asks each sink
 what a batch would change (`preview_batch`, read-only) and writes nothing.
+
+ClickHouse is given the consumed messages undecoded (the sink's native Avro path, with the
+same offset-range deduplication tokens as the live sink), the publicity index the newest
+version of each item over a window of records (ops/collapse.py). While `creditsync run`
+owns the embedded ClickHouse, this runs inside that process (ops/replay_http.py says why
+that, and not rewinding the sinks' consumer groups).
 """
 
 from __future__ import annotations
