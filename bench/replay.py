@@ -22,10 +22,12 @@ def replay_throughput(
     expected: int,
     clickhouse_database: str = "bench_replay",
     redis_db: int = 1,
+    targets: tuple[str, ...] = ("clickhouse", "publicity"),
 ) -> dict[str, Any]:
-    """Re-apply every record of `<prefix>credit.records` to both sinks; events/s."""
+    """Re-apply every record of `<prefix>credit.records` to `targets` (both sinks by
+    default; each alone for the per-target figures); events/s."""
     sinks = open_replay_sinks(
-        ("clickhouse", "publicity"),
+        targets,
         clickhouse_dsn=services.chdb_dsn,
         database=clickhouse_database,
         redis_url=services.redis_url(redis_db),

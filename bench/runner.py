@@ -212,7 +212,25 @@ def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], N
     say(f"{expected:,} records into a fresh database and Redis db")
     result = replay.replay_throughput(services, "pipe.", expected)
     ctx["figures"]["replay_events_per_s"] = result["events_per_s"]
-    return result
+    # Each target alone, into a database and a Redis db of its own (fresh, as above: the
+    # pipeline section uses dbs 0, 3 and 5, the replay into both 1, the queries 2).
+    say("the same into ClickHouse alone, then into the publicity index alone")
+    alone = {
+        "clickhouse": replay.replay_throughput(
+            services, "pipe.", expected, "bench_replay_ch", 1, ("clickhouse",)
+        ),
+        "publicity": replay.replay_throughput(
+            services,
+            "pipe.",
+            expected,
+            "bench_replay_unused",
+            REPLAY_ALONE_REDIS_DB,
+            ("publicity",),
+        ),
+    }
+    for target, figures in alone.items():
+        ctx["figures"][f"replay_{target}_events_per_s"] = figures["events_per_s"]
+    return {**result, "alone": alone}
 
 
 def _queries(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
@@ -272,6 +290,8 @@ def _prefixed(record: Any, prefix: str) -> Any:
 
     return OutgoingRecord(prefix + record.topic, record.key, record.value, record.headers)
 
+
+REPLAY_ALONE_REDIS_DB = 6
 
 SECTIONS: list[tuple[str, Section]] = [
     ("baselines", _baselines),

@@ -23,6 +23,8 @@ TARGETS: dict[str, str] = {
     "pipeline_events_per_s": "≥ 25,000 events/s and ≥ 0.2 × baseline (a)",
     "pipeline_p99_ms": "≤ echo p99 + 40 ms at 1,000 events/s",
     "replay_events_per_s": "≥ 50,000 events/s",
+    "replay_clickhouse_events_per_s": "≥ 2 × baseline (a) (issue #15)",
+    "replay_publicity_events_per_s": "≥ 0.5 × baseline (a) (issue #15)",
     "lookup_p99_ms": "≤ 2 ms at 1,000,000 enterprises",
     "search_p99_ms": "≤ 10 ms at 1,000,000 enterprises",
     "worker_peak_rss_mb": "≤ 1,536 MB at 1,000,000 codes",
@@ -88,6 +90,11 @@ def target_checks(figures: Mapping[str, Any]) -> dict[str, bool | None]:
         if get("replay_events_per_s") is None
         else get("replay_events_per_s") >= 50_000,  # type: ignore[operator]
     }
+    for target, factor in (("clickhouse", 2.0), ("publicity", 0.5)):
+        value = get(f"replay_{target}_events_per_s")
+        checks[f"replay_{target}_events_per_s"] = (
+            None if value is None or baseline is None else value >= factor * baseline
+        )
     lookup, search, rss = get("lookup_p99_ms"), get("search_p99_ms"), get("worker_peak_rss_mb")
     checks["lookup_p99_ms"] = None if lookup is None or not full_index else lookup <= 2
     checks["search_p99_ms"] = None if search is None or not full_index else search <= 10
@@ -109,6 +116,10 @@ def results_document(
     document["pipeline_to_baseline_ratio"] = ratio(
         figures.get("pipeline_events_per_s"), figures.get("baseline_events_per_s")
     )
+    for target in ("clickhouse", "publicity"):
+        document[f"replay_{target}_to_baseline_ratio"] = ratio(
+            figures.get(f"replay_{target}_events_per_s"), figures.get("baseline_events_per_s")
+        )
     document["targets"] = {
         key: {"target": TARGETS[key], "met": met} for key, met in target_checks(document).items()
     }

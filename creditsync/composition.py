@@ -12,6 +12,7 @@ from creditsync.child_metrics import exposition_registry
 from creditsync.health import ServiceCheck, check_kafka, check_publicity_index, check_redis
 from creditsync.http import HttpDeps, create_http_app
 from creditsync.operator_token import expected_token_sha256
+from creditsync.ops.replay_http import ReplayJobs, replay_router, serving_replay
 from creditsync.ops.sqlclient import analytics_limits
 from creditsync.ops.status import collect_status
 from creditsync.pipeline_metrics import PIPELINE_STATUS
@@ -71,7 +72,8 @@ def http_app(config: WorkerConfig, children_metrics: Path | None = None) -> Fast
 
     # /metrics shows what `creditsync status` shows (pipeline_metrics.py).
     PIPELINE_STATUS.read = partial(collect_status, config.kafka, config.topic_prefix, config.app_id)
-    return create_http_app(
+    token_sha256 = expected_token_sha256(config.data_dir)
+    app = create_http_app(
         HttpDeps(
             reader=PublicityReader(client),
             analytics=partial(run_readonly_query, clickhouse, limits=analytics_limits())
@@ -79,7 +81,13 @@ def http_app(config: WorkerConfig, children_metrics: Path | None = None) -> Fast
             else None,
             intake=intake,
             health=health,
-            operator_token_sha256=expected_token_sha256(config.data_dir),
+            operator_token_sha256=token_sha256,
             metrics_registry=exposition_registry(children_metrics),
         )
     )
+    # `creditsync replay` while this process serves (and owns the embedded ClickHouse).
+    app.include_router(replay_router(ReplayJobs(serving_replay(
+        config.kafka, config.topic_prefix, clickhouse_dsn=config.clickhouse_dsn,
+        database=config.clickhouse_database, redis_url=config.redis_url,
+    )), token_sha256))  # fmt: skip
+    return app

@@ -15,7 +15,18 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from creditsync.errors import CreditSyncError
 from creditsync.ops.helptext import REDRIVE_HELP, REPLAY_HELP, SQL_HELP, paragraphs
@@ -121,20 +132,66 @@ def _replay_records(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    from creditsync.ops.errors import ClickHouseOwned
     from creditsync.ops.render import replay_table
-    from creditsync.ops.replay import close_sinks, open_replay_sinks, replay_records, sinks_for
+    from creditsync.ops.replay import sinks_for
     from creditsync.ops.runlock import running_main_job
 
     names = sinks_for(target)
     dsn = _clickhouse_dsn()
     data_dir = DataSettings().data_dir.resolve()
     pid = running_main_job(data_dir)
-    if "clickhouse" in names and dsn and dsn.startswith("chdb:") and pid is not None:
-        raise ClickHouseOwned(
-            f"`creditsync run` (pid {pid}) owns the embedded ClickHouse in {data_dir}: stop it "
-            "first to replay into ClickHouse, or use --target publicity"
+    with _replay_progress() as (progress, task):
+        progress.update(task, description="dry run" if dry_run else f"replay → {target}")
+        if "clickhouse" in names and dsn and dsn.startswith("chdb:") and pid is not None:
+            # The running server owns chdb: it runs the replay (ops/replay_http.py says why).
+            from creditsync.operator_token import presented_token
+            from creditsync.ops.replay_remote import replay_on_server
+
+            http = HttpSettings()
+            progress.console.print(
+                f"`creditsync run` (pid {pid}) owns the embedded ClickHouse: replaying there"
+            )
+            request = {
+                "from_ms": start_ms, "to_ms": end_ms, "target": target,
+                "department": department, "category": category, "dry_run": dry_run,
+                "batch_size": batch_size,
+            }  # fmt: skip
+            report = replay_on_server(
+                f"http://{http.http_host}:{http.http_port}",
+                presented_token(data_dir),
+                request,
+                lambda p: progress.update(task, total=p["total"], completed=p["done"]),
+            )
+        else:
+            report = _replay_here(
+                names, dsn, start_ms, end_ms, department, category, dry_run, batch_size,
+                on_start=lambda total: progress.update(task, total=total),
+                on_progress=lambda done: progress.update(task, completed=done),
+            )  # fmt: skip
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        console.print(replay_table(report))
+    if any(t["rejected"] for t in report["sinks"].values()):
+        console.print(
+            "[yellow]some records were refused by a sink; see --json for reasons[/yellow]"
         )
+
+
+def _replay_here(
+    names: tuple[str, ...],
+    dsn: str | None,
+    start_ms: int,
+    end_ms: int | None,
+    department: str | None,
+    category: str | None,
+    dry_run: bool,
+    batch_size: int,
+    **callbacks: Any,
+) -> dict[str, Any]:
+    """The replay in this process: nothing else owns the stores it writes."""
+    from creditsync.ops.replay import close_sinks, open_replay_sinks, replay_records
+
     redis_url = RedisSettings().redis_url
     sinks = open_replay_sinks(
         names,
@@ -143,31 +200,46 @@ def _replay_records(
         database=ClickHouseSettings().clickhouse_database,
     )
     try:
-        with _progress() as progress:
-            task = progress.add_task("dry run" if dry_run else f"replay → {target}", total=None)
-            report = replay_records(
-                _kafka(),
-                _prefix(),
-                sinks,
-                start_ms=start_ms,
-                end_ms=end_ms,
-                department=department,
-                category=category,
-                dry_run=dry_run,
-                batch_size=batch_size,
-                on_start=lambda total: progress.update(task, total=total),
-                on_progress=lambda n: progress.advance(task, n),
-            )
+        return replay_records(
+            _kafka(),
+            _prefix(),
+            sinks,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            department=department,
+            category=category,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            **callbacks,
+        ).as_dict()
     finally:
         close_sinks(sinks)
-    if as_json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        console.print(replay_table(report))
-    if any(t.rejected for t in report.sinks.values()):
-        console.print(
-            "[yellow]some records were refused by a sink; see --json for reasons[/yellow]"
-        )
+
+
+class _RateColumn(ProgressColumn):
+    """Records (offsets) per second, as rich measures the task's progress."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
+@contextmanager
+def _replay_progress() -> Iterator[tuple[Progress, TaskID]]:
+    """A bar of offsets read, with rate and time left (ETA)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        yield progress, progress.add_task("replay", total=None)
 
 
 def _replay_streams(start_ms: int, *, dry_run: bool, yes: bool) -> None:

@@ -9,9 +9,13 @@ Reads credit.records from the offsets of --from (and up to --to) with a consumer
 use: ClickHouse collapses repeated events (FINAL), the publicity index applies only versions
 newer than it holds. --dry-run writes nothing and shows what would change.
 
+ClickHouse takes the messages undecoded (native Avro blocks); the publicity index gets the
+newest version of each item in the range (older ones only where they leave a name, code or
+region the newest does not). The bar counts offsets, with the rate and the time left.
+
 Embedded ClickHouse (chdb) has one owner: while `creditsync run` owns the data directory
-(<data dir>/run.pid), --target clickhouse/all is refused — stop the run first, or replay
---target publicity only.
+(<data dir>/run.pid), the replay runs inside that process (POST /v1/operator/replay, with the
+operator token; one at a time) while it keeps serving, and this command follows its progress.
 
 --stage streams re-derives credit.records from the intake topics (after a fix to resolution
 or enrichment): with the workers stopped, it resets their consumer group's intake offsets to

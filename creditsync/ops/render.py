@@ -17,7 +17,6 @@ from rich.text import Text
 
 from creditsync.ops.dead_letters import DeadLetter
 from creditsync.ops.rejected import RedriveOutcome
-from creditsync.ops.replay import ReplayReport
 from creditsync.ops.status import PipelineStatus
 from schemas.kafka.lag import lag_by_topic
 from schemas.personal_ids import mask_resident_ids
@@ -29,26 +28,30 @@ def plain(value: object) -> Text:
     return Text("" if value is None else str(value))
 
 
-def replay_table(report: ReplayReport) -> Table:
-    verb = "would apply" if report.dry_run else "applied"
+def replay_table(report: dict[str, Any]) -> Table:
+    """A replay's report (ReplayReport.as_dict(): made here, or by the running server)."""
+    dry_run = report["dry_run"]
+    verb = "would apply" if dry_run else "applied"
     title = (
-        f"replay of {escape(report.topic)}: read {report.read:,} of {report.to_read:,}, "
-        f"selected {report.selected:,}" + (" (dry run: nothing written)" if report.dry_run else "")
+        f"replay of {escape(report['topic'])}: read {report['read']:,} of "
+        f"{report['to_read']:,}, selected {report['selected']:,}"
+        + (" (dry run: nothing written)" if dry_run else "")
     )
     columns = ["sink", verb, "skipped (not newer)", "not applicable", "rejected"]
-    if report.dry_run:
-        columns.append("distinct items that would change")
+    columns.append("distinct items that would change" if dry_run else "older versions left out")
     table = Table(*columns, title=title)
-    for name, tally in report.sinks.items():
+    for name, tally in report["sinks"].items():
         row: list[Text | str] = [
             plain(name),
-            f"{tally.applied:,}",
-            f"{tally.skipped_not_newer:,}",
-            f"{tally.not_applicable:,}",
-            f"{len(tally.rejected):,}",
+            f"{tally['applied']:,}",
+            f"{tally['skipped_not_newer']:,}",
+            f"{tally['not_applicable']:,}",
+            f"{tally['rejected']:,}",
         ]
-        if report.dry_run:
-            row.append(f"{report.items_changed.get(name, 0):,}")
+        if dry_run:
+            row.append(f"{report['items_changed'].get(name, 0):,}")
+        else:
+            row.append(f"{tally.get('collapsed', 0):,}")
         table.add_row(*row)
     return table
 

@@ -2,7 +2,8 @@
 
 chdb lets one process own a data directory (DESIGN.md "Services and how they start"). While
 `creditsync run` holds it, operator commands must not open chdb themselves: `sql` goes
-through the running server's HTTP API, `replay --target clickhouse` asks to stop the run.
+through the running server's HTTP API, and so does `replay --target clickhouse|all`
+(POST /v1/operator/replay, creditsync/ops/replay_http.py).
 """
 
 from __future__ import annotations
