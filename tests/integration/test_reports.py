@@ -6,6 +6,8 @@ November 2026 (China time), by hand:
   (sent 2026-10-31 17:00 UTC = 1 Nov Beijing, on time) -> 4 records, 双公示 2 of 3 on time;
   credit repair 1; objections: 1 filed (open), 1 decided (dismissed); open feedback at the
   month's end: N1 (open since October) and N3 (fed back in December) -> 2.
+  A back-load, penalty 309 (存量, sent late with the backfill flag): collected, so 5 records,
+  but not in the on-time figures.
 - 朝阳区 110105: inspection 304 -> 1 record, no 双公示.
 Left out: licence 307 (October), penalty 305 (sent 1 Dec 00:30 Beijing), restriction 308
 (made by the timer), notices N2 (fed back 25 Nov) and N4 (restriction ended 10 Nov).
@@ -65,6 +67,9 @@ def _records() -> list:
         make_enriched("registration", n=301, emitted_at=at(11, 3)),
         make_enriched("license", n=301, emitted_at=at(11, 5)),
         make_enriched("penalty", n=302, emitted_at=at(11, 6), timeliness=LATE),
+        # As written before streams left deadline_met empty for back-loads: the view's
+        # `NOT backfill` keeps it out of every on-time figure.
+        make_enriched("penalty", n=309, emitted_at=at(11, 7), timeliness=LATE, backfill=True),
         make_enriched("penalty", n=306, emitted_at=dt.datetime(2026, 10, 31, 17, tzinfo=UTC)),
         make_enriched("inspection", n=304, region_code="110105", emitted_at=at(11, 10)),
         make_enriched(
@@ -181,11 +186,11 @@ def test_monthly_report_figures_match_the_hand_count(clickhouse):
         "固原市",
         "西吉县",
     )
-    assert xiji["records"] == 4
+    assert xiji["records"] == 5
     assert (xiji["records_registration"], xiji["records_license"], xiji["records_penalty"]) == (
         1,
         1,
-        2,
+        3,
     )
     assert xiji["records_restriction"] == 0  # the timer's record is not collected
     assert (xiji["shuang_gongshi_records"], xiji["shuang_gongshi_on_time"]) == (3, 2)
@@ -200,7 +205,7 @@ def test_monthly_report_figures_match_the_hand_count(clickhouse):
     assert (chaoyang["records"], chaoyang["records_inspection"]) == (1, 1)
     assert chaoyang["shuang_gongshi_on_time_share"] is None
     total = rows["合计"]
-    assert (total["records"], total["records_penalty"], total["open_feedback"]) == (5, 2, 2)
+    assert (total["records"], total["records_penalty"], total["open_feedback"]) == (6, 3, 2)
     # Every non-workflow category is a column, whether or not it had records.
     labels = [c.label for c in report.columns]
     assert "归集：行政处罚" in labels and "归集：守信红名单" in labels
@@ -219,10 +224,10 @@ def test_scorecard_row_matches_the_hand_count(clickhouse):
     # Collected in November: every record of 640422 and 110105 above, the workflow events
     # included (they are submissions too): 4 + 1 + 1 repair + 2 objections.
     assert scjg["department_name"] == "宁夏回族自治区市场监督管理厅"
-    assert scjg["records"] == 8
+    assert scjg["records"] == 9
     assert (scjg["with_deadline"], scjg["within_deadline"]) == (8, 7)
     assert scjg["refused"] == 2
-    assert scjg["refusal_rate"] == pytest.approx(round(2 / 10, 4))
+    assert scjg["refusal_rate"] == pytest.approx(round(2 / 11, 4))
     assert (scjg["findings"], scjg["findings_open"]) == (1, 1)
     assert rows["fgw-640000"]["open_notices"] == 2
     assert rows["fgw-640000"]["records"] == 0
@@ -253,7 +258,7 @@ def test_views_download_as_csv_and_xlsx(clickhouse, redis_client):
         lines = csv_response.content.decode("utf-8-sig").splitlines()
         assert lines[0].startswith("month,region_code,")
         regions = {row[1]: (row[0], row[5]) for row in csv.reader(lines[1:])}
-        assert regions == {"640422": ("2026-11", "4"), "110105": ("2026-11", "1")}
+        assert regions == {"640422": ("2026-11", "5"), "110105": ("2026-11", "1")}
         xlsx = client.get("/v1/analytics/views/department_scorecard?format=xlsx&month=2026-11")
         assert xlsx.status_code == 200, xlsx.text
         sheet = load_workbook(io.BytesIO(xlsx.content)).active
@@ -287,7 +292,7 @@ def test_report_cli_writes_json_xlsx_and_csv(cli, tmp_path):
     body = json.loads(result.stdout)
     assert body["period"]["due_before"] == "2026-12-25"
     total = next(r for r in body["rows"] if r["region_code"] == "合计")
-    assert (total["records"], total["shuang_gongshi_on_time"]) == (5, 2)
+    assert (total["records"], total["shuang_gongshi_on_time"]) == (6, 2)
 
     out = tmp_path / "scorecard.xlsx"
     result = cli(
@@ -298,7 +303,7 @@ def test_report_cli_writes_json_xlsx_and_csv(cli, tmp_path):
     rows = list(book.worksheets[0].iter_rows(values_only=True))
     assert rows[0][:4] == ("报告期", "部门代码", "部门", "报送记录数")
     scjg = next(r for r in rows if r[1] == SCJG)
-    assert (scjg[3], scjg[7], scjg[8]) == (8, 2, 0.2)
+    assert (scjg[3], scjg[7], scjg[8]) == (9, 2, round(2 / 11, 4))
     about = dict(book.worksheets[1].iter_rows(values_only=True))
     assert about["报告期"] == "2026-11（2026-11-01 至 2026-11-30）"
     assert about["报送截止"].startswith("2026-12-25 前")

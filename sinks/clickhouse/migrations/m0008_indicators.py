@@ -17,9 +17,10 @@ _MONTH = "formatDateTime({col}, '%Y-%m', 'Asia/Shanghai')"
 SHUANG_GONGSHI = "('license', 'penalty')"
 _WORKFLOW = "('objection', 'credit_repair', 'notice_feedback')"
 # Which records count towards on-time figures. Back-loads of an archive (存量) are not late
-# submissions: migration 7 (deadlines) adds `records_raw.backfill`; once it is merged this
-# becomes "NOT backfill" (every on-time figure below reads it, nothing else needs to change).
-CURRENT_SUBMISSION = "true"
+# submissions: migration 7 added `records_raw.backfill` (the sender's flag, or decided before
+# CREDITSYNC_BACKFILL_BEFORE). streams also sends no deadline_met for them; this covers rows
+# written before that.
+CURRENT_SUBMISSION = "NOT backfill"
 _TODAY = "toDate(now(), 'Asia/Shanghai')"
 
 STATEMENTS: list[str] = [
