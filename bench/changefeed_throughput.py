@@ -35,6 +35,7 @@ from producers.publisher import KafkaPublisher
 from schemas.identifiers import make_uscc
 from schemas.kafka.config import client_config, kafka_at
 from schemas.topics import TopicSpec, topic_specs
+from sinks.redis_client import open_redis
 
 COLUMNS = {
     "credit_code": "统一社会信用代码（企业注册号）",
@@ -166,7 +167,7 @@ def main() -> None:
             port = services.free_port()
             stack.callback(services.start_redis(root / "redis", port).stop)
             redis_url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(redis_url)
+        client = open_redis(redis_url)
         stack.callback(client.close)
         rate = measure_debezium(bootstrap, client, args.rows)
         print(f"debezium feed: {args.rows} change events, {rate:,.0f} rows/s")

@@ -19,7 +19,6 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
 from fastapi.testclient import TestClient
 
 from creditsync.http import HttpDeps, create_http_app
@@ -31,6 +30,7 @@ from producers.publisher import KafkaPublisher
 from schemas.kafka.config import kafka_at
 from schemas.topics import topic_specs
 from sinks.publicity import PublicityReader
+from sinks.redis_client import open_redis
 from tests.factories import make_codes
 
 TOKEN = "bench-token-" + "b" * 24
@@ -59,7 +59,7 @@ def measure(bootstrap: str, redis_url: str, records: int, batch: int) -> dict[st
             f'token_sha256 = "{hash_token(TOKEN)}"\ncategories = ["penalty"]\n',
             encoding="utf-8",
         )
-        client = redis.Redis.from_url(redis_url)
+        client = open_redis(redis_url)
         intake = HttpIntake(
             departments=load_departments(departments),
             publisher=KafkaPublisher(kafka_at(bootstrap)),

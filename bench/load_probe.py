@@ -20,7 +20,6 @@ import threading
 import time
 from typing import Any
 
-import redis
 from confluent_kafka import Producer
 
 from bench.env import PARTITIONS
@@ -34,6 +33,7 @@ from schemas.kafka.config import client_config, kafka_at
 from schemas.pii_crypto import PiiKeyring, install_keyring
 from schemas.records import item_id
 from sinks.publicity.keys import Keys
+from sinks.redis_client import open_redis
 
 POLL_SECONDS = 0.001
 POLL_WINDOW = 50  # sampled events asked for per poll, oldest first
@@ -53,7 +53,7 @@ def run_probe(
     hops: bool = False,
 ) -> dict[str, Any]:
     factory, codec, keys = EventFactory(), codec_for("IntakeEvent"), Keys()
-    client = redis.Redis.from_url(redis_url)
+    client = open_redis(redis_url)
     pending: dict[tuple[str, str], float] = {}
     seen: list[tuple[float, float]] = []  # (sent at, latency) of each visible sample
     lock, sending_done = threading.Lock(), threading.Event()

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -25,6 +24,7 @@ from bench.machine import machine_info
 from bench.stats import results_document
 from bench.workload import encoded_records, workload
 from schemas.codec import codec_for
+from sinks.redis_client import open_redis
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], N
 def _queries(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
     plan: BenchPlan = ctx["plan"]
     figures = ctx["figures"]
-    client = redis.Redis.from_url(services.redis_url(2))
+    client = open_redis(services.redis_url(2))
     done = {"n": 0}
 
     def tick(count: int) -> None:

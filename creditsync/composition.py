@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import redis
 from fastapi import FastAPI
 
 from creditsync.child_metrics import exposition_registry
@@ -25,6 +24,7 @@ from producers.publisher import KafkaPublisher
 from schemas.topics import OWNERSHIP
 from sinks.clickhouse import connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityReader
+from sinks.redis_client import open_redis
 from streams.app import WorkerConfig
 from streams.runtime.ownership_log import OwnershipLog
 
@@ -42,7 +42,7 @@ def http_app(config: WorkerConfig, children_metrics: Path | None = None) -> Fast
     their metrics, merged into /metrics."""
     if not config.redis_url:
         raise ValueError("the HTTP server needs the publicity index: CREDITSYNC_REDIS_URL")
-    client = redis.Redis.from_url(config.redis_url)
+    client = open_redis(config.redis_url)
     clickhouse = (
         connect_clickhouse(config.clickhouse_dsn, config.clickhouse_database)
         if config.clickhouse_dsn

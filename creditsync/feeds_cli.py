@@ -65,14 +65,13 @@ def _failed(exc: Exception) -> typer.Exit:
 
 
 def _feed_publisher(mapping_department: str) -> FeedPublisher:
-    import redis
-
     from creditsync.settings import KafkaSettings, RedisSettings, StreamSettings
     from producers.changefeed import FeedPublisher
     from producers.publisher import KafkaPublisher
+    from sinks.redis_client import open_redis
 
     publisher = KafkaPublisher(KafkaSettings(), client_id=f"creditsync-feed-{mapping_department}")
-    client = redis.Redis.from_url(RedisSettings().redis_url)
+    client = open_redis(RedisSettings().redis_url)
     return FeedPublisher(
         publisher, client, mapping_department, topic_prefix=StreamSettings().topic_prefix
     )

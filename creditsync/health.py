@@ -42,18 +42,26 @@ def check_kafka(kafka: KafkaSettings) -> ServiceCheck:
 def check_redis(url: str) -> ServiceCheck:
     import redis
 
+    from sinks.redis_client import is_cluster, open_redis
+
     parsed = urlparse(url)
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2)
+        client = open_redis(url, socket_timeout=2)
         try:
             info = client.info("server")
-            keys = client.dbsize()
+            keys = client.dbsize()  # a cluster: the sum over its primaries
+            nodes = ""
+            if is_cluster(client):
+                nodes = f"cluster of {len(client.get_primaries())} primaries, "
+                info = next(iter(info.values())) if "redis_version" not in info else info
         finally:
             client.close()
     except redis.RedisError as exc:
         return ServiceCheck("redis", False, f"{parsed.hostname}:{parsed.port}: {exc}")
     return ServiceCheck(
-        "redis", True, f"{parsed.hostname}:{parsed.port}: v{info['redis_version']}, {keys} keys"
+        "redis",
+        True,
+        f"{parsed.hostname}:{parsed.port}: {nodes}v{info['redis_version']}, {keys} keys",
     )
 
 
@@ -64,9 +72,10 @@ def check_publicity_index(url: str) -> ServiceCheck:
 
     from sinks.errors import REBUILD_PUBLICITY_COMMAND
     from sinks.publicity import Keys
+    from sinks.redis_client import open_redis
 
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2)
+        client = open_redis(url, socket_timeout=2)
         try:
             since, marker = client.hmget(Keys().meta, "replay_needed_since", "marker")
         finally:

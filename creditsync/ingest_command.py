@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +17,7 @@ from producers.ledger import PublishedLedger
 from producers.publisher import KafkaPublisher, PublishFailed
 from schemas.categories import category_spec
 from schemas.records import Department
+from sinks.redis_client import open_redis
 
 
 def department_access(code: str) -> DepartmentAccess | None:
@@ -65,7 +65,7 @@ def ingest_command(
     department = access.department if access else Department(code=department_code,
                                                              name=department_code)  # fmt: skip
     kafka, stream = KafkaSettings(), StreamSettings()
-    client = redis.Redis.from_url(RedisSettings().redis_url)
+    client = open_redis(RedisSettings().redis_url)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -129,7 +129,9 @@ def _spawn(cmd: list[str], log_file: Path, pid_file: Path, cwd: Path | None = No
 # --- Redis -----------------------------------------------------------------------------
 
 
-def start_redis(data_dir: Path, port: int, timeout: float = 15.0) -> ManagedProcess:
+def start_redis(
+    data_dir: Path, port: int, timeout: float = 15.0, extra: tuple[str, ...] = ()
+) -> ManagedProcess:
     exe = require("redis-server", "install it with `apt-get install -y redis-server`")
     data_dir.mkdir(parents=True, exist_ok=True)
     managed = ManagedProcess("redis", data_dir / "redis.pid", data_dir / "redis.log")
@@ -153,11 +155,51 @@ def start_redis(data_dir: Path, port: int, timeout: float = 15.0) -> ManagedProc
         "no",
         "--protected-mode",
         "yes",
+        *extra,
     ]
     proc = _spawn(cmd, managed.log_file, managed.pid_file)
     managed.process = proc
     wait_until(lambda: port_open("127.0.0.1", port), timeout, "redis-server", proc)
     return managed
+
+
+def start_redis_cluster(
+    data_dir: Path, ports: list[int], timeout: float = 30.0
+) -> list[ManagedProcess]:
+    """A Redis Cluster of `len(ports)` masters, no replicas (tests, issue #18): one
+    redis-server per port with its own directory and nodes file, joined by
+    `redis-cli --cluster create`; returns once CLUSTER INFO says cluster_state:ok. Stop each
+    returned process by its pid; on a failure to start, those started are stopped here."""
+    cli = require("redis-cli", "install it with `apt-get install -y redis-tools`")
+    started: list[ManagedProcess] = []
+    try:
+        for port in ports:
+            flags = ("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf")
+            started.append(start_redis(data_dir / str(port), port, timeout, extra=flags))
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+        def cluster_ok() -> bool:
+            for port in ports:
+                info = subprocess.run(
+                    [cli, "-p", str(port), "cluster", "info"],
+                    capture_output=True, text=True, timeout=timeout, check=False,
+                )  # fmt: skip
+                if "cluster_state:ok" not in info.stdout:
+                    return False
+            return True
+
+        wait_until(cluster_ok, timeout, "redis cluster")
+    except BaseException:
+        for managed in started:
+            managed.stop()
+        raise
+    return started
 
 
 # --- Kafka -----------------------------------------------------------------------------

@@ -47,11 +47,10 @@ def open_sinks(
             ClickHouseSink(connect_clickhouse(cfg.clickhouse_dsn, cfg.clickhouse_database))
         )
     if cfg.redis_url and "publicity" in names:
-        import redis
-
         from sinks.publicity import PublicityIndex
+        from sinks.redis_client import open_redis
 
-        sinks.append(PublicityIndex(redis.Redis.from_url(cfg.redis_url)))
+        sinks.append(PublicityIndex(open_redis(cfg.redis_url)))
     for sink in sinks:
         sink.setup()
     return sinks

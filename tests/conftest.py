@@ -75,10 +75,58 @@ def service_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def redis_url(service_root: Path) -> Iterator[str]:
     port = services.free_port()
     managed = services.start_redis(service_root / "redis", port)
+    leaks.outlives_tests(managed.pid())  # also asked for lazily (publicity_redis_url)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         managed.stop()
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (port + 10000) is free too and below 65536."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = services.free_port()
+        if port < 55000 and port not in ports and not services.port_open("127.0.0.1", port + 10000):
+            ports.append(port)
+    return ports
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(service_root: Path) -> Iterator[str]:
+    """A Redis Cluster of three masters (issue #18), started on first use, stopped by pid."""
+    ports = _cluster_ports(3)
+    managed = services.start_redis_cluster(service_root / "redis-cluster", ports)
+    for node in managed:
+        # Often first asked for by a parametrized fixture (getfixturevalue) in some test's
+        # setup: a session service, not that test's leak.
+        leaks.outlives_tests(node.pid())
+    try:
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+    finally:
+        for node in managed:
+            node.stop()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def publicity_redis_url(request: pytest.FixtureRequest) -> str:
+    """The publicity index's Redis, both ways: one server (the default) and a cluster."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster_url")
+    return request.getfixturevalue("redis_url")
+
+
+@pytest.fixture
+def publicity_redis(publicity_redis_url: str):
+    """A client of `publicity_redis_url`, emptied (every node of a cluster) before the test."""
+    from sinks.redis_client import open_redis
+
+    client = open_redis(publicity_redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -297,13 +297,12 @@ def open_replay_sinks(
                 )
             opened["clickhouse"] = ClickHouseSink(connect_clickhouse(clickhouse_dsn, database))
         if "publicity" in names:
-            import redis
-
             from sinks.publicity import PublicityIndex
+            from sinks.redis_client import open_redis
 
             if not redis_url:
                 raise ValueError("--target publicity: Redis is off (CREDITSYNC_REDIS_URL)")
-            opened["publicity"] = PublicityIndex(redis.Redis.from_url(redis_url))
+            opened["publicity"] = PublicityIndex(open_redis(redis_url))
         for sink in opened.values():
             sink.setup()
     except BaseException:

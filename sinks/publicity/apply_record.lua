@@ -7,7 +7,9 @@
 -- locale-aware comparison orders them like the tuple they encode.
 --
 -- KEYS: 1 identity hash, 2 former-names set, 3 versions hash, 4 category items hash,
---       5 meta hash, 6.. list sorted sets this enterprise belongs in (list categories only)
+--       5 meta hash, 6.. list sorted sets this enterprise belongs in (list categories only).
+--       On a Redis Cluster only 1-4 (one slot, the enterprise's): the count and the lists
+--       live on other slots and are written by their own commands (apply_list.lua).
 -- ARGV: 1 mode ("item" | "identity"), 2 item id ("@identity" for identity), 3 version,
 --       4 item JSON ("" = not public: remove it from the profile),
 --       5 the name this record carries ("" if none), 6 uscc,
@@ -92,7 +94,7 @@ else
   end
 end
 
-if is_new then redis.call('HINCRBY', meta, 'enterprises', 1) end
+if is_new and meta then redis.call('HINCRBY', meta, 'enterprises', 1) end
 -- The index's last applied version is advanced once per batch (advance_marks.lua).
 if newer then return 1 end
 return 0

@@ -14,6 +14,11 @@ scan over the smallest set with a work budget, so even the commonest bigrams (æœ
 have a bounded cost at 1,000,000 enterprises; candidates are then verified against the
 real names (a bigram hit is not yet a substring) and ranked in Python (ranking.py).
 RediSearch would do this too, but it is not in Debian's redis-server.
+
+On a Redis Cluster (sinks/redis_client.py) every command touches one slot: the record's script
+only its enterprise's keys, then in the same pipeline the list's own versioned script on the
+list's slot (apply_list.lua) and the search entries in the enterprise's search bucket
+(keys.py); redis-py's ClusterPipeline sends each node its share in one round.
 """
 
 from __future__ import annotations
@@ -23,8 +28,6 @@ import uuid
 from importlib import resources
 from typing import Any
 
-from redis import Redis
-
 from schemas.categories import WORKFLOW_CATEGORIES
 from schemas.records import EnrichedRecord
 from sinks.base import RecordRejection, SinkResult, privacy_violation
@@ -32,6 +35,7 @@ from sinks.errors import REBUILD_PUBLICITY_COMMAND, IndexLost, downstream_errors
 from sinks.publicity import profile
 from sinks.publicity.keys import LISTS, Keys
 from sinks.publicity.terms import BatchTerms, WrittenTerms
+from sinks.redis_client import RedisClient, is_cluster, queue_evalsha
 
 SINK_NAME = "publicity"
 IDENTITY_FIELD = "@identity"
@@ -50,11 +54,14 @@ def _text(value: Any) -> str:
 class PublicityIndex:
     """Applies `EnrichedRecord` batches to the public profiles, lists and search index."""
 
-    def __init__(self, redis: Redis, prefix: str = "pub:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "pub:") -> None:
         # No network calls here: `setup()` loads the scripts and reads the marker.
         self.redis = redis
-        self.keys = Keys(prefix)
+        self.cluster = is_cluster(redis)
+        self.keys = Keys(prefix, cluster=self.cluster)
         self._apply_source = load_script("apply_record.lua")
+        self._list_source = load_script("apply_list.lua")
+        self._list_sha: str | None = None
         self._marks_source = load_script("advance_marks.lua")
         self._history_source = load_script("record_history.lua")
         self._history_sha: str | None = None
@@ -72,6 +79,8 @@ class PublicityIndex:
         self._apply_sha = self.redis.script_load(self._apply_source)
         self._marks_sha = self.redis.script_load(self._marks_source)
         self._history_sha = self.redis.script_load(self._history_source)
+        if self.cluster:  # loaded on every primary (redis-py's SCRIPT LOAD policy)
+            self._list_sha = self.redis.script_load(self._list_source)
         candidate = uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC).isoformat()
         pipe = self.redis.pipeline(transaction=True)
@@ -146,20 +155,26 @@ class PublicityIndex:
                         )
                     )
                     continue
-                pipe.evalsha(self._apply_sha, len(keys), *keys, *args)
+                queue_evalsha(pipe, self._apply_sha, keys, args)
                 record_slots.append(calls)
                 calls += 1
+                listing = self._list_call(record, args) if self.cluster else None
+                if listing is not None:
+                    # After its record's apply, same pipeline, the list's slot; not a
+                    # record's reply either.
+                    queue_evalsha(pipe, self._list_sha, *listing)
+                    calls += 1
                 history = self._history_call(record, args)
                 if history is not None:
                     # Right after its record's apply, in the same pipeline (its reply is
                     # not a record's: record_slots leaves it out).
-                    pipe.evalsha(self._history_sha, 2, *history)
+                    queue_evalsha(pipe, self._history_sha, history[:2], history[2:])
                     calls += 1
                 if newest is None or record["version"] > newest[0]:
                     newest = (record["version"], processed_at)
             if newest is None:  # no record to apply
                 return self._result(0, 0, not_applicable, rejected)
-            pipe.evalsha(self._marks_sha, 1, self.keys.meta, *newest)
+            queue_evalsha(pipe, self._marks_sha, [self.keys.meta], list(newest))
             # The search entries this process has not written yet, after the scripts in the
             # same round trip, and the marker they are remembered under.
             fresh = terms.new(self.written)
@@ -257,13 +272,29 @@ class PublicityIndex:
         return [self.keys.versions(uscc), self.keys.history(uscc), args[1], args[2],
                 profile.dumps(entry).decode()]  # fmt: skip
 
+    def _list_call(
+        self, record: EnrichedRecord, args: list[Any]
+    ) -> tuple[list[str], list[Any]] | None:
+        """apply_list.lua's keys and arguments for a list category's record (a cluster)."""
+        category = record["category"]
+        if category not in LISTS:
+            return None
+        uscc = record["uscc"]
+        score = profile.list_score(record)
+        region = (record.get("region") or {}).get("code")
+        keys = [self.keys.list_items(category, uscc), *self.keys.lists_for(category, region)]
+        return keys, [args[1], args[2], "" if score is None else score, uscc]
+
     def _script_call(self, record: EnrichedRecord) -> tuple[list[str], list[Any]]:
-        """apply_record.lua's keys and arguments for a record (see the script's header)."""
+        """apply_record.lua's keys and arguments for a record (see the script's header).
+
+        On a cluster only the enterprise's four keys (one slot): no meta, no lists."""
         k, uscc, category = self.keys, record["uscc"], record["category"]
         if not uscc:
             raise ValueError("uscc is empty")
-        keys = [k.entity(uscc), k.former_names(uscc), k.versions(uscc), k.items(uscc, category),
-                k.meta]  # fmt: skip
+        keys = [k.entity(uscc), k.former_names(uscc), k.versions(uscc), k.items(uscc, category)]
+        if not self.cluster:
+            keys.append(k.meta)
         if category == "registration":
             mode, field, item_json = "identity", IDENTITY_FIELD, b""
             identity = profile.identity_fields(record)
@@ -272,7 +303,7 @@ class PublicityIndex:
             mode, field = "item", item["item_id"] if item else f"{category}:{record['record_key']}"
             item_json = profile.dumps(item) if item else b""
             identity = profile.identity_defaults(record)
-            if category in LISTS:
+            if category in LISTS and not self.cluster:
                 keys += k.lists_for(category, (record.get("region") or {}).get("code"))
         args: list[Any] = [mode, field, record["version"], item_json,
                            profile.record_name(record), uscc]  # fmt: skip

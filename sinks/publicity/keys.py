@@ -1,7 +1,7 @@
 """Redis key names and the text normalisation the publicity index is built on (pure).
 
 Layout (prefix `pub:` by default; `{uscc}` is a Redis Cluster hash tag, so one enterprise's
-keys share a slot and the per-item Lua script touches one slot plus the global lists):
+keys share a slot and the per-item Lua script touches that slot only on a cluster):
 
     pub:e:{uscc}            hash   identity: name, codes, region, type, status …
     pub:e:{uscc}:former     set    former names (every name seen that is not the current)
@@ -15,12 +15,29 @@ keys share a slot and the per-item Lua script touches one slot plus the global l
     pub:bg:<bigram>         set    USCCs whose current or former name contains the bigram
     pub:list:<list>[:r:<p>] zset   USCC by listing date; per region prefix (2, 4, 6 digits)
     pub:meta                hash   enterprises, last applied version, rebuild marker
+
+On a Redis Cluster (`Keys(cluster=True)`) the keys shared by many enterprises are hash-tagged
+so that every script and every multi-key command touches one slot:
+
+    pub:{s<k>}:names, :codes, :bg:<bigram>   the search entries of the enterprises whose USCC
+                                   falls in bucket k of SEARCH_BUCKETS (crc32): a query runs
+                                   per bucket, each bucket in one slot, and the client merges
+    pub:{s<k>}:all          set    the USCCs of bucket k (the enterprise count, exact under
+                                   replays: the per-enterprise script cannot reach pub:meta)
+    pub:{list:<list>}[:r:<p>]  zset the lists, each list's keys (all regions) in one slot
+    pub:{list:<list>}:u:<uscc> hash item id → "<version>|<list score>" of that enterprise's
+                                   items on the list: the list's own versioned state, so a
+                                   replayed older item cannot change the list (apply_list.lua)
+    pub:code:<code>, pub:meta       single keys, any slot
+
+A single Redis keeps the names above unchanged (one bucket, lists written by apply_record.lua).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 LISTS: tuple[str, ...] = ("restriction", "abnormal_operation", "red_list", "tax_credit_rating")
@@ -32,6 +49,10 @@ LIST_CHINESE: dict[str, str] = {
     # under 守信红名单 too (profile.derived_red_list_items).
     "tax_credit_rating": "纳税信用A级纳税人名单",
 }
+# Search buckets on a cluster: enough to spread over a few dozen masters, few enough that a
+# query's fan-out (one command per bucket, grouped per node in one round) stays cheap. Fixed:
+# changing it needs a reindex (`creditsync replay --target publicity`).
+SEARCH_BUCKETS = 16
 # Name searches need two characters: one character matches too much to be useful.
 MIN_QUERY_CHARS = 2
 _SPACES = re.compile(r"\s+")
@@ -93,9 +114,26 @@ def region_filter(region: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Every key name of one index; the prefix lets tests and deployments share a server."""
+    """Every key name of one index; the prefix lets tests and deployments share a server.
+
+    `cluster` hash-tags the keys shared by many enterprises (module docstring); `buckets` is
+    then the number of search buckets, and 1 on a single Redis."""
 
     prefix: str = "pub:"
+    cluster: bool = False
+
+    @property
+    def buckets(self) -> int:
+        return SEARCH_BUCKETS if self.cluster else 1
+
+    def bucket(self, uscc: str) -> int:
+        """The search bucket of an enterprise (always 0 on a single Redis)."""
+        if not self.cluster:
+            return 0
+        return zlib.crc32(uscc.encode()) % SEARCH_BUCKETS
+
+    def _shared(self, bucket: int) -> str:
+        return f"{self.prefix}{{s{bucket}}}:" if self.cluster else self.prefix
 
     def entity(self, uscc: str) -> str:
         return f"{self.prefix}e:{{{uscc}}}"
@@ -118,19 +156,36 @@ class Keys:
 
     @property
     def names(self) -> str:
-        return f"{self.prefix}names"
+        return self.names_in(0)
+
+    def names_in(self, bucket: int) -> str:
+        return f"{self._shared(bucket)}names"
 
     @property
     def codes(self) -> str:
-        return f"{self.prefix}codes"
+        return self.codes_in(0)
 
-    def bigram(self, bigram: str) -> str:
-        return f"{self.prefix}bg:{bigram}"
+    def codes_in(self, bucket: int) -> str:
+        return f"{self._shared(bucket)}codes"
+
+    def bigram(self, bigram: str, bucket: int = 0) -> str:
+        return f"{self._shared(bucket)}bg:{bigram}"
+
+    def enterprises_in(self, bucket: int) -> str:
+        """The USCCs of a search bucket (a cluster only)."""
+        return f"{self._shared(bucket)}all"
 
     def list(self, list_name: str, region_prefix: str | None = None) -> str:
+        # On a cluster one tag per list: a record's list keys (every region) share a slot.
+        tagged = f"{{list:{list_name}}}" if self.cluster else f"list:{list_name}"
+        base = f"{self.prefix}{tagged}"
         if region_prefix:
-            return f"{self.prefix}list:{list_name}:r:{region_prefix}"
-        return f"{self.prefix}list:{list_name}"
+            return f"{base}:r:{region_prefix}"
+        return base
+
+    def list_items(self, list_name: str, uscc: str) -> str:
+        """An enterprise's items on a list, with versions (a cluster only: apply_list.lua)."""
+        return f"{self.list(list_name)}:u:{uscc}"
 
     def lists_for(self, list_name: str, region_code: str | None) -> list[str]:
         """The list keys an enterprise of that region belongs in: all, then each prefix."""

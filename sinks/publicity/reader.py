@@ -2,17 +2,20 @@
 
 Each call is at most three round trips (resolve, fetch, verify), none of which grows with
 the number of enterprises: this is what keeps look-ups and searches in single milliseconds
-at 1,000,000 enterprises (bench/sinks_rate.py measures it).
+at 1,000,000 enterprises (bench/sinks_rate.py measures it). On a Redis Cluster a search
+asks every search bucket (keys.py) in the same rounds — redis-py's ClusterPipeline sends each
+node its buckets' commands at once — and merges the buckets' answers here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
-from redis import Redis
+from redis.exceptions import NoScriptError
 
 from schemas.categories import CATEGORY_SPECS, ITEM_AND_CHANGE_CATEGORIES
 from sinks.errors import SearchQueryInvalid
@@ -31,12 +34,16 @@ from sinks.publicity.keys import (
 from sinks.publicity.paging import PageOutOfRange, check_in_range, page_request
 from sinks.publicity.profile import RED_LIST, TAX_RATING, derived_red_list_items
 from sinks.publicity.ranking import rank
+from sinks.redis_client import RedisClient, is_cluster, queue_evalsha
 
 MAX_LIMIT = 100
 # Bounds of the substring scan (sample_intersection.lua): candidates wanted per result, and
 # members examined at most — about a millisecond of server time.
 CANDIDATES_PER_RESULT = 2
 SCAN_BUDGET = 5000
+# A bucket holds 1/buckets of the enterprises: it scans a share of the budget, but not less
+# than this (buckets on different nodes scan in parallel).
+MIN_BUCKET_BUDGET = 1000
 _CATEGORY_CHINESE = {c: CATEGORY_SPECS[c].chinese for c in ITEM_AND_CHANGE_CATEGORIES}
 _SUMMARY_FIELDS = ("name", "region_code", "province", "prefecture", "county", "entity_type",
                    "status")  # fmt: skip
@@ -67,10 +74,11 @@ def _history(
 class PublicityReader:
     """Read side of the publicity index, for the HTTP API and the public page."""
 
-    def __init__(self, redis: Redis, prefix: str = "pub:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "pub:") -> None:
         self.redis = redis
-        self.keys = Keys(prefix)
-        self._intersect = redis.register_script(load_script("sample_intersection.lua"))
+        self.keys = Keys(prefix, cluster=is_cluster(redis))
+        self._intersect_source = load_script("sample_intersection.lua")
+        self._intersect_sha: str | None = None
 
     def resolve(self, code: str) -> str | None:
         """The USCC an identifier leads to (USCC, registration number, organisation code)."""
@@ -205,30 +213,42 @@ class PublicityReader:
         q_bytes = query.encode()
         code = normalise_code(q) if looks_like_code(q) else None
         grams = sorted(bigrams(query))
+        buckets = range(k.buckets)
+        # Round one, every bucket: name prefixes, the bigram sets' sizes, code prefixes.
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zrangebylex(k.names, b"[" + q_bytes, b"(" + q_bytes + b"\xff", 0, limit * 2)
-        for gram in grams:
-            pipe.scard(k.bigram(gram))
+        for b in buckets:
+            pipe.zrangebylex(k.names_in(b), b"[" + q_bytes, b"(" + q_bytes + b"\xff", 0,
+                             limit * 2)  # fmt: skip
+            for gram in grams:
+                pipe.scard(k.bigram(gram, b))
+            if code:
+                pipe.zrangebylex(k.codes_in(b), b"[" + code.encode(),
+                                 b"(" + code.encode() + b"\xff", 0, limit)  # fmt: skip
         if code:
             pipe.get(k.code(code))
-            pipe.zrangebylex(k.codes, b"[" + code.encode(), b"(" + code.encode() + b"\xff", 0,
-                             limit)  # fmt: skip
-        replies = pipe.execute()
-        prefixed = [_s(m).rpartition("\0")[2] for m in replies[0]]
-        cards = replies[1 : 1 + len(grams)]
+        replies = iter(pipe.execute())
+        named: list[bytes] = []
+        coded: list[bytes] = []
+        cards: list[list[int]] = []
+        for _ in buckets:
+            named += next(replies)
+            cards.append([int(next(replies)) for _ in grams])
+            if code:
+                coded += next(replies)
+        # Merged in the order one sorted set would give (member order), then cut as one.
+        prefixed = [_s(m).rpartition("\0")[2] for m in sorted(named)[: limit * 2]]
         code_hits: list[str] = []
         if code:
-            exact_code, code_prefixed = replies[1 + len(grams) :]
+            exact_code = next(replies)
             if exact_code is not None:
                 code_hits.append(_s(exact_code))
-            code_hits += [_s(m).rpartition("\0")[2] for m in code_prefixed]
+            code_hits += [_s(m).rpartition("\0")[2] for m in sorted(coded)[:limit]]
         candidates = list(dict.fromkeys([*code_hits, *prefixed]))
-        if len(candidates) < limit and grams and min(cards) > 0:
-            ordered = [k.bigram(g) for _, g in sorted(zip(cards, grams, strict=True))]
+        if len(candidates) < limit and grams:
             # A two-character query is one bigram: every member is a true match.
             want = limit if len(grams) == 1 else limit * CANDIDATES_PER_RESULT
-            found = self._intersect(keys=ordered, args=[want, SCAN_BUDGET])
-            candidates += [u for u in map(_s, found) if u not in candidates]
+            found = self._intersect_buckets(grams, cards, want)
+            candidates += [u for u in found if u not in candidates]
         summaries = self._summaries(candidates, with_former=True)
         names = {u: (s["name"], s["former_names"]) for u, s in summaries.items()}
         ranked = rank(query, names, limit, code_matches=dict.fromkeys(code_hits))
@@ -237,6 +257,37 @@ class PublicityReader:
              "former": m.former}
             for m in ranked
         ]  # fmt: skip
+
+    def _intersect_buckets(self, grams: list[str], cards: list[list[int]], want: int) -> list[str]:
+        """Round two: sample_intersection.lua in every bucket holding all the bigrams (one
+        slot each), smallest set first; each bucket is asked for its share of `want`."""
+        k, buckets = self.keys, len(cards)
+        calls = []
+        for b, sizes in enumerate(cards):
+            if min(sizes) > 0:
+                ordered = [k.bigram(g, b) for _, g in sorted(zip(sizes, grams, strict=True))]
+                calls.append(ordered)
+        if not calls:
+            return []
+        share = want if buckets == 1 else 2 * math.ceil(want / buckets)
+        budget = max(SCAN_BUDGET // buckets, min(SCAN_BUDGET, MIN_BUCKET_BUDGET))
+        for attempt in (1, 2):
+            if self._intersect_sha is None:
+                self._intersect_sha = self.redis.script_load(self._intersect_source)
+            pipe = self.redis.pipeline(transaction=False)
+            for ordered in calls:
+                queue_evalsha(pipe, self._intersect_sha, ordered, [share, budget])
+            try:
+                replies = pipe.execute()
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                self._intersect_sha = None  # the server restarted or flushed its scripts
+                continue
+            finally:
+                pipe.reset()
+            return [_s(u) for found in replies for u in found]
+        raise AssertionError("unreachable")
 
     def _summaries(self, usccs: Iterable[str], with_former: bool = False) -> dict[str, Any]:
         usccs = list(usccs)
@@ -304,8 +355,14 @@ class PublicityReader:
     def index_stats(self) -> dict[str, Any]:
         """Enterprises indexed, the last version applied and when, and the marker."""
         meta = _decode_hash(self.redis.hgetall(self.keys.meta))
+        enterprises = int(meta.get("enterprises", 0))
+        if self.keys.cluster:  # counted per search bucket (keys.py)
+            pipe = self.redis.pipeline(transaction=False)
+            for b in range(self.keys.buckets):
+                pipe.scard(self.keys.enterprises_in(b))
+            enterprises = sum(int(n) for n in pipe.execute())
         return {
-            "enterprises": int(meta.get("enterprises", 0)),
+            "enterprises": enterprises,
             "last_applied_version": meta.get("last_applied_version"),
             "last_applied_at": meta.get("last_applied_at"),
             "marker": meta.get("marker"),

@@ -75,6 +75,8 @@ class BatchTerms:
 
     def queue(self, pipe: Any, keys: Keys) -> int:
         """Queue the entries' writes on `pipe`; the number of commands queued."""
+        if keys.cluster:
+            return self._queue_buckets(pipe, keys)
         queued = 0
         if self.codes:
             pipe.mset({keys.code(code): uscc for code, uscc in self.codes.items()})
@@ -92,3 +94,33 @@ class BatchTerms:
                 pipe.sadd(keys.bigram(bigram), *usccs)
             queued += len(by_bigram)
         return queued
+
+    def _queue_buckets(self, pipe: Any, keys: Keys) -> int:
+        """The same entries on a Redis Cluster: every multi-key command within one search
+        bucket (the USCC's), code keys one SET each (they hash anywhere), and each new USCC
+        into its bucket's set of enterprises (the count)."""
+        codes: dict[int, dict[str, float]] = {}
+        enterprises: dict[int, set[str]] = {}
+        for code, uscc in self.codes.items():
+            pipe.set(keys.code(code), uscc)
+            bucket = keys.bucket(uscc)
+            codes.setdefault(bucket, {})[f"{code}\0{uscc}"] = 0
+            enterprises.setdefault(bucket, set()).add(uscc)
+        queued = len(self.codes)
+        names: dict[int, dict[str, float]] = {}
+        by_bigram: dict[tuple[int, str], set[str]] = {}
+        for member, name in self.names.items():
+            uscc = member.rpartition("\0")[2]
+            bucket = keys.bucket(uscc)
+            names.setdefault(bucket, {})[member] = 0
+            for bigram in bigrams(name):
+                by_bigram.setdefault((bucket, bigram), set()).add(uscc)
+        for bucket, members in codes.items():
+            pipe.zadd(keys.codes_in(bucket), members)
+        for bucket, usccs in enterprises.items():
+            pipe.sadd(keys.enterprises_in(bucket), *usccs)
+        for bucket, members in names.items():
+            pipe.zadd(keys.names_in(bucket), members)
+        for (bucket, bigram), usccs in by_bigram.items():
+            pipe.sadd(keys.bigram(bigram, bucket), *usccs)
+        return queued + len(codes) + len(enterprises) + len(names) + len(by_bigram)

@@ -18,6 +18,13 @@ from tests.factories import make_enriched, newer
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def redis_client(publicity_redis):
+    """Every test here runs on one redis-server and on a three-master cluster (issue #18)."""
+    return publicity_redis
+
+
 # A valid resident ID (check digit, birth date): what must never appear in a response.
 RESIDENT_ID = make_resident_id("640422", dt.date(1985, 7, 14), "123")
 
@@ -73,8 +80,8 @@ def seeded(redis_client):
 
 
 @pytest.fixture
-def client(redis_client, redis_url, seeded):
-    health = lambda: [check_redis(redis_url)]  # noqa: E731
+def client(redis_client, publicity_redis_url, seeded):
+    health = lambda: [check_redis(publicity_redis_url)]  # noqa: E731
     app = create_http_app(HttpDeps(reader=PublicityReader(redis_client), health=health))
     with TestClient(app) as test_client:
         yield test_client
@@ -222,8 +229,11 @@ def test_no_full_resident_id_in_any_response(client, seeded):
     assert masked is not None and float(masked.group(1)) >= 2
 
 
-def test_health_is_503_when_a_service_is_down(redis_client, redis_url):
-    checks = [check_redis(redis_url), ServiceCheck("kafka", False, "127.0.0.1:1: no answer")]
+def test_health_is_503_when_a_service_is_down(redis_client, publicity_redis_url):
+    checks = [
+        check_redis(publicity_redis_url),
+        ServiceCheck("kafka", False, "127.0.0.1:1: no answer"),
+    ]
     app = create_http_app(HttpDeps(reader=PublicityReader(redis_client), health=lambda: checks))
     with TestClient(app) as client:
         response = client.get("/healthz")
