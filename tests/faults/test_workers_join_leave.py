@@ -30,7 +30,14 @@ from schemas.topics import RECORDS, topic_specs
 from streams.app import WorkerConfig
 from tests.conftest import TEST_HASH_KEY
 from tests.faults import rebuild
-from tests.faults.audit import CaseReport, chdb_queries, full_audit, record_summary, wait_for
+from tests.faults.audit import (
+    SUMMARY_PATH,
+    CaseReport,
+    chdb_queries,
+    full_audit,
+    record_summary,
+    wait_for,
+)
 from tests.faults.load import SteadyProducer, Workload
 from tests.intake_factory import enterprise_codes, license_, penalty, registration, restriction
 from tests.integration.helpers import sinks_caught_up
@@ -217,6 +224,13 @@ def test_workers_join_and_leave_while_records_flow(
 
     try:
         producer.start()
+        # C joins a group that A and B have both formed.
+        wait_for(
+            lambda: all(assignments(log_of(w)) for w in (a, b)),
+            180,
+            lambda: "A and B never both got stage partitions",
+            alive=lambda: alive(a, b),
+        )
         offered(20, a, b)
         c = stage_worker("c")
         moments["c_joined_at_offered"] = producer.offered
@@ -229,7 +243,15 @@ def test_workers_join_and_leave_while_records_flow(
         )
         offered(45, a, b, c)
         moments["a_sigterm_at_offered"] = producer.offered
+        b_before = len(assignments(log_of(b)))
         assert a.stop() == 0, log_of(a).read_text(errors="replace")[-3000:]
+        # B is killed holding partitions of the group that A left.
+        wait_for(
+            lambda: len(assignments(log_of(b))) > b_before,
+            180,
+            lambda: "B got no new assignment after A left",
+            alive=lambda: alive(b, c),
+        )
         offered(70, b, c)
         moments["b_sigkill_at_offered"] = producer.offered
         b_held = [p for _, p in assignments(log_of(b))][-1:]
@@ -320,6 +342,10 @@ def test_workers_join_and_leave_while_records_flow(
     report.details["records_wrong"] = len(wrong_records)
     report.details["clickhouse_status_wrong"] = len(wrong_status)
     record_summary(report)
+    # Every difference, for whoever reads a failure (the summary keeps the count).
+    (SUMMARY_PATH.parent / "workers_join_leave-state.txt").write_text(
+        "\n".join(report.state_mismatches) + "\n"
+    )
     assert not report.problems(), report.problems()
     assert not wrong_records, wrong_records[:5]
     assert not wrong_status, wrong_status[:5]
