@@ -202,11 +202,16 @@ def test_workers_join_and_leave_while_records_flow(
     def log_of(worker) -> Path:
         return workers.logs[workers.started.index(worker)]
 
-    producer = SteadyProducer(config.bootstrap, config.topic_prefix, workload, rate=45)
+    # Four parts sent one after the other; each fault is made right after a part starts, so
+    # records are flowing at every fault by construction, whatever the machine's speed.
+    parts = [
+        SteadyProducer(config.bootstrap, config.topic_prefix, part, rate=45)
+        for part in workload.split(4)
+    ]
     began = time.monotonic()
     clickhouse = workers.spawn(config, "clickhouse")
     a, b = stage_worker("a"), stage_worker("b")
-    moments: dict[str, float] = {}
+    moments: dict[str, object] = {}
 
     def alive(*procs) -> str | None:
         dead = [
@@ -214,51 +219,44 @@ def test_workers_join_and_leave_while_records_flow(
         ]
         return "; ".join(dead) or None
 
-    def offered(percent: int, *procs) -> None:
+    def next_part(n: int) -> SteadyProducer:
+        """Wait for part n-1 to be acknowledged, start part n."""
+        if n:
+            parts[n - 1].finish(300)
+        parts[n].start()
+        return parts[n]
+
+    def assigned(worker, more_than: int = 0) -> None:
         wait_for(
-            lambda: producer.offered >= total * percent // 100,
-            240,
-            lambda: f"{producer.offered} of {total} offered",
-            alive=lambda: alive(*procs),
+            lambda: len(assignments(log_of(worker))) > more_than,
+            180,
+            lambda: f"{log_of(worker).name} got no (new) stage assignment",
+            alive=lambda: alive(worker),
         )
 
     try:
-        producer.start()
+        next_part(0)
         # C joins a group that A and B have both formed.
-        wait_for(
-            lambda: all(assignments(log_of(w)) for w in (a, b)),
-            180,
-            lambda: "A and B never both got stage partitions",
-            alive=lambda: alive(a, b),
-        )
-        offered(20, a, b)
+        assigned(a)
+        assigned(b)
+        flowing = next_part(1)
         c = stage_worker("c")
-        moments["c_joined_at_offered"] = producer.offered
+        moments["c_joined_while_part_sending"] = flowing.is_alive()
         # A leaves only once C holds partitions: the join has taken effect.
-        wait_for(
-            lambda: any(p for _, p in assignments(log_of(c))),
-            180,
-            lambda: "worker C never got stage partitions",
-            alive=lambda: alive(a, b, c),
-        )
-        offered(45, a, b, c)
-        moments["a_sigterm_at_offered"] = producer.offered
+        assigned(c)
+        flowing = next_part(2)
         b_before = len(assignments(log_of(b)))
+        moments["a_sigterm_while_part_sending"] = flowing.is_alive()
         assert a.stop() == 0, log_of(a).read_text(errors="replace")[-3000:]
         # B is killed holding partitions of the group that A left.
-        wait_for(
-            lambda: len(assignments(log_of(b))) > b_before,
-            180,
-            lambda: "B got no new assignment after A left",
-            alive=lambda: alive(b, c),
-        )
-        offered(70, b, c)
-        moments["b_sigkill_at_offered"] = producer.offered
+        assigned(b, b_before)
+        flowing = next_part(3)
         b_held = [p for _, p in assignments(log_of(b))][-1:]
         b.kill()
         killed_at = time.monotonic()
-        assert producer.offered < total, "the producer finished before the kill"
-        producer.finish(300)
+        moments["b_sigkill_while_part_sending"] = flowing.is_alive()
+        assert flowing.is_alive(), "the last part was sent before the kill"
+        flowing.finish(300)
         wait_for(
             lambda: (
                 rebuild.stages_caught_up(config.kafka, group, config.topic_prefix)
@@ -274,7 +272,10 @@ def test_workers_join_and_leave_while_records_flow(
         assert c.stop() == 0, log_of(c).read_text(errors="replace")[-3000:]
         assert clickhouse.stop() == 0, log_of(clickhouse).read_text(errors="replace")[-3000:]
     finally:
-        producer.cancel()
+        for part in parts:
+            part.cancel()
+            if part.is_alive():
+                part.join(30)
     run_s = time.monotonic() - began
     churned_logs = [log_of(w) for w in (a, b, c)]
 
@@ -309,7 +310,7 @@ def test_workers_join_and_leave_while_records_flow(
         details={
             "partitions": PARTITIONS,
             "items": len(expected),
-            "producer_retries": producer.retries,
+            "producer_retries": sum(p.retries for p in parts),
             **moments,
             "b_held_at_kill": b_held[0] if b_held else "",
             "assignments": {p.name: len(assignments(p)) for p in churned_logs},
