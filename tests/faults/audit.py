@@ -49,6 +49,10 @@ class CaseReport:
     # Rows ClickHouse holds before FINAL beyond one per key: redeliveries not merged yet.
     redelivered_raw: int = 0
     index_mismatches: list[str] = field(default_factory=list)
+    # Consumer-group rebalances the workers went through (cases with several workers).
+    rebalances: int | None = None
+    # Stage tables (changelogs' last value per key) that differ from a rebuild from scratch.
+    state_mismatches: list[str] = field(default_factory=list)
     rejected: int = 0
     parked_waiting: int = 0
     details: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +64,8 @@ class CaseReport:
         return (
             f"[fault {self.case}] produced={self.produced} lost={self.lost} "
             f"duplicated={self.duplicated} recovery={recovery} "
+            + ("" if self.rebalances is None else f"rebalances={self.rebalances} ")
+            + f"state_mismatches={len(self.state_mismatches)} "
             f"index_mismatches={len(self.index_mismatches)} rejected={self.rejected} "
             f"parked={self.parked_waiting} redelivered_raw={self.redelivered_raw} {extra}"
         ).rstrip()
@@ -76,6 +82,11 @@ class CaseReport:
             out.append(
                 f"publicity index differs from a rebuild in {len(self.index_mismatches)} "
                 f"place(s), e.g. {self.index_mismatches[:3]}"
+            )
+        if self.state_mismatches:
+            out.append(
+                f"stage state differs from a rebuild in {len(self.state_mismatches)} "
+                f"place(s), e.g. {self.state_mismatches[:3]}"
             )
         if self.rejected:
             out.append(f"{self.rejected} record(s) in credit.rejected for valid input")
@@ -94,6 +105,7 @@ def record_summary(report: CaseReport) -> None:
         summary = {}
     entry = asdict(report)
     entry["index_mismatches"] = len(report.index_mismatches)
+    entry["state_mismatches"] = len(report.state_mismatches)
     entry["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     summary[report.case] = entry
     SUMMARY_PATH.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -131,13 +131,14 @@ class WorkerPool:
         self.started: list[WorkerProcess] = []
         self.logs: list[Path] = []
 
-    def spawn(self, config: WorkerConfig, **env: str) -> WorkerProcess:
-        """A worker on `config` (ClickHouse on its own chdb path); `env` adds CREDITSYNC_*."""
+    def spawn(self, config: WorkerConfig, stages: str = "", **env: str) -> WorkerProcess:
+        """A worker on `config` (ClickHouse on its own chdb path); `env` adds CREDITSYNC_*;
+        `stages`: its `--stages` (default: all)."""
         log = self.root / f"worker-{len(self.started) + 1}.log"
         settings = worker_env(config, config.data_dir, clickhouse=config.clickhouse_dsn or "off")
         settings["CREDITSYNC_TOPIC_PARTITIONS"] = str(config.partitions)
         settings.update({f"CREDITSYNC_{k.upper()}": v for k, v in env.items()})
-        worker = WorkerProcess(settings, log)
+        worker = WorkerProcess(settings, log, ("--stages", stages) if stages else ())
         self.started.append(worker)
         self.logs.append(log)
         return worker

@@ -46,14 +46,14 @@ def count(client, database: str, sql: str) -> int:
 class WorkerProcess:
     """`creditsync worker` in a subprocess, for kill -9 and several-worker tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+    def __init__(self, env: dict[str, str], log_path: Any, args: tuple[str, ...] = ()) -> None:
         import os
         import subprocess
         import sys
 
         self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "creditsync", "worker"],
+            [sys.executable, "-m", "creditsync", "worker", *args],
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
