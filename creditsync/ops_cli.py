@@ -503,21 +503,28 @@ def notices_list(
     ),
     limit: int = typer.Option(0, "--limit", help="At most this many (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    fmt: str = typer.Option("table", "--format", help="table | csv | xlsx | json"),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write to this file (csv/json: default stdout; xlsx: needed)."
+    ),
 ) -> None:
     """Every open notice, oldest first: those `creditsync status` only counts."""
     from dataclasses import asdict
 
     from creditsync.ops.render import notice_table
-    from creditsync.ops.status import collect_open_notices
+    from creditsync.ops.status import collect_open_notices, notice_sheet
+    from creditsync.report_cli import write_sheet
 
     with operator_errors():
         found = collect_open_notices(_kafka(), _prefix())
     shown = [n for n in found if department in n.department]
     shown = shown[:limit] if limit > 0 else shown
-    if as_json:
-        print(json.dumps([asdict(n) for n in shown], ensure_ascii=False, indent=2))
+    fmt = "json" if as_json else fmt
+    if fmt == "table" and output is None:
+        console.print(notice_table(shown, f"{len(shown):,} open notice(s), oldest first"))
         return
-    console.print(notice_table(shown, f"{len(shown):,} open notice(s), oldest first"))
+    with operator_errors():
+        write_sheet(notice_sheet(shown), fmt, output, [asdict(n) for n in shown])
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
+from producers.csv_cells import escape_formula
 from producers.templates import REJECTION_COLUMNS
 from schemas.categories import (
     SERIAL_HEADER,
@@ -22,8 +23,6 @@ from schemas.categories import (
     SUBJECT_NAME_HEADER,
     category_spec,
 )
-
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def template_headers(category: str) -> list[str]:
@@ -35,9 +34,10 @@ def template_headers(category: str) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
-    # A cell that Excel would read as a formula is kept as text (formula injection).
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    # A cell that Excel or WPS would read as a formula is kept as text (formula injection):
+    # the same guard as every file the project writes (tab, CR, full-width ＝＋－＠, leading
+    # spaces), which ingesting the corrected workbook undoes (producers/spreadsheet.py).
+    return escape_formula("" if value is None else str(value))
 
 
 def refusals_workbook(category: str, refusals: Iterable[Mapping[str, Any]]) -> bytes:

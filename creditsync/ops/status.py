@@ -21,6 +21,7 @@ from creditsync.ops.lag import (
     stalled_groups,
     worker_groups,
 )
+from creditsync.reports.export import Sheet
 from schemas.categories import CATEGORIES
 from schemas.kafka.config import KafkaSettings
 from schemas.topics import (
@@ -67,6 +68,19 @@ class OpenNotice:
     stage: str
     initiated_on: str
     age_days: int
+
+
+# `creditsync notices list --format csv|xlsx`: the columns in Chinese, for the departments
+# and the credit office who read the export.
+NOTICE_HEADERS = ("通知编号", "信息接收部门", "统一社会信用代码", "企业名称", "阶段", "发起日期",
+                  "已等待天数")  # fmt: skip
+
+
+def notice_sheet(notices: Iterable[OpenNotice], title: str = "待反馈联合惩戒通知") -> Sheet:
+    """Open notices as one exported table (creditsync/reports/export.py: formula-safe)."""
+    rows = [(n.notice_id, n.department, n.uscc, n.canonical_name, n.stage, n.initiated_on,
+             n.age_days) for n in notices]  # fmt: skip
+    return Sheet(title, NOTICE_HEADERS, rows)
 
 
 def open_notices(latest: Mapping[str, Mapping[str, Any]], today: dt.date) -> list[OpenNotice]:

@@ -162,7 +162,8 @@ class PublicityReader:
                 shown = shown[request.start : request.stop]
             if shown:
                 items[cat] = shown
-        public_ids = {i["item_id"] for shown in items.values() for i in shown}
+        # Every public item, not only this page's: one public again on page 2 has not ended.
+        public_ids = {i["item_id"] for section in sections.values() for i in section}
         history = _history(history_raw, public_ids, category)
         return {
             "uscc": uscc,

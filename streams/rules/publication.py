@@ -58,29 +58,44 @@ class PeriodDefault:
     source: str
 
 
-# The default public periods, by period name. The seeds (shared/seeds/) fix none of these
-# durations: they name the lists and the 双公示 deadline only. Where a default comes from a
-# national document outside the seeds, the source says so; check it against the current
-# text before relying on it (CREDITSYNC_PUBLIC_PERIOD_<NAME>=<months>|none overrides).
+# The default public periods, by period name, with where each comes from. The seeds
+# (shared/seeds/) and DOMAIN.md fix no duration: they name the lists, their end dates
+# (限制期限自/至, seed 002 三(六)) and the 双公示 deadline (seed 003 #14) only. The three
+# periods with a duration are therefore the project's choice PENDING CONFIRMATION by the
+# credit office; the national documents they follow were checked against secondary copies of
+# their text, not the official publication. CREDITSYNC_PUBLIC_PERIOD_<NAME>=<months>|none
+# overrides any of them.
+_NOTICE_527 = (
+    "国家发展改革委办公厅《关于进一步完善“信用中国”网站及地方信用门户网站行政处罚信息信用"
+    "修复机制的通知》（发改办财金〔2019〕527号）"
+)
 PERIOD_DEFAULTS: dict[str, PeriodDefault] = {
     "penalty": PeriodDefault(
         36,
-        "行政处罚, from 作出行政处罚决定日期: seeds silent (seed 003 #14 sets only the 7-day "
-        "push); 发改办财金〔2019〕527号 二: 严重失信行为的行政处罚信息最长公示期三年, the longest "
-        "period any penalty stays on a credit portal",
+        "行政处罚, from 作出行政处罚决定日期. Not in the seeds (seed 003 #14 sets only the "
+        "7-working-day push). Project's choice pending confirmation: the longest period "
+        f"{_NOTICE_527} gives penalties for 严重失信行为 (最长三年, from the decision). That "
+        "notice sorts penalties by 严重/一般失信行为, which the templates do not record; the "
+        "project gives the longer period to every penalty that is more than 警告/通报批评",
     ),
     "penalty_minor": PeriodDefault(
         12,
-        "行政处罚 whose 处罚种类 is only 警告 and/or 通报批评: seeds silent; 发改办财金〔2019〕"
-        "527号 二: 一般失信行为的行政处罚信息最长公示期一年 (cited from memory: verify). "
-        "简易程序 (当场) penalties are not published at all on the national rules, but the "
-        "templates carry no procedure field to tell them by",
+        "行政处罚 whose 处罚种类 is only 警告 and/or 通报批评, from 作出行政处罚决定日期. Not in "
+        "the seeds. Project's choice pending confirmation: the longest period the same notice "
+        f"({_NOTICE_527}) gives penalties for 一般失信行为 (最长一年); treating 警告/通报批评 "
+        "as 一般失信行为 is the project's reading. 简易程序 (当场) penalties are not published "
+        "at all under the national rules, but the templates carry no procedure field to tell "
+        "them by",
     ),
     "serious_violation": PeriodDefault(
         60,
         "黑名单 whose 信息类型 is 严重违法失信企业名单 and that has no 限制期限至, "
-        "from 限制期限自: seeds silent; 《严重违法失信企业名单管理暂行办法》"
-        "(工商总局令第83号, 2016): 列入满五年移出 (article not checked here)",
+        "from 限制期限自. Not in the seeds. Project's choice pending confirmation: "
+        "《严重违法失信企业名单管理暂行办法》"
+        "（原国家工商行政管理总局令第83号）moves an enterprise off the list "
+        "5 years after listing; that 办法 has since been replaced by "
+        "《市场监督管理严重违法失信名单管理办法》(2021), whose period is not "
+        "checked here",
     ),
     "restriction": PeriodDefault(
         None,
@@ -90,10 +105,11 @@ PERIOD_DEFAULTS: dict[str, PeriodDefault] = {
     "abnormal_operation": PeriodDefault(
         None,
         "经营异常名录: until a removal (移出) record (DOMAIN.md Publication periods; "
-        "《企业经营异常名录管理暂行办法》工商总局令第68号)",
+        "《企业经营异常名录管理暂行办法》)",
     ),
     "red_list": PeriodDefault(
-        None, "守信红名单: until 有效期至 (seed 004 红黑名单发布常态化; seeds silent on a period)"
+        None,
+        "守信红名单: until 有效期至 (seed 004 六(二) 红黑名单发布常态化; seeds silent on a period)",
     ),
     "license": PeriodDefault(
         None,
@@ -101,7 +117,7 @@ PERIOD_DEFAULTS: dict[str, PeriodDefault] = {
         "validity 有效期自/至 shown with it",
     ),
     "inspection": PeriodDefault(
-        None, "抽查检查结果: seeds silent (seed 002 依法应当公示的抽查检查信息); no period"
+        None, "抽查检查结果: seeds silent (seed 002 三(五) template fields only); no period"
     ),
 }
 _MINOR_PENALTY_KINDS = frozenset({"警告", "通报批评"})

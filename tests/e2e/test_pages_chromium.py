@@ -24,7 +24,7 @@ from schemas.identifiers import make_resident_id
 from sinks.clickhouse import ClickHouseSink, connect_clickhouse, run_readonly_query
 from sinks.publicity import PublicityIndex, PublicityReader
 from streams.rules.privacy import contains_resident_id
-from tests.factories import make_enriched
+from tests.factories import make_enriched, newer
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,23 @@ def seed_records() -> list:
         make_enriched("license", n=301, canonical_name=NAME),
         make_enriched("restriction", n=301, canonical_name=NAME),
         make_enriched("inspection", n=301, canonical_name=NAME),
+    ]
+    # Issue #17: a listing and its removal, which leaves the section for the history.
+    listed = make_enriched(
+        "abnormal_operation",
+        n=301,
+        canonical_name=NAME,
+        record_key="西市监异〔2024〕301号",  # the listing number, as the category keys it
+        payload={"listing_number": "西市监异〔2024〕301号", "reason": "未按规定报送年度报告"},
+    )
+    records += [
+        listed,
+        newer(
+            listed,
+            publication_status="removed",
+            ended_on=dt.date(2025, 3, 3),
+            end_reason="移出经营异常名录：已补报年度报告",
+        ),
     ]
     for n in range(302, 312):
         region = ("640422", "640104", "110105")[n % 3]
@@ -170,6 +187,25 @@ def test_public_page_deep_link_shows_the_profile(server, tmp_path):
     shot = SCREENSHOTS / "public-profile.png"
     chromium(tmp_path, url, screenshot=shot)
     assert_screenshot(shot)
+
+
+def test_public_page_shows_a_removal_in_the_history(server, tmp_path):
+    dom = chromium(tmp_path, f"{server}/?q={NAME}")
+    assert 'id="section-history"' in dom
+    history = dom.split('id="section-history"', 1)[1].split("</section>", 1)[0]
+    for text in (
+        "历史记录（已移出公示）",
+        "（1条）",
+        "经营异常名录",
+        "西市监异〔2024〕301号",  # the title field stays
+        "2025-03-03",
+        "移出经营异常名录：已补报年度报告",
+        "已移出",
+    ):
+        assert text in history, f"{text!r} not in the history section"
+    assert "未按规定报送年度报告" not in history  # the listing's content does not
+    abnormal = dom.split('id="section-abnormal_operation"', 1)[1].split("</section>", 1)[0]
+    assert "暂无信息" in abnormal  # it left the public section
 
 
 def test_a_long_section_is_paged(server, tmp_path):

@@ -33,6 +33,10 @@ def test_the_example_file_loads_and_its_documented_tokens_work() -> None:
     assert market.department == {"code": "scjg-640000", "name": "宁夏回族自治区市场监督管理厅"}
     assert market.may_submit("penalty") and not market.may_submit("objection")
     assert market.rate_limit == RateLimit(200.0, 2000)
+    # A county registration authority without a network: 5 working days for registrations.
+    county = directory.authenticate("example-token-scjg-640422")
+    assert county is not None and county.code == "scjg-640422" and county.networked is False
+    assert market.networked is True
     court = directory.get("fy-640000")
     assert court.may_submit("restriction") and not court.may_submit("license")
     # The tokens are documented in comments only; the settings hold nothing but hashes.

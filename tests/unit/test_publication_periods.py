@@ -28,6 +28,9 @@ D = dt.date
 def test_every_default_names_its_source() -> None:
     for name, default in PERIOD_DEFAULTS.items():
         assert default.source, name
+        # No seed fixes a duration: each one says it is the project's choice until confirmed.
+        if default.months is not None:
+            assert "pending confirmation" in default.source, name
     assert DEFAULT_PERIODS.of("penalty") == 36
     assert DEFAULT_PERIODS.of("abnormal_operation") is None
 

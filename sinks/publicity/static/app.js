@@ -158,6 +158,52 @@ async function loadSection(uscc, category, title, page) {
     counts[category], page, PAGE_SIZE));
 }
 
+// Items that left the public view (issue #17): what they were, when and why their
+// publication ended; never their content. Every value goes in as text.
+const END_STATUS_LABELS = {
+  expired: "公示期满",
+  removed: "已移出",
+  repaired: "信用修复",
+  withdrawn: "已撤销",
+};
+const HISTORY_TITLE_LABELS = {
+  decision_number: "决定书文号",
+  license_number: "许可证书编号",
+  license_name: "许可证书名称",
+  listing_number: "列入决定书文号",
+  information_type: "信息类别",
+  honour_name: "荣誉名称",
+  inspection_type: "检查类型",
+};
+
+function historyEntry(entry) {
+  const labels = fieldLabels[entry.category] || {};
+  const section = SECTIONS.find(([key]) => key === entry.category);
+  const rows = Object.entries(entry.title || {}).map(([name, value]) =>
+    [labels[name] || HISTORY_TITLE_LABELS[name] || name, value]);
+  rows.push(["结束公示日期", entry.ended_on]);
+  rows.push(["结束原因", entry.end_reason]);
+  rows.push(["信息提供部门", entry.department && entry.department.name]);
+  return el("div", { className: "item ended", "data-status": entry.status,
+    "data-item": entry.item_id },
+    el("div", { className: "item-head" },
+      el("span", {}, section ? section[1] : entry.category, "　", entry.record_key),
+      el("span", { className: "hint" }, END_STATUS_LABELS[entry.status] || entry.status)),
+    fieldsTable(rows));
+}
+
+function historySection(entries) {
+  const list = entries || [];
+  const body = list.length
+    ? list.map(historyEntry)
+    : [el("p", { className: "empty" }, "暂无已移出公示的信息")];
+  return el("section", { className: "card history", id: "section-history" },
+    el("h2", {}, "历史记录（已移出公示）", el("span", { className: "count" }, `（${list.length}条）`)),
+    el("div", { className: "body" },
+      el("p", { className: "hint" }, "以下信息已期满、移出、修复或撤销，不再公示其内容，仅列明结束日期和原因。"),
+      body));
+}
+
 function renderProfile(p) {
   const badges = (p.lists || []).map((name) => {
     const cls = name === "red_list" || name === "tax_credit_rating" ? "badge red" : "badge list";
@@ -170,7 +216,8 @@ function renderProfile(p) {
     el("p", { className: "hint" }, `统一社会信用代码：${p.uscc}`),
     registrationSection(p),
     ...SECTIONS.map(([key, title]) => itemSection(p.uscc, key, title, (p.items || {})[key],
-      (p.item_counts || {})[key], 1, PAGE_SIZE))
+      (p.item_counts || {})[key], 1, PAGE_SIZE)),
+    historySection(p.history)
   );
 }
 
