@@ -67,6 +67,11 @@ class StagedTable:
         # The same since `savepoint`, inside one message (a record handed to the items stage
         # by intake, streams/runtime/handoff.py); None when no savepoint is open.
         self._inner: dict[str, Any] | None = None
+        # Changelog bytes of a staged value, made by the size check (`oversized`) and used by
+        # `commit_writes` instead of encoding it again: key -> (the value, its bytes). Dropped
+        # whenever the key is written, undone or read back (a read value may be changed in
+        # place before it is written again).
+        self._encoded: dict[str, tuple[Any, bytes]] = {}
 
     def checkpoint(self) -> None:
         """From here, remember what is written, so one message's writes can be undone."""
@@ -76,6 +81,7 @@ class StagedTable:
     def rollback(self) -> None:
         """Undo the writes since `checkpoint`: the message is refused, the state unchanged."""
         for key, before in self._undo.items():
+            self._encoded.pop(key, None)
             if before is _ABSENT:
                 self._staged.pop(key, None)
             else:
@@ -90,6 +96,7 @@ class StagedTable:
     def rollback_savepoint(self) -> None:
         """Undo the writes since `savepoint`; those before it stay (and stay undoable)."""
         for key, before in (self._inner or {}).items():
+            self._encoded.pop(key, None)
             if before is _ABSENT:
                 self._staged.pop(key, None)
             else:
@@ -106,12 +113,15 @@ class StagedTable:
         for key in list(self._inner or ()) if since_savepoint else self._undo:
             value = self._staged.get(key, _DELETED)
             if value is not _DELETED:
-                size = message_size(key.encode(), encode_value(value))
+                body = encode_value(value)
+                self._encoded[key] = (value, body)
+                size = message_size(key.encode(), body)
                 if size > limit:
                     found.append((key, size))
         return found
 
     def _remember(self, key: str) -> None:
+        self._encoded.pop(key, None)
         if key not in self._undo:
             self._undo[key] = self._staged.get(key, _ABSENT)
         if self._inner is not None and key not in self._inner:
@@ -120,6 +130,7 @@ class StagedTable:
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._staged:
             value = self._staged[key]
+            self._encoded.pop(key, None)
             return default if value is _DELETED else value
         value = self.table.get(key)
         if value is None:
@@ -140,15 +151,18 @@ class StagedTable:
         """Apply the staged writes to the table; returns them as changelog records
         (key, encoded value), None for a deletion."""
         records: list[tuple[str, bytes | None]] = []
+        encoded = self._encoded
         for key, value in self._staged.items():
             if value is _DELETED:
                 self.table.pop(key, None)
                 records.append((key, None))
                 continue
-            body = encode_value(value)
+            held = encoded.get(key)
+            body = held[1] if held is not None and held[0] is value else encode_value(value)
             self.table[key] = body if self.packed else value
             records.append((key, body))
         self._staged.clear()
+        self._encoded = {}
         self._undo = {}
         self._inner = None
         return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -85,6 +86,18 @@ def test_entry_round_trips_through_a_dict() -> None:
     entry, _ = apply_registration(None, registration())
     assert RegistryEntry.from_dict(entry.to_dict()) == entry
     assert RegistryEntry.from_dict({**entry.to_dict(), "former_names": None}).former_names == []
+
+
+def test_entry_dict_is_every_field_with_its_own_list() -> None:
+    # The stored entry is what dataclasses.asdict gave: every field, in order, and a list of
+    # former names that changing the entry afterwards leaves alone.
+    first, _ = apply_registration(None, registration(1))
+    entry, _ = apply_registration(first, registration(2, name="新名称有限公司"))
+    stored = entry.to_dict()
+    assert list(stored) == [f.name for f in dataclasses.fields(RegistryEntry)]
+    assert stored == dataclasses.asdict(entry)
+    entry.former_names.append("另一个名称")
+    assert "另一个名称" not in stored["former_names"]
 
 
 def test_organisation_code_contradicting_the_uscc_is_reported() -> None:

@@ -96,6 +96,36 @@ def test_a_packed_table_keeps_values_as_their_changelog_bytes():
     assert reread.get("missing", "none") == "none"
 
 
+def test_the_changelog_holds_each_value_as_last_written_after_its_size_check(monkeypatch):
+    encodes: list[Any] = []
+    real = stage_state.encode_value
+    monkeypatch.setattr(stage_state, "encode_value", lambda v: encodes.append(v) or real(v))
+    table = StagedTable({})
+    table.checkpoint()
+    table["same"] = {"n": 1}
+    table["read"] = {"n": 1}
+    table["rewritten"] = {"n": 1}
+    table["undone"] = {"n": 1}
+    assert table.oversized(MESSAGE_LIMIT_BYTES) == []
+    # A later message reads one value and changes it in place and writes another anew;
+    # a third message is refused and undone.
+    table.checkpoint()
+    table.get("read")["n"] = 2
+    table["rewritten"] = {"n": 3}
+    table.oversized(MESSAGE_LIMIT_BYTES)
+    table.checkpoint()
+    table["undone"] = {"n": 4}
+    table.oversized(MESSAGE_LIMIT_BYTES)
+    table.rollback()
+    encodes.clear()
+    records = dict(table.commit_writes())
+    assert records == {
+        "same": b'{"n":1}', "read": b'{"n":2}', "rewritten": b'{"n":3}', "undone": b'{"n":1}'
+    }  # fmt: skip
+    # The size check's bytes serve the commit where the value is the one checked.
+    assert encodes == [{"n": 2}, {"n": 1}]
+
+
 def test_a_rebalance_keeps_held_partitions_drops_lost_ones_and_restores_new_ones(monkeypatch):
     restored: list[tuple[str, int]] = []
 
