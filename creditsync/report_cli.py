@@ -87,18 +87,48 @@ def _progress(total: int) -> tuple[Progress | None, Callable[[int], None] | None
     return bar, lambda done: bar.update(task, completed=done)
 
 
+# A row of the monthly report has ~30 figures: side by side they do not fit a terminal, so a
+# wide sheet is shown turned (one column per region or department, one line per figure).
+TURN_AFTER_COLUMNS = 8
+CELL_WIDTH = 12
+
+
+def terminal_tables(sheet: Sheet, width: int) -> list[Table]:
+    """The sheet as rich tables that fit `width`: as it is when narrow, else turned, with as
+    many of its rows per table as fit beside the figure names."""
+    cell = lambda v: Text("—" if v is None else str(v))  # noqa: E731
+    if len(sheet.headers) <= TURN_AFTER_COLUMNS:
+        table = Table(*(Column(header=Text(str(h))) for h in sheet.headers),
+                      title=escape(sheet.title))  # fmt: skip
+        for row in sheet.rows:
+            table.add_row(*(cell(v) for v in row))
+        return [table]
+    names = [str(h) for h in sheet.headers]
+    # The first column that differs between rows names each turned column (region, department).
+    key = next((i for i in range(len(names))
+                if len({str(r[i]) for r in sheet.rows}) == len(sheet.rows)), 0)  # fmt: skip
+    per_table = max(1, (width - max(map(len, names), default=10) * 2 - 4) // (CELL_WIDTH + 3))
+    tables = []
+    for start in range(0, max(len(sheet.rows), 1), per_table):
+        rows = sheet.rows[start : start + per_table]
+        table = Table(Column(header=Text(names[key])),
+                      *(Column(header=cell(r[key]), justify="right") for r in rows),
+                      title=escape(sheet.title) if start == 0 else None)  # fmt: skip
+        for i, name in enumerate(names):
+            if i != key:
+                table.add_row(Text(name), *(cell(r[i]) for r in rows))
+        tables.append(table)
+    return tables
+
+
 def write_sheet(sheet: Sheet, fmt: str, output: Path | None, json_body: Any = None) -> None:
     """The sheet as `fmt` to `output` (or stdout / the terminal); ReportError for an
     unknown format or xlsx without a file name."""
     if fmt not in OUTPUT_FORMATS:
         raise ReportError(f"--format {fmt!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if fmt == "table":
-        table = Table(
-            *(Column(header=Text(str(h))) for h in sheet.headers), title=escape(sheet.title)
-        )
-        for row in sheet.rows:
-            table.add_row(*(Text("—" if v is None else str(v)) for v in row))
-        console.print(table)
+        for table in terminal_tables(sheet, console.width):
+            console.print(table)
         for key, value in sheet.about:
             console.print(Text(f"{key}：{value}"))
         return

@@ -90,8 +90,12 @@ class DemoFeed:
                 "status": "存续",
                 "legal_representative": e["person"],
                 # Code assignment reported within 0-3 days: some meet the 1-working-day rule,
-                # some do not, as in a real province.
-                "established_on": self.today - dt.timedelta(days=self.rng.randrange(0, 4)),
+                # some do not, as in a real province. The deadline runs from the assignment
+                # (赋码日期, seed 000), here the day the enterprise was established.
+                "established_on": (
+                    assigned := self.today - dt.timedelta(days=self.rng.randrange(0, 4))
+                ),
+                "code_assigned_on": assigned,
             },
         )
 
@@ -125,6 +129,9 @@ class DemoFeed:
                     **subject,
                     "license_number": f"JY1640{n:010d}",
                     "license_name": "食品经营许可证",
+                    # 双公示 counts from the decision (许可决定日期), not the validity start;
+                    # the demo's licences are valid from the day they are decided.
+                    "decided_on": day,
                     "valid_from": day,
                     "valid_to": day + dt.timedelta(days=1825),
                     "licensing_authority": authority,
