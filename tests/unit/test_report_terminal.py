@@ -12,8 +12,8 @@ HEADERS = ["报告期", "行政区划代码", *(f"归集：类别{i}" for i in r
 
 def _sheet(regions: int) -> Sheet:
     rows = [["2026-11", f"6404{r:02d}", *(r * 100 + i for i in range(28))] for r in range(regions)]
-    return Sheet(title="信用状况监测指标 2026-11", headers=HEADERS, rows=rows + [
-        ["2026-11", "合计", *(sum(r[2 + i] for r in rows) for i in range(28))]])  # fmt: skip
+    total = ["2026-11", "合计", *(sum(r[2 + i] for r in rows) for i in range(28))]
+    return Sheet(title="信用状况监测指标 2026-11", headers=HEADERS, rows=[*rows, total])
 
 
 def _render(sheet: Sheet, width: int) -> str:
