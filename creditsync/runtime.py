@@ -117,6 +117,7 @@ def worker_config(
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
         "stages": stages,
+        "state_store": stream.state_store,
     }
     values.update(overrides)
     return WorkerConfig(**values)  # type: ignore[arg-type]

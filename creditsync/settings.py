@@ -8,6 +8,7 @@ schemas/kafka/config.py, beside the one function that turns it into a client con
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,3 +100,7 @@ class StreamSettings(BaseSettings):
     # `creditsync run`: processes of each kind (the stages, each sink); 0 runs everything
     # on threads of the one process (creditsync/runtime.py).
     stage_processes: int = Field(default=1, ge=0, le=64)
+    # Where the stage tables live (issue #18): on disk under the data dir, with the changelog
+    # offset they reflect, so a restart after a clean stop reads only the changelogs' tail;
+    # "memory" restores them from the whole changelogs at every start.
+    state_store: Literal["rocksdb", "memory"] = "rocksdb"
