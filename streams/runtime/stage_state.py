@@ -227,35 +227,51 @@ class StageTables:
         try:
             for p in partitions:
                 tables: dict[str, TableStore] = {}
-                for name in self.names:
-                    topic = changelog_topic(self.group, name)
-                    low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-                    store = RocksTable(slot.path / name / str(p))
-                    tables[name] = store  # closed by `close` even if the restore fails
-                    self.partitions[p] = tables
-                    why = store.stale(ids[topic], low, high)
-                    if why is not None:
-                        store.drop()
-                        store = tables[name] = RocksTable(store.path)
-                        store.begin(ids[topic], low)
-                    else:
-                        store.begin(ids[topic])
-                    start = store.position
-                    read = replay_changelog(
-                        consumer,
-                        TopicPartition(topic, p, start),
-                        high,
-                        lambda ms, at, s=store: s.load({m.key(): m.value() for m in ms}, at),
-                    )
-                    if store.position < high:
-                        store.load({}, high)  # compaction may leave the last offsets empty
-                    self.restored_records += read
-                    log.info(
-                        "restored %s[%d] from offset %d to %d: %d changelog records read (%s)",
-                        topic, p, start, high, read, why or "tail after a clean stop",
-                    )  # fmt: skip
+                try:
+                    for name in self.names:
+                        tables[name] = self._restore_table(consumer, ids, slot, name, p)
+                except BaseException:
+                    # Each store is a prefix of its changelog even half restored: kept.
+                    for store in tables.values():
+                        store.close()  # type: ignore[attr-defined]
+                    raise
+                # Only whole: other threads (metrics, the bench) read the partitions.
+                self.partitions[p] = tables
         finally:
             consumer.close()
+
+    def _restore_table(
+        self, consumer: Consumer, ids: dict[str, str], slot: Slot, name: str, p: int
+    ) -> RocksTable:
+        topic = changelog_topic(self.group, name)
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+        store = RocksTable(slot.path / name / str(p))
+        why = store.stale(ids[topic], low, high)
+        if why is not None:
+            store.drop()
+            store = RocksTable(store.path)
+            store.begin(ids[topic], low)
+        else:
+            store.begin(ids[topic])
+        start = store.position
+        try:
+            read = replay_changelog(
+                consumer,
+                TopicPartition(topic, p, start),
+                high,
+                lambda ms, at: store.load({m.key(): m.value() for m in ms}, at),
+            )
+            if store.position < high:
+                store.load({}, high)  # compaction may leave the last offsets empty
+        except BaseException:
+            store.close()
+            raise
+        self.restored_records += read
+        log.info(
+            "restored %s[%d] from offset %d to %d: %d changelog records read (%s)",
+            topic, p, start, high, read, why or "tail after a clean stop",
+        )  # fmt: skip
+        return store
 
     def release(self, partitions: list[int]) -> None:
         """The partitions went elsewhere (a rebalance, a lost session): on disk, their stores
