@@ -24,6 +24,7 @@ deleted and restored from the whole changelog, as in memory.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,7 @@ class StageTables:
         for name in self.names:
             # Stores left by an earlier run of partitions this worker does not hold now.
             for p in self._slot.stored_partitions(name) - set(self.partitions):
-                RocksTable(self._slot.path / name / str(p)).drop()
+                shutil.rmtree(self._slot.path / name / str(p))
 
     def _read_into_memory(self, kafka: KafkaSettings, name: str, partition: int) -> MemoryTable:
         packed = name in self.packed

@@ -20,6 +20,7 @@ import fcntl
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +49,11 @@ POSITION = _META + b"position"
 TOPIC_ID = _META + b"topic-id"
 COUNT = _META + b"count"
 CLEAN = _META + b"clean"
+
+# The changelogs keep a tombstone for delete.retention.ms (the broker's default, 24 h; the
+# topics do not set it) before compaction removes it: a store stopped for longer could miss
+# a deletion in the tail it reads, so it is restored whole instead.
+MAX_STOPPED_SECONDS = 12 * 3600
 
 # One block cache and one memtable budget for every store of the process: memory stays
 # bounded whatever the number of partitions (RSS is the point of keeping state on disk).
@@ -143,13 +149,18 @@ class RocksTable:
         self.position = int(self._db.get(POSITION) or b"0")
         self.topic_id = (self._db.get(TOPIC_ID) or b"").decode()
         self._count = int(self._db.get(COUNT) or b"0")
-        self.closed_cleanly = self._db.get(CLEAN) is not None
+        clean = self._db.get(CLEAN)
+        self.closed_cleanly = clean is not None
+        self.closed_at = float(clean) if clean else 0.0
 
-    def stale(self, topic_id: str, low: int, high: int) -> str | None:
+    def stale(self, topic_id: str, low: int, high: int, now: float | None = None) -> str | None:
         """Why the store cannot be brought up to date from the changelog's tail (None: it
         can): what it reflects must be a prefix of the changelog as the topic has it now."""
         if not self.closed_cleanly:
             return "not closed cleanly (a crash, or new)"
+        stopped = (time.time() if now is None else now) - self.closed_at
+        if stopped > MAX_STOPPED_SECONDS:
+            return f"stopped {stopped / 3600:.0f} h ago: deletions may be compacted away"
         if self.topic_id != topic_id:
             return f"changelog topic recreated (id {self.topic_id or '-'} -> {topic_id})"
         if not low <= self.position <= high:
@@ -209,7 +220,7 @@ class RocksTable:
 
     def close(self) -> None:
         """Mark the store clean (synced) and close it: a restart reads only the tail."""
-        self._db.put(CLEAN, b"1", _synced())
+        self._db.put(CLEAN, str(time.time()).encode(), _synced())
         self._db.close()
         self.closed_cleanly = True
 
