@@ -1,11 +1,16 @@
-"""Worker memory with N codes in the registry: peak RSS of an intake-stage worker process.
+"""Worker memory with N codes in the registry: peak RSS of an intake-stage worker process,
+and its restart after a clean stop.
 
-    python -m bench.registry_rss --bootstrap H:P --prefix P --codes N --work-dir DIR
+    python -m bench.registry_rss --bootstrap H:P --prefix P --codes N --work-dir DIR \
+        [--state-store rocksdb|memory]
 
 Run by `creditsync bench` after it published N registrations under the prefix: the worker
 (intake stage only, no sinks) runs until its registry table holds N enterprises and its
 alias table both legacy codes of each, then prints its VmHWM (peak resident set) as JSON.
-A process of its own, so the figure is the worker's alone.
+A process of its own, so the figure is the worker's alone. Then one more registration is
+published and a second worker process starts on the same data directory (issue #18): the
+seconds until it has processed it (restart to processing, its restore included) and the
+changelog records its restore read — all of them in memory, only the tail on disk.
 """
 
 from __future__ import annotations
@@ -39,7 +44,12 @@ def status_kb(field: str, status: str) -> int:
 
 
 def run_intake_worker(
-    bootstrap: str, prefix: str, codes: int, work_dir: Path, timeout: float
+    bootstrap: str,
+    prefix: str,
+    codes: int,
+    work_dir: Path,
+    timeout: float,
+    state_store: str = "rocksdb",
 ) -> dict[str, Any]:
     config = WorkerConfig(
         kafka=kafka_at(bootstrap),
@@ -47,6 +57,7 @@ def run_intake_worker(
         topic_prefix=prefix,
         app_id="bench-registry",
         stages=("intake",),
+        state_store=state_store,
     )
     streams = build_app(config)
     intake = streams.stage_loop.stages[0]
@@ -56,37 +67,64 @@ def run_intake_worker(
         # Read from the loop's thread's dicts: a length is safe to read across threads.
         return sum(len(tables[table]) for tables in list(intake.tables.partitions.values()))
 
+    seen: dict[str, int] = {}
+
     def loaded() -> bool:
-        return (
-            entries("registry") >= codes
-            and entries("aliases") >= codes * LEGACY_CODES_PER_ENTERPRISE
-        )
+        # Counted while running: a clean stop closes the stores (the tables leave memory).
+        seen.update(registry=entries("registry"), aliases=entries("aliases"))
+        return seen["registry"] >= codes and seen["aliases"] >= codes * LEGACY_CODES_PER_ENTERPRISE
 
     if not run_worker(streams, until=loaded, timeout=timeout, poll_seconds=0.5):
         raise SystemExit(
-            f"registry_rss: {entries('registry')} of {codes} registrations loaded "
+            f"registry_rss: {seen.get('registry')} of {codes} registrations loaded "
             f"within {timeout:.0f}s"
         )
     status = Path(f"/proc/{os.getpid()}/status").read_text()
     return {
         "codes": codes,
-        "registry_entries": entries("registry"),
-        "alias_entries": entries("aliases"),
+        "state_store": state_store,
+        "registry_entries": seen["registry"],
+        "alias_entries": seen["aliases"],
         "seconds": round(time.perf_counter() - started, 1),
+        "restored_records": intake.tables.restored_records,
         "peak_rss_mb": round(status_kb("VmHWM", status) / 1024, 1),
         "rss_mb": round(status_kb("VmRSS", status) / 1024, 1),
     }
 
 
 def registry_rss(
-    services: BenchServices, prefix: str, codes: int, work_dir: Path, timeout: float
+    services: BenchServices,
+    prefix: str,
+    codes: int,
+    work_dir: Path,
+    timeout: float,
+    state_store: str = "rocksdb",
 ) -> dict[str, Any]:
-    """Publish `codes` registrations, then measure the worker process that loads them."""
+    """Publish `codes` registrations, then measure the worker process that loads them; then
+    publish one more and measure a restarted worker until it has that one."""
     services.create_topics(prefix)
-    publish_all(
-        services.bootstrap, encoded_records(list(EventFactory().registrations(codes)), prefix)
-    )
+    registrations = list(EventFactory().registrations(codes + 1))
+    publish_all(services.bootstrap, encoded_records(registrations[:codes], prefix))
     work_dir.mkdir(parents=True, exist_ok=True)
+    loaded = _worker_process(services, prefix, codes, work_dir, timeout, state_store)
+    publish_all(services.bootstrap, encoded_records(registrations[codes:], prefix))
+    restarted = _worker_process(services, prefix, codes + 1, work_dir, timeout, state_store)
+    return {
+        **loaded,
+        "restart_seconds": restarted["seconds"],
+        "restart_restored_records": restarted["restored_records"],
+        "restart_peak_rss_mb": restarted["peak_rss_mb"],
+    }
+
+
+def _worker_process(
+    services: BenchServices,
+    prefix: str,
+    codes: int,
+    work_dir: Path,
+    timeout: float,
+    state_store: str,
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -101,6 +139,8 @@ def registry_rss(
         str(work_dir),
         "--timeout",
         str(timeout),
+        "--state-store",
+        state_store,
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
@@ -125,12 +165,12 @@ def main() -> None:
     parser.add_argument("--codes", type=int, required=True)
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--state-store", choices=("rocksdb", "memory"), default="rocksdb")
     args = parser.parse_args()
-    print(
-        json.dumps(
-            run_intake_worker(args.bootstrap, args.prefix, args.codes, args.work_dir, args.timeout)
-        )
+    figures = run_intake_worker(
+        args.bootstrap, args.prefix, args.codes, args.work_dir, args.timeout, args.state_store
     )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

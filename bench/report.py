@@ -35,6 +35,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("search_p99_ms", "search p99", "ms"),
     ("dashboard_max_p50_ms", "slowest dashboard view p50", "ms"),
     ("worker_peak_rss_mb", "worker peak RSS", "MB"),
+    ("restart_seconds", "  restart after a clean stop", "s"),
+    ("restart_restored_records", "  changelog records read at it", "records"),
 )
 # Short forms of bench.stats.TARGETS for an 80-column terminal.
 SHORT_TARGETS = {
@@ -54,6 +56,8 @@ SCALE_NOTES = {
     "search_p50_ms": "lookup_enterprises",
     "dashboard_max_p50_ms": "dashboard_rows",
     "worker_peak_rss_mb": "registry_codes",
+    "restart_seconds": "registry_codes",
+    "restart_restored_records": "registry_codes",
 }
 
 
@@ -64,6 +68,8 @@ def _number(value: Any, unit: str) -> str:
         return f"{value:,.0f}{' MB' if unit == 'MB' else '/s'}"
     if unit == "µs":
         return f"{value:,.1f} µs"
+    if unit in ("s", "records"):
+        return f"{value:,.1f} s" if unit == "s" else f"{value:,}"
     return f"{value:,.1f} ms"
 
 

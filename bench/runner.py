@@ -23,6 +23,7 @@ from bench.env import BenchServices, bench_services, publish_all
 from bench.machine import machine_info
 from bench.stats import results_document
 from bench.workload import encoded_records, workload
+from creditsync.settings import StreamSettings
 from schemas.codec import codec_for
 from sinks.redis_client import open_redis
 
@@ -271,16 +272,23 @@ def _dashboards(services: BenchServices, ctx: dict[str, Any], say: Callable[[str
 
 def _memory(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
     plan: BenchPlan = ctx["plan"]
-    say(f"worker loading {plan.registry_codes:,} registrations")
+    # Where the worker keeps its tables: CREDITSYNC_STATE_STORE, as for `creditsync worker`.
+    store = StreamSettings().state_store
+    say(f"worker loading {plan.registry_codes:,} registrations (tables: {store}), restarted")
     result = registry_rss.registry_rss(
         services,
         "mem.",
         plan.registry_codes,
         services.work_dir / "worker" / "registry",
         timeout=120 + plan.registry_codes / 100,
+        state_store=store,
     )
     ctx["figures"].update(
-        worker_peak_rss_mb=result["peak_rss_mb"], registry_codes=plan.registry_codes
+        worker_peak_rss_mb=result["peak_rss_mb"],
+        registry_codes=plan.registry_codes,
+        state_store=store,
+        restart_seconds=result["restart_seconds"],
+        restart_restored_records=result["restart_restored_records"],
     )
     return result
 

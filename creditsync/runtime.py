@@ -121,6 +121,7 @@ def worker_config(
         "sink_flush_seconds": stream.sink_flush_seconds,
         "backfill_before": stream.backfill_before,
         "stages": stages,
+        "state_store": stream.state_store,
     }
     values.update(overrides)
     return WorkerConfig(**values)  # type: ignore[arg-type]

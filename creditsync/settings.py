@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlencode, urlparse
 
 from pydantic import Field, SecretStr
@@ -114,3 +115,7 @@ class StreamSettings(BaseSettings):
     # judged for timeliness (CREDITSYNC_BACKFILL_BEFORE=2026-01-01). Unset: only records
     # their sender flags (`ingest --backfill`, the request's `backfill`) are.
     backfill_before: dt.date | None = None
+    # Where the stage tables live (issue #18): on disk under the data dir, with the changelog
+    # offset they reflect, so a restart after a clean stop reads only the changelogs' tail;
+    # "memory" restores them from the whole changelogs at every start.
+    state_store: Literal["rocksdb", "memory"] = "rocksdb"

@@ -44,12 +44,20 @@ class WorkerConfig:
     # Records decided before this day are back-loads (存量): published, not judged for
     # timeliness (CREDITSYNC_BACKFILL_BEFORE, issue #17); None: only flagged ones are.
     backfill_before: dt.date | None = None
+    # Where the stage tables live (streams/runtime/state_store.py): "rocksdb" under
+    # `data_dir`/state, or "memory". The CLI's default is rocksdb (CREDITSYNC_STATE_STORE).
+    state_store: str = "memory"
     clock: Clock = field(default=utc_now)
 
     @property
     def bootstrap(self) -> str:
         """The brokers' addresses, for messages and tests (clients take `kafka`)."""
         return self.kafka.kafka_bootstrap
+
+    @property
+    def state_dir(self) -> Path | None:
+        """The stage tables' directory; None when they are kept in memory."""
+        return self.data_dir / "state" if self.state_store == "rocksdb" else None
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

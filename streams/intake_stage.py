@@ -60,7 +60,9 @@ class IntakeStage:
         self.resolved = cfg.topic(RESOLVED)
         self.topics = [cfg.topic(intake_topic(c)) for c in CATEGORIES] + [self.aliases_topic]
         # Millions of entries at a province's scale: kept as bytes (stage_state.StagedTable).
-        self.tables = StageTables(group, TABLES, packed=frozenset({"registry", "aliases"}))
+        self.tables = StageTables(
+            group, TABLES, packed=frozenset({"registry", "aliases"}), state_dir=cfg.state_dir
+        )
         self._next_retry = 0.0
         # Set by the stage loop when it runs the items stage too (streams/runtime/handoff.py).
         self.handoff: Handoff | None = None

@@ -60,7 +60,7 @@ class ItemsStage:
         self.notices_log = cfg.topic(NOTICES_LOG)
         self.resolved = cfg.topic(RESOLVED)
         self.topics = [self.resolved]
-        self.tables = StageTables(group, TABLES)
+        self.tables = StageTables(group, TABLES, state_dir=cfg.state_dir)
         self._next_check = 0.0
         self._group = group
         self._applied = group.encode()  # the handoff's marker (streams/runtime/handoff.py)

@@ -9,7 +9,8 @@ does what those agents did with nothing acknowledged behind our back:
 1. take a batch: what has arrived, as soon as anything has (librdkafka's fetch queue, in C);
 2. hand each message to its stage with the tables of its partition, writes staged;
 3. wait until Kafka acknowledged every output of the batch;
-4. write the staged table changes to their changelogs and wait for those too;
+4. write the staged table changes to their changelogs and wait for those too, then apply
+   them to the tables (on disk: with the changelog offset they reflect);
 5. commit the batch's offsets, synchronously.
 
 The group is `<prefix><app id>` and reads every stage's topics with the range assignor, so
@@ -125,6 +126,9 @@ class StageLoop:
         finally:
             consumer.close()
             for stage in self.stages:
+                # Every store reflects a prefix of its changelog, also after a failed batch
+                # (writes reach it only once acknowledged): a restart reads only the tail.
+                stage.tables.close()
                 close = getattr(stage, "close", None)  # a stage's own clients (items: ownership)
                 if close is not None:
                     close()
@@ -159,6 +163,11 @@ class StageLoop:
                 for key, body in table.commit_writes():
                     self.out.send(topic, key.encode(), body, partition=partition)
         self.out.flush_blocking()
+        # Then the tables: a store on disk records the changelog offset it reflects with
+        # the writes, so it must not claim records Kafka has not acknowledged.
+        for tables in staged.values():
+            for table in tables.values():
+                table.apply_writes()
         for name, count in handled.items():
             STAGE_MESSAGES.labels(name).inc(count)
 

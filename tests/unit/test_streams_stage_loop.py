@@ -14,6 +14,7 @@ from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs
 from streams.runtime.stage_loop import StageLoop
 from streams.runtime.stage_state import StagedTable, StageTables
+from streams.runtime.state_store import MemoryTable
 
 
 class RecordingOutputs(Outputs):
@@ -41,7 +42,10 @@ class CountingStage:
     def __init__(self) -> None:
         self.topics = ["in"]
         self.tables = StageTables("g", ("counts",))
-        self.tables.partitions = {0: {"counts": {}}, 1: {"counts": {"a": 5}}}
+        self.tables.partitions = {
+            0: {"counts": MemoryTable()},
+            1: {"counts": MemoryTable({"a": 5})},
+        }
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         key = message.key.decode()
@@ -78,20 +82,23 @@ def test_outputs_are_acknowledged_before_the_state_that_says_they_were_sent():
 
 
 def test_a_deletion_is_a_tombstone_in_the_changelog():
-    table = StagedTable({"k": 1, "j": 2})
+    table = StagedTable(MemoryTable({"k": 1, "j": 2}))
     assert table.pop("k") == 1 and table.get("k") is None
     table["n"] = {"x": 1}
     assert table.commit_writes() == [("k", None), ("n", b'{"x":1}')]
+    assert table.table == {"k": 1, "j": 2}  # applied only once the changelog acknowledged
+    table.apply_writes()
     assert table.table == {"j": 2, "n": {"x": 1}}
 
 
 def test_a_packed_table_keeps_values_as_their_changelog_bytes():
-    table = StagedTable({}, packed=True)
+    table = StagedTable(MemoryTable(packed=True))
     table["91640422500000007B"] = {"name": "宁夏甲商贸有限公司", "former_names": []}
     records = table.commit_writes()
+    table.apply_writes()
     assert records == [("91640422500000007B", table.table["91640422500000007B"])]
     assert "宁夏甲商贸有限公司".encode() in records[0][1]  # UTF-8, not JSON escapes
-    reread = StagedTable(table.table, packed=True)
+    reread = StagedTable(table.table)
     assert reread.get("91640422500000007B") == {"name": "宁夏甲商贸有限公司", "former_names": []}
     assert reread.get("missing", "none") == "none"
 
@@ -154,7 +161,7 @@ class EchoingStage:
         self.out = out
         self.topics = ["in"]
         self.tables = StageTables("g", ("lists",))
-        self.tables.partitions = {0: {"lists": {}}}
+        self.tables.partitions = {0: {"lists": MemoryTable()}}
 
     def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
         key = message.key.decode()
