@@ -133,7 +133,10 @@ def _scale_value(value: Any, unit: str) -> str:
 def scale_table(document: dict[str, Any]) -> Table:
     """The scale run's figures, its targets and its projections (marked as such)."""
     n = document.get("scale_enterprises") or 0
-    projections = sorted(k for k in document if k.startswith("scale_projection_"))
+    projections = sorted(
+        (k for k in document if k.startswith("scale_projection_")),
+        key=lambda k: int(k.rsplit("_", 1)[1].rstrip("m")),
+    )
     table = Table(title=f"creditsync bench --scale {n:,} ({document.get('scale_state_store')})")
     projected_columns = [p.rsplit("_", 1)[1].upper() + " (proj.)" for p in projections]
     for column in ("figure", "measured", *projected_columns, "target", "met"):

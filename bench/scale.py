@@ -55,6 +55,7 @@ from streams.runtime.sink_loop import sink_group
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX, APP_ID, REDIS_DB = "scale.", "bench-scale", 7
 Say = Callable[[str], None]
+MIN_PROJECTION_FACTOR = 10
 
 
 class WorkerProcess:
@@ -298,7 +299,8 @@ def scale_run(
     }
     figures["scale_targets"] = target_checks(figures, enterprises)
     for target in (TARGET_ENTERPRISES, PROJECTION_ENTERPRISES):
-        if target > enterprises:
+        # Below 10 × the sample the fixed start-up part dominates: no honest line to draw.
+        if target > enterprises >= MIN_PROJECTION_FACTOR * size:
             projected = project(figures, enterprises, target, sample_memory["peak_rss_mb"])
             projected["targets"] = target_checks(projected, target)
             figures[f"scale_projection_{target // 1_000_000}m"] = projected
