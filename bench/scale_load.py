@@ -37,6 +37,7 @@ from schemas.codec import decode_enriched
 from schemas.kafka.config import client_config, kafka_at
 from schemas.records import IntakeEvent
 from sinks.publicity import PublicityIndex
+from streams.rules.triage import NAME_ALIAS_PREFIX
 
 Say = Callable[[str], None]
 INDEX_BATCH = 5000
@@ -49,6 +50,12 @@ PRODUCER_CONFIG = {
     "queue.buffering.max.messages": 200_000,
     "acks": "all",
 }
+
+
+def partition_keys(ident: Identity) -> list[str]:
+    """The table keys a worker looks one enterprise up by: its three codes and its name's
+    alias key (streams.rules.triage), each partitioned by its own murmur2."""
+    return [*ident[:3], NAME_ALIAS_PREFIX + ident[3]]
 
 
 def identity(n: int) -> Identity:
@@ -116,7 +123,7 @@ class Sample:
         self.partitions = partitions
         self.identities = [identity(n) for n in range(enterprises)]
         self.owner_of = {
-            code: n for n, ident in enumerate(self.identities) for code in ident[:3]
+            code: n for n, ident in enumerate(self.identities) for code in partition_keys(ident)
         }
         # changelog topic -> enterprise -> [(key, value)] (the latest value of each key)
         self.changelogs: dict[str, dict[int, list[tuple[str, bytes]]]] = {}
@@ -188,7 +195,7 @@ def clone_changelogs(
         for topic, by_owner in sample.changelogs.items():
             for key, value in by_owner.get(template, ()):
                 new_key = replace(key)
-                code = owning_code(new_key, dict.fromkeys(ident[:3], n))
+                code = owning_code(new_key, dict.fromkeys(partition_keys(ident), n))
                 if code is None:
                     raise RuntimeError(f"scale bench: cloned key {new_key!r} names no code")
                 body = replace(value.decode()).encode()

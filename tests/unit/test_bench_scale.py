@@ -73,6 +73,14 @@ def test_owning_code_of_table_keys() -> None:
     assert owning_code("somebody else", codes) is None
 
 
+def test_every_lookup_key_of_an_enterprise_is_cloned_on_its_own_partition() -> None:
+    from bench.scale_load import identity, partition_keys
+
+    keys = partition_keys(identity(7))
+    assert keys[:3] == list(identity(7)[:3])
+    assert keys[3] == "name:" + identity(7)[3]  # the name alias (查错查重 by name)
+
+
 def test_projection_is_linear_and_rss_is_a_line_through_two_points() -> None:
     measured = {
         "scale_enterprises": 200_000,
