@@ -245,7 +245,7 @@ def scale_run(
         started = time.perf_counter()
         with ThreadPoolExecutor(2) as pool:
             logs = pool.submit(clone_changelogs, services.bootstrap, sample, enterprises, say)
-            idx = pool.submit(clone_index, PublicityIndex(client), sample, enterprises, say)
+            idx = pool.submit(clone_index, index, sample, enterprises, say)
             details["clone_changelogs"], details["clone_index"] = logs.result(), idx.result()
         details["load_seconds"] = round(time.perf_counter() - started, 1)
         publicity_group = sink_group(group, "publicity")

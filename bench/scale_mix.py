@@ -9,6 +9,7 @@ market entities have no public record besides their registration, which is what 
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -78,12 +79,18 @@ def sample_size(enterprises: int, cap: int = 2016) -> int:
 Identity = tuple[str, str, str, str]  # uscc, registration number, organisation code, name
 
 
+@functools.lru_cache(maxsize=4096)
+def _pattern(template: Identity) -> re.Pattern[str]:
+    # One per template (the sample), not per clone: compiling per clone was most of the cost.
+    return re.compile("|".join(re.escape(t) for t in sorted(template, key=len, reverse=True)))
+
+
 def substitution(template: Identity, clone: Identity) -> Callable[[str], str]:
     """A str -> str function replacing each of the template's codes and name by the
     clone's, in one pass (a replaced text is never replaced again), longest first so the
     organisation code inside a USCC goes with the USCC."""
     pairs = dict(zip(template, clone, strict=True))
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(pairs, key=len, reverse=True)))
+    pattern = _pattern(template)
     return lambda text: pattern.sub(lambda m: pairs[m.group(0)], text)
 
 
