@@ -111,3 +111,64 @@ def _scale(scale: Any) -> str:
     if not scale:
         return ""
     return f"{scale / 1_000_000:g}M" if scale >= 1_000_000 else f"{scale / 1000:g}k"
+
+
+# (key, label, unit) of `creditsync bench --scale N` (issue #18).
+SCALE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("scale_worker_rss_mb", "stage worker peak RSS", "MB"),
+    ("scale_first_start_after_load_s", "first start after the load", "s"),
+    ("scale_restart_to_processing_s", "restart → processing, clean stop", "s"),
+    ("scale_full_restore_s", "full restore from changelogs", "s"),
+    ("scale_redis_bytes_per_enterprise", "Redis memory per enterprise", "B"),
+    ("scale_lookup_p50_ms", "look-up p50 at 1,000 events/s", "ms"),
+    ("scale_lookup_p99_ms", "look-up p99 at 1,000 events/s", "ms"),
+    ("scale_search_p50_ms", "search p50 at 1,000 events/s", "ms"),
+    ("scale_search_p99_ms", "search p99 at 1,000 events/s", "ms"),
+    ("scale_visible_p99_ms", "emitted → visible p99 under that load", "ms"),
+)
+
+
+def _scale_value(value: Any, unit: str) -> str:
+    if value is None:
+        return "[dim]—[/dim]"
+    return {"MB": f"{value:,.0f} MB", "s": f"{value:,.1f} s", "B": f"{value:,.0f} B"}.get(
+        unit, f"{value:,.2f} ms"
+    )
+
+
+def scale_table(document: dict[str, Any]) -> Table:
+    """The scale run's figures, its targets and its projections (marked as such)."""
+    n = document.get("scale_enterprises") or 0
+    projections = sorted(
+        (k for k in document if k.startswith("scale_projection_")),
+        key=lambda k: int(k.rsplit("_", 1)[1].rstrip("m")),
+    )
+    table = Table(title=f"creditsync bench --scale {n:,} ({document.get('scale_state_store')})")
+    projected_columns = [p.rsplit("_", 1)[1].upper() + " (proj.)" for p in projections]
+    for column in ("figure", "measured", *projected_columns, "target", "met"):
+        table.add_column(column)
+    targets = document.get("scale_targets", {})
+    for key, label, unit in SCALE_ROWS:
+        target = targets.get(key, {})
+        met = target.get("met")
+        if met is None and projections:
+            met = document[projections[0]].get("targets", {}).get(key, {}).get("met")
+            met = None if met is None else f"{'yes' if met else 'no'} (proj.)"
+        else:
+            met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: ""}[met]
+        projected = []
+        for p in projections:
+            value = document[p].get(key)
+            if key == "scale_redis_bytes_per_enterprise":
+                used = document[p].get("scale_redis_used_gb")
+                projected.append("" if used is None else f"{used:,.1f} GB total")
+            else:
+                projected.append(_scale_value(value, unit) if value is not None else "")
+        table.add_row(
+            label,
+            _scale_value(document.get(key), unit),
+            *projected,
+            target.get("target", ""),
+            met,
+        )
+    return table

@@ -41,6 +41,9 @@ class BenchPlan:
     queries: int = 2000
     dashboard_rows: int = 10_000_000
     registry_codes: int = 1_000_000
+    # `--scale N` (issue #18): the scale section's enterprises; 0: the section is not run.
+    scale_enterprises: int = 0
+    scale_load_seconds: float = 30.0
 
     @classmethod
     def full(cls) -> BenchPlan:
@@ -65,7 +68,11 @@ Section = Callable[[BenchServices, dict[str, Any], Callable[[str], None]], dict[
 
 def run_bench(plan: BenchPlan, console: Console, sections: list[str] | None = None) -> dict:
     """Run the plan's sections (all by default); the results document (bench.stats)."""
-    chosen = [(name, fn) for name, fn in SECTIONS if sections is None or name in sections]
+    chosen = [
+        (name, fn)
+        for name, fn in SECTIONS
+        if (name in sections if sections is not None else name not in OPT_IN)
+    ]
     # The load average says whether other work shared the machine (2 cores here): figures
     # from a busy machine are not comparable with those from a quiet one.
     figures: dict[str, Any] = {
@@ -293,6 +300,17 @@ def _memory(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], N
     return result
 
 
+def _scale(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:
+    from bench.scale import scale_run
+
+    plan: BenchPlan = ctx["plan"]
+    if plan.scale_enterprises <= 0:
+        raise ValueError("the scale section needs --scale N (N enterprises, N > 0)")
+    result = scale_run(services, plan.scale_enterprises, say, plan.scale_load_seconds)
+    ctx["figures"].update(result["figures"])
+    return result["details"]
+
+
 def _prefixed(record: Any, prefix: str) -> Any:
     from producers.publisher import OutgoingRecord
 
@@ -309,5 +327,8 @@ SECTIONS: list[tuple[str, Section]] = [
     ("queries", _queries),
     ("dashboards", _dashboards),
     ("memory", _memory),
+    ("scale", _scale),
 ]
+# Sections run only when named (`--scale N` names `scale`).
+OPT_IN = frozenset({"scale"})
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)

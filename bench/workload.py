@@ -111,6 +111,14 @@ def record_row(category: str, n: int, uscc: str, k: int) -> dict[str, Any]:
             "id_document_type": "身份证",
             "id_document_number": "64042219800101123X",
         }
+    if category == "inspection":
+        return {
+            **subject,
+            "inspecting_authority": "西吉县市场监督管理局",
+            "inspection_type": "双随机抽查",
+            "inspected_on": _BASE_DAY - dt.timedelta(days=k),
+            "inspection_result": "未发现问题",
+        }
     if category == "abnormal_operation":
         return {
             **subject,
@@ -129,6 +137,7 @@ VARYING: dict[str, tuple[str, ...]] = {
     "license": ("license_number",),
     "penalty": ("decision_number",),
     "restriction": ("restricted_from",),
+    "inspection": ("inspected_on",),
     "abnormal_operation": ("listing_number",),
 }
 
