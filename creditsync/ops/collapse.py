@@ -6,7 +6,14 @@ a trace the newest does not: a name (current or former), a code that leads to th
 enterprise, identity fields, or the region whose list the item was put on. So a record is
 dropped only when a newer version of the same item in the range leaves exactly the same
 traces; the index then ends in the same state as if every record had been applied in order
-(tests/unit/test_ops_collapse.py checks this against a model of the script).
+(tests/integration/test_replay_collapse_state.py checks this on real Redis).
+
+Two more records are kept for that. An ended version leaves a history entry
+(record_history.lua) that only a newer ended version overwrites, so it is kept when the newest
+is public. And a kept older version must meet the same stored version it met in order: where
+a newer version came before it (it changed nothing but its traces), the first of the newest
+versions before it is kept too; without it the older version would be applied, and its
+region's list would keep the enterprise that the item has moved away from.
 """
 
 from __future__ import annotations
@@ -49,36 +56,52 @@ def traces(record: EnrichedRecord) -> Hashable:
     return profile.record_name(record), frozenset(profile.record_codes(record)), filled
 
 
-def _signature(record: EnrichedRecord) -> tuple[tuple[str, str], Hashable] | None:
-    """(item key, traces) of a record the index would apply; None for one it would skip as
-    not applicable or refuse (those are passed on, so the sink counts and reports them)."""
+def _signature(record: EnrichedRecord) -> tuple[tuple[str, str], Hashable, bool] | None:
+    """(item key, traces, whether it leaves a history entry) of a record the index would
+    apply; None for one it would skip as not applicable or refuse (those are passed on, so
+    the sink counts and reports them)."""
     if record.get("category") in WORKFLOW_CATEGORIES or privacy_violation(record) is not None:
         return None
     try:
         if not record["uscc"]:
             return None
-        return item_key(record), traces(record)
+        return item_key(record), traces(record), profile.history_item(record) is not None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
 def newest_per_item(records: Sequence[EnrichedRecord]) -> Collapsed:
-    """Each item's newest version (greatest `version`; the last of equal ones) and every
-    record whose traces differ from that newest one's; the rest dropped. Order is kept."""
+    """Each item's newest version (greatest `version`; the first of equal ones), every record
+    whose traces differ from that newest one's, and what those need to meet the stored
+    version they met in order (see the module's docstring); the rest dropped. Order is kept."""
     signatures: list[Any] = [_signature(r) for r in records]
-    newest: dict[tuple[str, str], int] = {}
+    # Per item, the first record of its greatest version so far (each one was applied in
+    # order); at the end the newest, whose repeats after it stay not newer either way.
+    leader: dict[tuple[str, str], int] = {}
+    # Per record, its item's leader just before it: what it met stored when applied in order.
+    before: list[int | None] = []
     for index, (record, signature) in enumerate(zip(records, signatures, strict=True)):
         if signature is None:
+            before.append(None)
             continue
         key = signature[0]
-        best = newest.get(key)
-        if best is None or record["version"] >= records[best]["version"]:
-            newest[key] = index
-    kept: list[EnrichedRecord] = []
-    for index, (record, signature) in enumerate(zip(records, signatures, strict=True)):
-        if signature is not None:
-            best = newest[signature[0]]
-            if best != index and signatures[best][1] == signature[1]:
-                continue
-        kept.append(record)
+        before.append(leader.get(key))
+        if key not in leader or record["version"] > records[leader[key]]["version"]:
+            leader[key] = index
+    keep: set[int] = set()
+    for index, signature in enumerate(signatures):
+        if signature is None:
+            keep.add(index)
+            continue
+        best = leader[signature[0]]
+        if (
+            best == index
+            or signatures[best][1] != signature[1]
+            or (signature[2] and not signatures[best][2])  # its history entry would stay
+        ):
+            keep.add(index)
+            shadow = before[index]
+            if shadow is not None and records[shadow]["version"] >= records[index]["version"]:
+                keep.add(shadow)  # a leader: applied in order, so applied when kept too
+    kept = [record for index, record in enumerate(records) if index in keep]
     return Collapsed(kept, len(records) - len(kept))

@@ -87,3 +87,52 @@ def test_collapsed_replay_leaves_the_same_index_as_every_record_in_order(
     collapsed.write_batch(result.kept)
     assert snapshot(redis_client, "a:") == snapshot(redis_client, "b:")
     assert len(result.kept) + result.dropped == len(records)
+
+
+def _in_order_and_collapsed(redis_client, records: list[dict]) -> tuple[dict, dict]:
+    redis_client.flushdb()
+    in_order, collapsed = PublicityIndex(redis_client, "a:"), PublicityIndex(redis_client, "b:")
+    in_order.setup()
+    collapsed.setup()
+    in_order.write_batch(list(records))
+    collapsed.write_batch(newest_per_item(records).kept)
+    return snapshot(redis_client, "a:"), snapshot(redis_client, "b:")
+
+
+def _moved_restriction() -> tuple[dict, dict]:
+    restriction = make_enriched("restriction", n=802)  # region 640422
+    return restriction, newer(restriction, region={**restriction["region"], "code": "640402"})
+
+
+def test_a_moved_item_repeated_after_its_older_version_keeps_it_off_the_old_list(
+    redis_client,
+) -> None:
+    # Found by the property test (seed 196431953637092807748082875545685767183): the moved
+    # version, its older version (kept for its region), then the moved version again.
+    old, moved = _moved_restriction()
+    in_order, collapsed = _in_order_and_collapsed(redis_client, [moved, old, dict(moved)])
+    old_list = b"list:restriction:r:640422"
+    assert in_order.get(old_list) is None  # the old version came too late to list anyone
+    assert collapsed.get(old_list) == in_order.get(old_list)
+    assert collapsed == in_order
+
+
+def test_an_older_version_after_a_dropped_newer_one_is_not_applied(redis_client) -> None:
+    old, moved = _moved_restriction()
+    again = newer(moved, processed_at=moved["processed_at"] + dt.timedelta(1))
+    in_order, collapsed = _in_order_and_collapsed(redis_client, [moved, old, again])
+    assert collapsed.get(b"list:restriction:r:640422") is None
+    assert collapsed == in_order
+
+
+def test_an_ended_version_of_an_item_public_again_keeps_its_history_entry(redis_client) -> None:
+    restriction = make_enriched("restriction", n=801)
+    expired = newer(restriction, publication_status="expired", ended_on=dt.date(2024, 7, 1),
+                    end_reason="限制期满")  # fmt: skip
+    extended = newer(expired, publication_status="public")
+    in_order, collapsed = _in_order_and_collapsed(redis_client, [restriction, expired, extended])
+    history = f"e:{{{restriction['uscc']}}}:h".encode()
+    assert [field for field, _ in in_order[history]] == [
+        f"restriction:{restriction['record_key']}".encode()
+    ]
+    assert collapsed == in_order
