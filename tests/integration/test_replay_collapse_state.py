@@ -38,14 +38,17 @@ def snapshot(redis_client, prefix: str) -> dict[bytes, object]:
 
 
 def histories(draw) -> list[dict]:
-    """Versions of a few items of two enterprises: renames, moves, withdrawals, repeats."""
+    """Versions of a few items of two enterprises: renames, moves, endings (and public again),
+    repeats."""
     out = []
     for n in (801, 802):
         for category in ("registration", "restriction", "license"):
             record = make_enriched(category, n=n)
             out.append(record)
             for _ in range(draw(st.integers(0, 3))):
-                change = draw(st.sampled_from(["same", "rename", "move", "withdraw", "expire"]))
+                change = draw(
+                    st.sampled_from(["same", "rename", "move", "withdraw", "expire", "again"])
+                )
                 if change == "rename" and category == "registration":
                     record = newer(
                         record, payload={"name": f"宁夏改名{draw(st.integers(0, 2))}公司"}
@@ -59,6 +62,8 @@ def histories(draw) -> list[dict]:
                     record = newer(record, operation="withdraw")
                 elif change == "expire":
                     record = newer(record, publication_status="expired")
+                elif change == "again":  # extended after it ended: public again
+                    record = newer(record, operation="upsert", publication_status="public")
                 else:
                     record = newer(record, processed_at=record["processed_at"] + dt.timedelta(1))
                 out.append(record)

@@ -35,6 +35,26 @@ def test_an_older_version_with_another_name_or_region_is_kept() -> None:
     assert len(out.kept) == 4 and out.dropped == 0
 
 
+def test_a_kept_older_version_keeps_the_newer_one_it_met_in_order() -> None:
+    restriction = make_enriched("restriction", n=705)
+    moved = newer(restriction, region={**restriction["region"], "code": "640402"})
+    again = newer(moved, processed_at=moved["processed_at"])
+    # Without the first `moved` the older version would be applied, and list the enterprise
+    # in its old region; a repeat of the newest after it is dropped.
+    out = newest_per_item([moved, restriction, dict(moved)])
+    assert [r["event_id"] for r in out.kept] == [moved["event_id"], restriction["event_id"]]
+    out = newest_per_item([moved, restriction, again])
+    assert out.dropped == 0
+
+
+def test_an_ended_version_is_kept_when_the_newest_is_public() -> None:
+    restriction = make_enriched("restriction", n=706)
+    expired = newer(restriction, publication_status="expired")
+    extended = newer(expired, publication_status="public")
+    out = newest_per_item([restriction, expired, extended])
+    assert [r["event_id"] for r in out.kept] == [expired["event_id"], extended["event_id"]]
+
+
 def test_workflow_and_refused_records_pass_through_for_the_sink_to_count() -> None:
     change = make_enriched("penalty", n=704)
     change["category"] = "objection"
