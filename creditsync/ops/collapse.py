@@ -13,7 +13,9 @@ Two more records are kept for that. An ended version leaves a history entry
 is public. And a kept older version must meet the same stored version it met in order: where
 a newer version came before it (it changed nothing but its traces), the first of the newest
 versions before it is kept too; without it the older version would be applied, and its
-region's list would keep the enterprise that the item has moved away from.
+region's list would keep the enterprise that the item has moved away from. The first record of
+each enterprise is kept as well: it fills the identity fields no registration has set (the
+region, the name), which a later record of another item would fill otherwise.
 """
 
 from __future__ import annotations
@@ -89,13 +91,16 @@ def newest_per_item(records: Sequence[EnrichedRecord]) -> Collapsed:
         if key not in leader or record["version"] > records[leader[key]]["version"]:
             leader[key] = index
     keep: set[int] = set()
+    enterprises: set[str] = set()
     for index, signature in enumerate(signatures):
         if signature is None:
             keep.add(index)
             continue
         best = leader[signature[0]]
+        uscc = signature[0][0]
         if (
             best == index
+            or uscc not in enterprises
             or signatures[best][1] != signature[1]
             or (signature[2] and not signatures[best][2])  # its history entry would stay
         ):
@@ -103,5 +108,6 @@ def newest_per_item(records: Sequence[EnrichedRecord]) -> Collapsed:
             shadow = before[index]
             if shadow is not None and records[shadow]["version"] >= records[index]["version"]:
                 keep.add(shadow)  # a leader: applied in order, so applied when kept too
+        enterprises.add(uscc)
     kept = [record for index, record in enumerate(records) if index in keep]
     return Collapsed(kept, len(records) - len(kept))

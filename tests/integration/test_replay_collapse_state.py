@@ -141,3 +141,14 @@ def test_an_ended_version_of_an_item_public_again_keeps_its_history_entry(redis_
         f"restriction:{restriction['record_key']}".encode()
     ]
     assert collapsed == in_order
+
+
+def test_the_enterprise_s_first_record_fills_its_region_after_a_replay(redis_client) -> None:
+    restriction = make_enriched("restriction", n=803)  # region 640422, the enterprise's first
+    licence = make_enriched("license", n=803, region={**restriction["region"], "code": "640402"})
+    withdrawn = newer(restriction, operation="withdraw")
+    records = [restriction, licence, withdrawn]
+    in_order, collapsed = _in_order_and_collapsed(redis_client, records)
+    profile_key = f"e:{{{restriction['uscc']}}}".encode()
+    assert (b"region_code", b"640422") in in_order[profile_key]
+    assert collapsed == in_order

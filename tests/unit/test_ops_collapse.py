@@ -14,7 +14,8 @@ def test_older_versions_of_an_item_are_dropped_and_order_is_kept() -> None:
     penalty = make_enriched("penalty", n=701)
     v2 = newer(licence, payload={"license_content": "预包装食品销售"})
     v3 = newer(v2, publication_status="expired")
-    out = newest_per_item([licence, penalty, v3, v2])  # v2 arrives after v3
+    # The enterprise's first record (penalty) is kept whatever: it fills the identity.
+    out = newest_per_item([penalty, licence, v3, v2])  # v2 arrives after v3
     assert [r["event_id"] for r in out.kept] == [penalty["event_id"], v3["event_id"]]
     assert out.dropped == 2
 
@@ -51,8 +52,13 @@ def test_an_ended_version_is_kept_when_the_newest_is_public() -> None:
     restriction = make_enriched("restriction", n=706)
     expired = newer(restriction, publication_status="expired")
     extended = newer(expired, publication_status="public")
-    out = newest_per_item([restriction, expired, extended])
-    assert [r["event_id"] for r in out.kept] == [expired["event_id"], extended["event_id"]]
+    licence = make_enriched("license", n=706)  # the enterprise's first record: kept
+    out = newest_per_item([licence, restriction, expired, extended])
+    assert [r["event_id"] for r in out.kept] == [
+        licence["event_id"],
+        expired["event_id"],
+        extended["event_id"],
+    ]
 
 
 def test_workflow_and_refused_records_pass_through_for_the_sink_to_count() -> None:
