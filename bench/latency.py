@@ -145,5 +145,7 @@ def pipeline_latency(
         }[layout],
         "sink_flush_seconds": config.sink_flush_seconds,
         "sink_batch_size": config.sink_batch_size,
+        "clickhouse_batch_size": config.clickhouse_batch_size,
+        "clickhouse_gather_seconds": config.clickhouse_gather_seconds,
         **json.loads(out),
     }

@@ -310,6 +310,7 @@ def pipeline_throughput_split(
             events,
             "pipeline, stages in a second process",
             timeout=_timeout(events),
+            cpu=cpu_with([stages]),
         )
 
 
@@ -383,12 +384,17 @@ def stage_throughputs(
                 timeout=timeout,
             )
         )
+        # The sink inserts up to clickhouse_batch_size records at once: a run of fewer
+        # than five such batches (--quick) has too few progress points to time, so it gets
+        # smaller batches, and says so.
+        alone = common("bench-sink-clickhouse", ("sinks",), clickhouse_database="bench_stages")
+        batch = min(alone.clickhouse_batch_size, max(1, events // 5))
         runs.append(
             timed_run(
-                common("bench-sink-clickhouse", ("sinks",), clickhouse_database="bench_stages"),
+                replace(alone, clickhouse_batch_size=batch),
                 lambda: sink_handled("ClickHouseSink"),
                 events,
-                "ClickHouse sink",
+                f"ClickHouse sink (batches of up to {batch:,})",
                 timeout=timeout,
             )
         )
