@@ -2,7 +2,10 @@
 
 The worker (all stages, both sinks) runs in this process; the load and the visibility
 poller run in `bench.load_probe`, a separate process started once the worker has handled
-a warm-up batch, so neither start-up nor the probe's own work is in the figures.
+a warm-up batch, so neither start-up nor the probe's own work is in the figures. Two more
+layouts: `split`, the stream stages in a second process; `processes`, as `creditsync run`
+has it, the stages and the publicity sink each in a process of their own and the ClickHouse
+sink here (bench.pipeline.process_children).
 """
 
 from __future__ import annotations
@@ -16,13 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from bench.env import BenchServices, publish_all
-from bench.pipeline import sink_handled, stage_process, worker_config
+from bench.pipeline import (
+    PROCESSES_LATENCY_REDIS_DB,
+    child_sink_handled,
+    process_children,
+    sink_handled,
+    stage_process,
+    worker_config,
+    worker_processes,
+)
 from bench.workload import EventFactory, encoded_records
 from streams.app import build_app
 from streams.worker import run_worker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 200
+# Per layout: the worker's app id, the stages in this process, its ClickHouse database.
+LAYOUTS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "one": ("bench-latency", ("intake", "items", "sinks"), "bench_latency"),
+    "split": ("bench-latency-split", ("sinks",), "bench_latency_split"),
+    "processes": ("bench-latency-proc", ("clickhouse",), "bench_latency_proc"),
+}
 
 
 def pipeline_latency(
@@ -33,25 +50,37 @@ def pipeline_latency(
     work_dir: Path,
     *,
     split: bool = False,
+    processes: bool = False,
 ) -> dict[str, Any]:
     """Run the probe against a warmed-up worker; the probe's latency summary. `split`: the
-    stream stages run in a second process (bench.pipeline.stage_process), the sinks here."""
+    stream stages run in a second process (bench.pipeline.stage_process), the sinks here;
+    `processes`: the stages and the publicity sink in processes of their own, ClickHouse here."""
     services.create_topics(prefix)
-    redis_db = 6 if split else 4
+    redis_db = PROCESSES_LATENCY_REDIS_DB if processes else 6 if split else 4
     factory = EventFactory()
     # Registrations of the enterprises the probe writes about, which also warm the worker.
     warm = list(factory.registrations(max(WARM_UP, 1000)))
     publish_all(services.bootstrap, encoded_records(warm, prefix))
+    layout = "processes" if processes else "split" if split else "one"
+    name, stages, database = LAYOUTS[layout]
     config = worker_config(
         services,
         prefix,
-        "bench-latency-split" if split else "bench-latency",
-        ("sinks",) if split else ("intake", "items", "sinks"),
-        clickhouse_database="bench_latency_split" if split else "bench_latency",
-        redis_db=redis_db,
+        name,
+        stages,
+        clickhouse_database=database,
+        redis_db=None if processes else redis_db,
         work_dir=work_dir,
     )
-    base = min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex"))
+    spawned = process_children(services, name, redis_db, work_dir) if processes else {}
+    ch_base = sink_handled("ClickHouseSink")
+    pub_base = 0 if processes else sink_handled("PublicityIndex")
+
+    def publicity_handled() -> int:
+        if processes:  # counted by the child, into its metrics directory
+            return child_sink_handled(spawned, "PublicityIndex")
+        return sink_handled("PublicityIndex") - pub_base
+
     probe: dict[str, Any] = {}
     command = [
         sys.executable,
@@ -71,11 +100,13 @@ def pipeline_latency(
     ]
 
     def warmed_up() -> bool:
-        return min(sink_handled("ClickHouseSink"), sink_handled("PublicityIndex")) - base >= len(
-            warm
-        )
+        clickhouse = sink_handled("ClickHouseSink") - ch_base
+        return min(clickhouse, publicity_handled()) >= len(warm)
 
     def finished() -> bool:
+        for child in running:
+            if child.poll() is not None:
+                raise RuntimeError(f"latency: a worker child exited with {child.returncode}")
         if "process" not in probe:
             if warmed_up():
                 env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -85,8 +116,16 @@ def pipeline_latency(
             return False
         return probe["process"].poll() is not None
 
+    if processes:
+        children = worker_processes(services, prefix, work_dir, spawned)
+    elif split:
+        children = stage_process(services, prefix, work_dir)
+    else:
+        children = contextlib.nullcontext()
+    running: list[Any] = []
     try:
-        with stage_process(services, prefix, work_dir) if split else contextlib.nullcontext():
+        with children as started:
+            running.extend(started if processes else [started] if split else [])
             ended = run_worker(build_app(config), until=finished, timeout=120 + 3 * seconds)
     finally:
         process = probe.get("process")
@@ -99,8 +138,14 @@ def pipeline_latency(
     if probe["process"].returncode != 0:
         raise RuntimeError(f"latency probe failed with exit code {probe['process'].returncode}")
     return {
-        "stages": "in a second process" if split else "in the sinks' process",
+        "stages": {
+            "one": "in the sinks' process",
+            "split": "in a second process",
+            "processes": "processes of their own (stages; publicity sink); ClickHouse here",
+        }[layout],
         "sink_flush_seconds": config.sink_flush_seconds,
         "sink_batch_size": config.sink_batch_size,
+        "clickhouse_batch_size": config.clickhouse_batch_size,
+        "clickhouse_gather_seconds": config.clickhouse_gather_seconds,
         **json.loads(out),
     }

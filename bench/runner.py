@@ -157,9 +157,9 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     plan: BenchPlan = ctx["plan"]
     figures = ctx["figures"]
     n = plan.pipeline_events
-    say(f"pre-loading {n:,} intake events three times (pipeline, stages, split)")
+    say(f"pre-loading {n:,} intake events four times (pipeline, stages, split, processes)")
     records_of = encoded_records(workload(n), "")
-    for prefix in ("pipe.", "stage.", "split."):
+    for prefix in ("pipe.", "stage.", "split.", "proc."):
         services.create_topics(prefix)
         publish_all(services.bootstrap, (_prefixed(r, prefix) for r in records_of))
     say("all stages, both sinks")
@@ -169,6 +169,13 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     say("stages in a second process, sinks in this one")
     split = pipeline.pipeline_throughput_split(services, "split.", n, services.work_dir / "worker")
     figures["pipeline_split_events_per_s"] = split.events_per_s
+    say("as `run` runs it: stages, publicity sink in processes of their own, ClickHouse here")
+    procs = pipeline.pipeline_throughput_processes(
+        services, "proc.", n, services.work_dir / "worker"
+    )
+    figures["pipeline_processes_events_per_s"] = procs.events_per_s
+    for key, run in (("", whole), ("split_", split), ("processes_", procs)):
+        figures[f"pipeline_{key}cpu_us_per_event"] = run.cpu_us_per_event
     say("each stage alone")
     stages = pipeline.stage_throughputs(services, "stage.", n, services.work_dir / "worker")
     keys = (
@@ -183,6 +190,7 @@ def _pipeline(services: BenchServices, ctx: dict[str, Any], say: Callable[[str],
     return {
         "pipeline": asdict(whole),
         "pipeline_split": asdict(split),
+        "pipeline_processes": asdict(procs),
         "stages": pipeline.as_dicts(stages),
     }
 
@@ -210,7 +218,19 @@ def _latency(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], 
     ctx["figures"].update(
         pipeline_split_p50_ms=split["p50_ms"], pipeline_split_p99_ms=split["p99_ms"]
     )
-    return {**result, "split": split}
+    say("the same as `run` runs it: stages, publicity sink in processes of their own")
+    procs = latency.pipeline_latency(
+        services,
+        "latp.",
+        plan.latency_per_s,
+        plan.latency_seconds,
+        services.work_dir / "worker",
+        processes=True,
+    )
+    ctx["figures"].update(
+        pipeline_processes_p50_ms=procs["p50_ms"], pipeline_processes_p99_ms=procs["p99_ms"]
+    )
+    return {**result, "split": split, "processes": procs}
 
 
 def _replay(services: BenchServices, ctx: dict[str, Any], say: Callable[[str], None]) -> dict:

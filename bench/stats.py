@@ -22,6 +22,8 @@ REQUIRED_KEYS: tuple[str, ...] = (
 TARGETS: dict[str, str] = {
     "pipeline_events_per_s": "≥ 25,000 events/s and ≥ 0.2 × baseline (a)",
     "pipeline_p99_ms": "≤ echo p99 + 40 ms at 1,000 events/s",
+    "pipeline_processes_events_per_s": "≥ 0.2 × baseline (a), processes as `run` has them",
+    "pipeline_processes_p99_ms": "≤ echo p99 + 40 ms at 1,000 events/s, processes as `run`",
     "replay_events_per_s": "≥ 50,000 events/s",
     "replay_clickhouse_events_per_s": "≥ 2 × baseline (a) (issue #15)",
     "replay_publicity_events_per_s": "≥ 0.5 × baseline (a) (issue #15)",
@@ -90,6 +92,16 @@ def target_checks(figures: Mapping[str, Any]) -> dict[str, bool | None]:
         if get("replay_events_per_s") is None
         else get("replay_events_per_s") >= 50_000,  # type: ignore[operator]
     }
+    processes, processes_p99 = (
+        get("pipeline_processes_events_per_s"),
+        get("pipeline_processes_p99_ms"),
+    )
+    checks["pipeline_processes_events_per_s"] = (
+        None if processes is None or baseline is None else processes >= 0.2 * baseline
+    )
+    checks["pipeline_processes_p99_ms"] = (
+        None if processes_p99 is None or echo is None else processes_p99 <= echo + 40
+    )
     for target, factor in (("clickhouse", 2.0), ("publicity", 0.5)):
         value = get(f"replay_{target}_events_per_s")
         checks[f"replay_{target}_events_per_s"] = (
@@ -115,6 +127,9 @@ def results_document(
     document.update({k: v for k, v in figures.items() if k not in document})
     document["pipeline_to_baseline_ratio"] = ratio(
         figures.get("pipeline_events_per_s"), figures.get("baseline_events_per_s")
+    )
+    document["pipeline_processes_to_baseline_ratio"] = ratio(
+        figures.get("pipeline_processes_events_per_s"), figures.get("baseline_events_per_s")
     )
     for target in ("clickhouse", "publicity"):
         document[f"replay_{target}_to_baseline_ratio"] = ratio(

@@ -119,6 +119,8 @@ def worker_config(
         "clickhouse_database": clickhouse.clickhouse_database,
         "sink_batch_size": stream.sink_batch_size,
         "sink_flush_seconds": stream.sink_flush_seconds,
+        "clickhouse_batch_size": stream.clickhouse_batch_size,
+        "clickhouse_gather_seconds": stream.clickhouse_gather_seconds,
         "backfill_before": stream.backfill_before,
         "stages": stages,
         "state_store": stream.state_store,

@@ -108,6 +108,10 @@ class StreamSettings(BaseSettings):
     topic_prefix: str = ""
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0
+    # ClickHouse inserts: up to this many records, gathered for up to this long while they
+    # keep coming (each insert has a fixed cost in its views; streams/runtime/sink_loop.py).
+    clickhouse_batch_size: int = Field(default=20_000, ge=1)
+    clickhouse_gather_seconds: float = Field(default=5.0, ge=0)
     # `creditsync run`: processes of each kind (the stages, each sink); 0 runs everything
     # on threads of the one process (creditsync/runtime.py).
     stage_processes: int = Field(default=1, ge=0, le=64)

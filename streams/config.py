@@ -37,6 +37,10 @@ class WorkerConfig:
     clickhouse_database: str = "creditsync"
     sink_batch_size: int = 5000
     sink_flush_seconds: float = 1.0
+    # The ClickHouse sink's batches: up to this many records, gathered while they keep
+    # coming for up to this many seconds (streams/runtime/sink_loop.py `gather`).
+    clickhouse_batch_size: int = 20_000
+    clickhouse_gather_seconds: float = 5.0
     intake_batch_size: int = 1000
     parked_retry_seconds: float = 60.0
     expiry_check_seconds: float = 30.0

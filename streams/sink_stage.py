@@ -81,22 +81,25 @@ def sink_loops(cfg: WorkerConfig, sinks: list[Sink]) -> list[tuple[str, SinkLoop
     loops = []
     for sink in sinks:
         name = SINK_NAMES[type(sink).__name__]
+        clickhouse = name == "clickhouse"
         loop = SinkLoop(
             sink=sink,
             topics=[cfg.topic(RECORDS)],
             group=sink_group(app_group, name),
             kafka=cfg.kafka,
             rejected_topic=rejected_topic(cfg.topic_prefix),
-            batch_size=cfg.sink_batch_size,
+            # ClickHouse: few large inserts (SinkLoop.gather_seconds says why).
+            batch_size=cfg.clickhouse_batch_size if clickhouse else cfg.sink_batch_size,
             flush_seconds=cfg.sink_flush_seconds,
             on_batch=observe,
             eager=name == "publicity",
             decodes=None if takes_messages(sink) else decodes,
+            gather_seconds=cfg.clickhouse_gather_seconds if clickhouse else None,
         )
         loops.append((f"sink-{name}", loop))
-    clickhouse = [s for s in sinks if type(s).__name__ == "ClickHouseSink"]
-    if clickhouse:
+    clickhouse_sinks = [s for s in sinks if type(s).__name__ == "ClickHouseSink"]
+    if clickhouse_sinks:
         from streams.operations_stage import operations_loop
 
-        loops.append(("operations", operations_loop(cfg, clickhouse[0])))
+        loops.append(("operations", operations_loop(cfg, clickhouse_sinks[0])))
     return loops

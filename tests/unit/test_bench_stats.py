@@ -77,6 +77,25 @@ def test_targets_are_judged_only_at_the_scale_they_are_stated_for():
     )
 
 
+def test_the_process_layout_is_judged_against_baseline_and_echo_alone():
+    figures = {
+        "baseline_events_per_s": 20_000.0,
+        "echo_p99_ms": 30.0,
+        "pipeline_processes_events_per_s": 4_100.0,
+        "pipeline_processes_p99_ms": 71.0,
+    }
+    checks = target_checks(figures)
+    # 0.2 × (a) is enough here: the 25,000/s floor is the whole pipeline's target.
+    assert checks["pipeline_processes_events_per_s"] is True
+    assert checks["pipeline_processes_p99_ms"] is False  # 71 > 30 + 40
+    assert checks["pipeline_events_per_s"] is None  # not measured
+    document = results_document(figures, {}, {}, {})
+    assert document["pipeline_processes_to_baseline_ratio"] == 0.205
+    assert document["targets"]["pipeline_processes_p99_ms"]["met"] is False
+    slow = target_checks({**figures, "pipeline_processes_events_per_s": 3_900.0})
+    assert slow["pipeline_processes_events_per_s"] is False
+
+
 def test_results_document_has_every_required_key_and_round_trips_as_json(tmp_path):
     document = results_document(
         {"pipeline_events_per_s": 1000.0, "baseline_events_per_s": 40_000.0, "extra": 1},

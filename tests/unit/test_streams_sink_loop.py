@@ -116,3 +116,48 @@ def test_a_commit_that_cannot_succeed_is_raised():
         sink_loop.commit_offsets(
             FlakyCommits([KafkaError.GROUP_AUTHORIZATION_FAILED]), ["o"], threading.Event()
         )
+
+
+class ScriptedConsumer:
+    """consume() hands out the scripted arrivals in turn (then nothing), noting each ask."""
+
+    def __init__(self, *arrivals: int) -> None:
+        self.arrivals = list(arrivals)
+        self.asked: list[int] = []
+        self.offset = 0
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.asked.append(num_messages)
+        count = min(num_messages, self.arrivals.pop(0)) if self.arrivals else 0
+        batch = [FakeMessage("r", 0, self.offset + i) for i in range(count)]
+        self.offset += count
+        return batch
+
+
+def offsets(batch: list[FakeMessage]) -> list[int]:
+    return [m.offset() for m in batch]
+
+
+def test_a_clickhouse_batch_gathers_while_records_keep_coming_and_ends_with_the_stream():
+    consumer = ScriptedConsumer(300, 500, 200, 0, 700)
+    batch = sink_loop.gather(consumer, 20_000, 1.0, 60.0, threading.Event())
+    # Everything of the burst, in order, and nothing of what comes after the quiet spell.
+    assert offsets(batch) == list(range(1000))
+    assert consumer.asked == [20_000, 19_700, 19_200, 19_000]
+
+
+def test_a_gathered_batch_stops_at_its_size_and_asks_for_no_more_than_fits():
+    consumer = ScriptedConsumer(600, 600, 600)
+    batch = sink_loop.gather(consumer, 1000, 1.0, 60.0, threading.Event())
+    assert offsets(batch) == list(range(1000))
+    assert consumer.asked == [1000, 400]
+
+
+def test_a_gathered_batch_is_cut_at_its_longest_wait_or_at_a_stop():
+    consumer = ScriptedConsumer(10, 10, 10)
+    assert offsets(sink_loop.gather(consumer, 1000, 1.0, 0.0, threading.Event())) == list(range(10))
+    stop = threading.Event()
+    stop.set()
+    # What was taken before the stop is returned, to be written and committed.
+    assert offsets(sink_loop.gather(consumer, 1000, 1.0, 60.0, stop)) == list(range(10, 20))
+    assert sink_loop.gather(ScriptedConsumer(), 1000, 1.0, 60.0, threading.Event()) == []
