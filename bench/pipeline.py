@@ -386,9 +386,10 @@ def stage_throughputs(
         )
         # The sink inserts up to clickhouse_batch_size records at once: a run of fewer
         # than five such batches (--quick) has too few progress points to time, so it gets
-        # smaller batches, and says so.
+        # smaller ones — no smaller than the other sinks' (as before the gathering) — and
+        # says so.
         alone = common("bench-sink-clickhouse", ("sinks",), clickhouse_database="bench_stages")
-        batch = min(alone.clickhouse_batch_size, max(1, events // 5))
+        batch = min(alone.clickhouse_batch_size, max(alone.sink_batch_size, events // 5))
         runs.append(
             timed_run(
                 replace(alone, clickhouse_batch_size=batch),

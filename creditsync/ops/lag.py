@@ -51,9 +51,11 @@ def stalled_groups(
     """Groups with a partition that has lag and whose last commit is at least `threshold`
     seconds old: {group: seconds since that commit}; commits without a time stamp (an older
     worker's) are no evidence either way. A loop that runs commits every batch
-    (about every second), so lag with an old commit means it has stopped taking its
-    partitions. Right after a long-idle partition receives a message it shows too, until the
-    loop's next commit (a second): alert on the figure staying up, not on one reading."""
+    (about every second; the ClickHouse sink's batches gather for up to 5 s,
+    CREDITSYNC_CLICKHOUSE_GATHER_SECONDS), so lag with an old commit means it has stopped
+    taking its partitions. Right after a long-idle partition receives a message it shows
+    too, until the loop's next commit (seconds): alert on the figure staying up, not on one
+    reading."""
     lags = list(lags)
     newest: dict[str, float] = {}
     for item in lags:
