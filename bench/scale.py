@@ -46,6 +46,7 @@ from bench.workload import (
     enterprise_name,
     record_row,
 )
+from creditsync.settings import StreamSettings
 from schemas.kafka.config import kafka_at
 from schemas.kafka.lag import LagReader
 from schemas.topics import RECORDS
@@ -282,7 +283,8 @@ def scale_run(
     under = details["under_load"]
     figures: dict[str, Any] = {
         "scale_enterprises": enterprises,
-        "scale_state_store": os.environ.get("CREDITSYNC_STATE_STORE", "memory (default)"),
+        # What the workers read: CREDITSYNC_STATE_STORE, else the setting's default (rocksdb).
+        "scale_state_store": StreamSettings().state_store,
         "scale_sample_enterprises": size,
         "scale_worker_rss_mb": max(w["peak_rss_mb"] for w in workers),
         "scale_first_start_after_load_s": first,
