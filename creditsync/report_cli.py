@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -90,7 +91,6 @@ def _progress(total: int) -> tuple[Progress | None, Callable[[int], None] | None
 # A row of the monthly report has ~30 figures: side by side they do not fit a terminal, so a
 # wide sheet is shown turned (one column per region or department, one line per figure).
 TURN_AFTER_COLUMNS = 8
-CELL_WIDTH = 12
 
 
 def terminal_tables(sheet: Sheet, width: int) -> list[Table]:
@@ -107,13 +107,21 @@ def terminal_tables(sheet: Sheet, width: int) -> list[Table]:
     # The first column that differs between rows names each turned column (region, department).
     key = next((i for i in range(len(names))
                 if len({str(r[i]) for r in sheet.rows}) == len(sheet.rows)), 0)  # fmt: skip
-    per_table = max(1, (width - max(map(len, names), default=10) * 2 - 4) // (CELL_WIDTH + 3))
+    # Widths in terminal cells (a Chinese character takes two), 3 for borders and padding.
+    used = max((cell_len(n) for n in names), default=10) + 4
+    groups: list[list[Sequence[Any]]] = [[]]
+    for row in sheet.rows:
+        need = max(cell_len("—" if v is None else str(v)) for v in row) + 3
+        if groups[-1] and used + need > width:
+            groups.append([])
+            used = max((cell_len(n) for n in names), default=10) + 4
+        groups[-1].append(row)
+        used += need
     tables = []
-    for start in range(0, max(len(sheet.rows), 1), per_table):
-        rows = sheet.rows[start : start + per_table]
+    for at, rows in enumerate(groups):
         table = Table(Column(header=Text(names[key])),
                       *(Column(header=cell(r[key]), justify="right") for r in rows),
-                      title=escape(sheet.title) if start == 0 else None)  # fmt: skip
+                      title=escape(sheet.title) if at == 0 else None)  # fmt: skip
         for i, name in enumerate(names):
             if i != key:
                 table.add_row(Text(name), *(cell(r[i]) for r in rows))

@@ -7,12 +7,14 @@ from rich.console import Console
 from creditsync.report_cli import terminal_tables
 from creditsync.reports.export import Sheet
 
-HEADERS = ["报告期", "行政区划代码", *(f"归集：类别{i}" for i in range(28))]
+FIGURES = [f"归集：小微企业享受扶持政策信息{i}" for i in range(27)]
+HEADERS = ["报告期", "行政区划代码", "省", *FIGURES]
 
 
 def _sheet(regions: int) -> Sheet:
-    rows = [["2026-11", f"6404{r:02d}", *(r * 100 + i for i in range(28))] for r in range(regions)]
-    total = ["2026-11", "合计", *(sum(r[2 + i] for r in rows) for i in range(28))]
+    rows = [["2026-11", f"6404{r:02d}", "宁夏回族自治区", *(r * 100 + i for i in range(27))]
+            for r in range(regions)]  # fmt: skip
+    total = ["2026-11", "合计", "", *(sum(r[3 + i] for r in rows) for i in range(27))]
     return Sheet(title="信用状况监测指标 2026-11", headers=HEADERS, rows=[*rows, total])
 
 
@@ -27,7 +29,7 @@ def test_a_wide_report_is_turned_and_every_figure_is_shown_whole():
     sheet = _sheet(9)
     text = _render(sheet, 100)
     assert "…" not in text  # rich cuts a cell it cannot fit with an ellipsis
-    for name in HEADERS[2:]:
+    for name in HEADERS[3:]:
         assert name in text
     for row in sheet.rows:
         assert str(row[1]) in text and str(row[-1]) in text
