@@ -108,13 +108,14 @@ def terminal_tables(sheet: Sheet, width: int) -> list[Table]:
     key = next((i for i in range(len(names))
                 if len({str(r[i]) for r in sheet.rows}) == len(sheet.rows)), 0)  # fmt: skip
     # Widths in terminal cells (a Chinese character takes two), 3 for borders and padding.
-    used = max((cell_len(n) for n in names), default=10) + 4
+    names_width = max((cell_len(n) for n in names), default=10) + 4
+    used = names_width
     groups: list[list[Sequence[Any]]] = [[]]
     for row in sheet.rows:
         need = max(cell_len("—" if v is None else str(v)) for v in row) + 3
         if groups[-1] and used + need > width:
             groups.append([])
-            used = max((cell_len(n) for n in names), default=10) + 4
+            used = names_width
         groups[-1].append(row)
         used += need
     tables = []
