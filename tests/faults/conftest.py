@@ -105,22 +105,35 @@ def fault_services(tmp_path: Path) -> Iterator[FaultServices]:
         own.stop_all()
 
 
-@pytest.fixture
-def fault_pipeline(fault_services: FaultServices, tmp_path: Path) -> WorkerConfig:
-    """The worker configuration on this test's own services, its topics created."""
-    prefix = f"f{uuid.uuid4().hex[:8]}."
-    create_topics(kafka_at(fault_services.bootstrap), topic_specs(prefix, partitions=PARTITIONS))
+def fault_config(
+    fault_services: FaultServices,
+    tmp_path: Path,
+    *,
+    letter: str = "f",
+    partitions: int = PARTITIONS,
+    data_dir: str = "worker",
+) -> WorkerConfig:
+    """A worker configuration on the test's own services, on fresh topics (created) with
+    `partitions` partitions; `letter` starts the topic prefix."""
+    prefix = f"{letter}{uuid.uuid4().hex[:8]}."
+    create_topics(kafka_at(fault_services.bootstrap), topic_specs(prefix, partitions=partitions))
     return WorkerConfig(
         kafka=kafka_at(fault_services.bootstrap),
-        data_dir=tmp_path / "worker",
+        data_dir=tmp_path / data_dir,
         topic_prefix=prefix,
-        partitions=PARTITIONS,
+        partitions=partitions,
         redis_url=fault_services.redis_url(0),
         clickhouse_dsn=f"chdb://{tmp_path / 'worker-clickhouse'}",
         clickhouse_database="faults",
         sink_flush_seconds=0.3,
         pii_key=TEST_HASH_KEY.encode(),
     )
+
+
+@pytest.fixture
+def fault_pipeline(fault_services: FaultServices, tmp_path: Path) -> WorkerConfig:
+    """The worker configuration on this test's own services, its topics created."""
+    return fault_config(fault_services, tmp_path)
 
 
 class WorkerPool:

@@ -28,7 +28,6 @@ from schemas.kafka.config import kafka_at
 from schemas.records import IntakeEvent
 from schemas.topics import RECORDS, topic_specs
 from streams.app import WorkerConfig
-from tests.conftest import TEST_HASH_KEY
 from tests.faults import rebuild
 from tests.faults.audit import (
     SUMMARY_PATH,
@@ -38,6 +37,7 @@ from tests.faults.audit import (
     record_summary,
     wait_for,
 )
+from tests.faults.conftest import fault_config
 from tests.faults.load import SteadyProducer, Workload
 from tests.intake_factory import enterprise_codes, license_, penalty, registration, restriction
 from tests.integration.helpers import sinks_caught_up
@@ -170,18 +170,8 @@ def rebalances(logs: list[Path]) -> int:
 
 @pytest.fixture
 def churn_pipeline(fault_services, tmp_path: Path) -> WorkerConfig:
-    prefix = f"j{uuid.uuid4().hex[:8]}."
-    create_topics(kafka_at(fault_services.bootstrap), topic_specs(prefix, partitions=PARTITIONS))
-    return WorkerConfig(
-        kafka=kafka_at(fault_services.bootstrap),
-        data_dir=tmp_path / "clickhouse-worker",
-        topic_prefix=prefix,
-        partitions=PARTITIONS,
-        redis_url=fault_services.redis_url(0),
-        clickhouse_dsn=f"chdb://{tmp_path / 'worker-clickhouse'}",
-        clickhouse_database="faults",
-        sink_flush_seconds=0.3,
-        pii_key=TEST_HASH_KEY.encode(),
+    return fault_config(
+        fault_services, tmp_path, letter="j", partitions=PARTITIONS, data_dir="clickhouse-worker"
     )
 
 
