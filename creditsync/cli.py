@@ -130,6 +130,9 @@ def worker(
 
     from creditsync.runtime import KNOWN_STAGES, run_main, worker_config
     from streams.runtime.children import PARENT_PID_ENV, ParentWatch
+    from streams.runtime.malloc_arenas import cap_malloc_arenas
+
+    cap_malloc_arenas()  # before Kafka's and RocksDB's threads start
 
     names = tuple(s.strip() for s in stages.split(",") if s.strip())
     unknown = sorted(set(names) - KNOWN_STAGES)

@@ -9,7 +9,6 @@ acknowledges every output before the tables' changelogs, and both before the off
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from schemas.codec import decode_enriched, encode_enriched
 from schemas.dead_letters import Rejection, rejected_topic
@@ -23,7 +22,7 @@ from streams.errors import (
     StateBoundExceeded,
     StreamsError,
 )
-from streams.rules.expiry import DueHeap, build_heap, note_state, pop_due
+from streams.rules.expiry import DueDates, HeapDueDates, StoredDueDates, due_date_of
 from streams.rules.items import (
     ItemOutcome,
     Refusal,
@@ -42,6 +41,7 @@ from streams.runtime.messages import Received
 from streams.runtime.outputs import Outputs, message_headers, send_dead_letter
 from streams.runtime.ownership_log import OwnershipLog
 from streams.runtime.stage_state import StagedTable, StageTables, existing_topics
+from streams.runtime.state_store import RocksTable, TableStore
 
 CONTROL_HEADER = "creditsync.control"
 EXPIRY_CHECK = b"expiry-check"
@@ -60,12 +60,14 @@ class ItemsStage:
         self.notices_log = cfg.topic(NOTICES_LOG)
         self.resolved = cfg.topic(RESOLVED)
         self.topics = [self.resolved]
-        self.tables = StageTables(group, TABLES, state_dir=cfg.state_dir)
+        self.tables = StageTables(
+            group, TABLES, state_dir=cfg.state_dir, indexers={"items": due_date_of}
+        )
         self._next_check = 0.0
         self._group = group
         self._applied = group.encode()  # the handoff's marker (streams/runtime/handoff.py)
-        # Per partition: its items table and that table's due-date heap (rules/expiry.py).
-        self._due: dict[int, tuple[dict[str, Any], DueHeap]] = {}
+        # Per partition: its items table and that table's due dates (rules/expiry.py).
+        self._due: dict[int, tuple[TableStore, DueDates]] = {}
         self._generation: int | None = None  # read at assignment (streams/runtime/derivation.py)
         # Operator reassignments of ownership, the whole log in memory (ownership_log.py).
         self.owners = OwnershipLog(cfg.kafka, cfg.topic(OWNERSHIP))
@@ -159,7 +161,7 @@ class ItemsStage:
         self._next_check = now + self.cfg.expiry_check_seconds
         today = china_date(self.cfg.clock()).isoformat()
         for partition, tables in self.tables.partitions.items():
-            for key in pop_due(self._heap(partition), today, tables["items"].get):
+            for key in self._due_dates(partition).pop(today, tables["items"].get):
                 self.out.send(
                     self.resolved,
                     key.split("|", 1)[0].encode(),
@@ -168,13 +170,19 @@ class ItemsStage:
                     partition=partition,
                 )
 
-    def _heap(self, partition: int) -> DueHeap:
-        """The partition's due-date heap, built from its items table when the table is
-        new to it (restored at an assignment, or restored again after a loss)."""
+    def _due_dates(self, partition: int) -> DueDates:
+        """The partition's due dates, set up when its items table is new to them (restored
+        at an assignment, or restored again after a loss): the table's own index on disk,
+        a heap built from the table in memory."""
         table = self.tables.partitions[partition]["items"]
         held = self._due.get(partition)
         if held is None or held[0] is not table:
-            held = (table, build_heap(table.items()))
+            due: DueDates
+            if isinstance(table, RocksTable) and table.indexer is due_date_of:
+                due = StoredDueDates(table.indexed_up_to)
+            else:
+                due = HeapDueDates(table.items())
+            held = (table, due)
             self._due[partition] = held
         return held[1]
 
@@ -187,7 +195,7 @@ class ItemsStage:
         self.out.known_topics(t for t in topics if t.startswith(notices))
         self._due = {p: h for p, h in self._due.items() if p in self.tables.partitions}
         for partition in partitions:
-            self._heap(partition)
+            self._due_dates(partition)
         self._generation = current_generation(
             self.cfg.kafka, self.cfg.topic_prefix, self._group, topics
         )
@@ -252,10 +260,10 @@ class ItemsStage:
         published unchanged (a change's or an event's own history, or a new item whose
         recomputed record equals the one received: the usual case): no second encoding.
         Equal records encode to equal bytes, and comparing costs a tenth of encoding."""
-        heap = self._heap(partition)
+        due = self._due_dates(partition)
         for key, state in outcome.states.items():
             items[key] = state
-            note_state(heap, key, state)
+            due.note(key, state)
         generation = self.generation if outcome.records else 0
         for record in outcome.records:
             if (

@@ -44,7 +44,15 @@ from schemas import json_bytes
 from schemas.kafka.config import KafkaSettings, client_config
 from schemas.kafka.retry import poll_until
 from schemas.message_size import TOPIC_MAX_MESSAGE_BYTES, message_size
-from streams.runtime.state_store import MemoryTable, RocksTable, Slot, TableStore, Write
+from streams.runtime.malloc_arenas import trim_malloc
+from streams.runtime.state_store import (
+    Indexer,
+    MemoryTable,
+    RocksTable,
+    Slot,
+    TableStore,
+    Write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +197,8 @@ class StageTables:
 
     `state_dir` None: in memory; otherwise RocksDB stores under
     `<state_dir>/<group>/<slot>/<table>/<partition>` (streams/runtime/state_store.py).
-    `packed`: in memory, the tables whose values are kept as their bytes."""
+    `packed`: in memory, the tables whose values are kept as their bytes; `indexers`: on
+    disk, the tables that keep an ordered index beside their values (RocksTable)."""
 
     def __init__(
         self,
@@ -198,11 +207,13 @@ class StageTables:
         packed: frozenset[str] = frozenset(),
         *,
         state_dir: Path | None = None,
+        indexers: dict[str, Indexer] | None = None,
     ) -> None:
         self.group = group
         self.names = names
         self.packed = packed
         self.state_dir = state_dir
+        self.indexers = indexers or {}
         self.partitions: dict[int, dict[str, TableStore]] = {}
         # Changelog records read at restores (issue #18: after a clean stop, only the tail).
         self.restored_records = 0
@@ -255,6 +266,7 @@ class StageTables:
                     raise
                 # Only whole: other threads (metrics, the bench) read the partitions.
                 self.partitions[p] = tables
+                trim_malloc()
         finally:
             consumer.close()
 
@@ -263,11 +275,12 @@ class StageTables:
     ) -> RocksTable:
         topic = changelog_topic(self.group, name)
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-        store = RocksTable(slot.path / name / str(p))
+        indexer = self.indexers.get(name)
+        store = RocksTable(slot.path / name / str(p), indexer)
         why = store.stale(ids[topic], low, high)
         if why is not None:
             store.drop()
-            store = RocksTable(store.path)
+            store = RocksTable(store.path, indexer)
             store.begin(ids[topic], low)
         else:
             store.begin(ids[topic])
@@ -314,9 +327,22 @@ class StageTables:
         return sum(len(t) for tables in self.partitions.values() for t in tables.values())
 
 
+# A restore reads one partition at a time as fast as it can: librdkafka's default pre-fetch
+# of up to 64 MB per partition, and chunks of 10,000 messages as Python objects, were the
+# peak of a worker's memory at a full restore (issue #18, RSS at 5,000,000 codes).
+RESTORE_PREFETCH_KB = 16_384
+RESTORE_CHUNK = 2_000
+
+
 def _restore_consumer(kafka: KafkaSettings, group_id: str) -> Consumer:
     return Consumer(
-        client_config(kafka, group_id=group_id, enable_auto_commit=False, enable_partition_eof=True)
+        client_config(
+            kafka,
+            group_id=group_id,
+            enable_auto_commit=False,
+            enable_partition_eof=True,
+            queued_max_messages_kbytes=RESTORE_PREFETCH_KB,
+        )
     )
 
 
@@ -335,7 +361,7 @@ def replay_changelog(
     try:
         while position < high:
             chunk = []
-            for m in consumer.consume(10_000, timeout=1.0):
+            for m in consumer.consume(RESTORE_CHUNK, timeout=1.0):
                 if m.error() is not None:
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         position = max(position, high)  # the end (compaction gaps)

@@ -21,7 +21,7 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,12 +43,19 @@ Write = tuple[str, Any, bytes | None]
 MEMORY, ROCKSDB = "memory", "rocksdb"
 STORES = (MEMORY, ROCKSDB)
 
-# Reserved keys: 0xFF never occurs in UTF-8, so no table key can be one of them.
+# Reserved keys: 0xFE and 0xFF never occur in UTF-8, so no table key can be one of them,
+# and they sort after every table key. 0xFE: entries of the table's ordered index.
+_INDEX = b"\xfe"
 _META = b"\xff"
 POSITION = _META + b"position"
 TOPIC_ID = _META + b"topic-id"
 COUNT = _META + b"count"
 CLEAN = _META + b"clean"
+INDEX_FORMAT = _META + b"index-format"
+
+# A table's ordered index: the sort key a value is found by (None: not in the index), from
+# the value's changelog bytes. The items table's is its due date (streams/rules/expiry.py).
+Indexer = Callable[[bytes], str | None]
 
 # The changelogs keep a tombstone for delete.retention.ms (the broker's default, 24 h; the
 # topics do not set it) before compaction removes it: a store stopped for longer could miss
@@ -76,6 +83,10 @@ class TableStore(Protocol):
     def __len__(self) -> int: ...
 
     def write(self, writes: list[Write]) -> None: ...
+
+
+def _index_entry(sort_key: str, key: bytes) -> bytes:
+    return _INDEX + sort_key.encode() + b"\x00" + key
 
 
 class MemoryTable(dict):  # type: ignore[type-arg]
@@ -122,6 +133,10 @@ def _options() -> Options:
     table = BlockBasedOptions()
     table.set_block_cache(cache)
     table.set_bloom_filter(10, False)  # a look-up of a code not in the registry skips reads
+    # Index and filter blocks in the shared cache too: held outside it they grow with the
+    # data (~12 MB per 1,000,000 enterprises); level 0's stay pinned, as they are read most.
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     options.set_block_based_table_factory(table)
@@ -140,10 +155,15 @@ def _synced() -> WriteOptions:
 
 
 class RocksTable:
-    """One table partition in its own RocksDB; values are the changelog bytes (orjson)."""
+    """One table partition in its own RocksDB; values are the changelog bytes (orjson).
 
-    def __init__(self, path: Path) -> None:
+    `indexer`: an ordered index kept in the same database and the same WriteBatches as the
+    values (entries `0xFE <sort key> 0x00 <key>`), so a restart finds e.g. the items due for
+    an expiry check with a range read instead of decoding every value into memory."""
+
+    def __init__(self, path: Path, indexer: Indexer | None = None) -> None:
         self.path = path
+        self.indexer = indexer
         path.mkdir(parents=True, exist_ok=True)
         self._db = Rdict(str(path), _options())
         self.position = int(self._db.get(POSITION) or b"0")
@@ -152,12 +172,15 @@ class RocksTable:
         clean = self._db.get(CLEAN)
         self.closed_cleanly = clean is not None
         self.closed_at = float(clean) if clean else 0.0
+        self._indexed = self._db.get(INDEX_FORMAT) is not None
 
     def stale(self, topic_id: str, low: int, high: int, now: float | None = None) -> str | None:
         """Why the store cannot be brought up to date from the changelog's tail (None: it
         can): what it reflects must be a prefix of the changelog as the topic has it now."""
         if not self.closed_cleanly:
             return "not closed cleanly (a crash, or new)"
+        if self.indexer is not None and not self._indexed:
+            return "written without its ordered index (an earlier version)"
         stopped = (time.time() if now is None else now) - self.closed_at
         if stopped > MAX_STOPPED_SECONDS:
             return f"stopped {stopped / 3600:.0f} h ago: deletions may be compacted away"
@@ -175,6 +198,9 @@ class RocksTable:
         if position is not None:
             self.position = position
         batch.put(POSITION, str(self.position).encode())
+        if self.indexer is not None:
+            batch.put(INDEX_FORMAT, b"1")
+            self._indexed = True
         self._db.write(batch, _synced())
         self.topic_id, self.closed_cleanly = topic_id, False
 
@@ -184,15 +210,25 @@ class RocksTable:
 
     def __iter__(self) -> Iterator[str]:
         for key in self._db.keys():  # noqa: SIM118 (an Rdict, not a dict)
-            if key.startswith(_META):
-                break  # the reserved keys sort after every table key
+            if key[:1] >= _INDEX:
+                break  # the index and the reserved keys sort after every table key
             yield key.decode()
 
     def items(self) -> Iterator[tuple[str, Any]]:
         for key, value in self._db.items():
-            if key.startswith(_META):
+            if key[:1] >= _INDEX:
                 break
             yield key.decode(), orjson.loads(value)
+
+    def indexed_up_to(self, sort_key: str) -> Iterator[tuple[str, str]]:
+        """(sort key, table key) of the index entries whose sort key is ≤ `sort_key`, in
+        order."""
+        end = _INDEX + sort_key.encode() + b"\x01"
+        for entry in self._db.keys(from_key=_INDEX):
+            if entry >= end:
+                break
+            found, _, key = entry[1:].partition(b"\x00")
+            yield found.decode(), key.decode()
 
     def __len__(self) -> int:
         return self._count
@@ -203,16 +239,25 @@ class RocksTable:
     def load(self, puts: dict[bytes, bytes | None], position: int) -> None:
         """Apply changelog records (None deletes) and the position they bring the table
         to, in one WriteBatch."""
-        db, count = self._db, self._count
+        db, count, indexer = self._db, self._count, self.indexer
         batch = WriteBatch(raw_mode=True)
         for key, body in puts.items():
-            had = db.key_may_exist(key) and db.get(key) is not None
+            old = db.get(key) if db.key_may_exist(key) else None
+            had = old is not None
             if body is None:
                 batch.delete(key)
                 count -= had
             else:
                 batch.put(key, body)
                 count += not had
+            if indexer is not None:
+                before = indexer(old) if had else None
+                after = indexer(body) if body is not None else None
+                if before != after:
+                    if before is not None:
+                        batch.delete(_index_entry(before, key))
+                    if after is not None:
+                        batch.put(_index_entry(after, key), b"")
         batch.put(POSITION, str(position).encode())
         batch.put(COUNT, str(count).encode())
         db.write(batch)

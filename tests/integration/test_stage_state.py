@@ -170,3 +170,56 @@ def test_a_clean_restart_reads_the_changelog_tail_and_a_lost_store_all_of_it(
     read_all, _ = start(config)
     assert read_all == everything
     assert on_disk(config, group) == state
+
+
+def test_a_restriction_expires_after_a_clean_restart_from_the_due_dates_kept_on_disk(
+    kafka_bootstrap, tmp_path
+):
+    """The RocksDB items table keeps its own due-date index (streams/rules/expiry.py): a
+    restart reads no item into memory, and an item that fell due while the worker was
+    stopped still leaves the public view."""
+    from dataclasses import replace
+
+    from tests.intake_factory import restriction
+
+    prefix = f"due{dt.datetime.now().strftime('%H%M%S%f')}."
+    create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix, partitions=PARTITIONS))
+    today = {"now": NOW}
+    config = WorkerConfig(
+        kafka=kafka_at(kafka_bootstrap),
+        data_dir=tmp_path,
+        topic_prefix=prefix,
+        partitions=PARTITIONS,
+        pii_key=TEST_HASH_KEY.encode(),
+        clock=lambda: today["now"],
+        stages=("intake", "items"),
+        state_store="rocksdb",
+        expiry_check_seconds=0.2,
+    )
+    group = f"{prefix}{config.app_id}"
+    c, d = enterprise_codes(60), enterprise_codes(61)
+    events = [
+        registration(60, "宁夏第60号商贸有限公司"),
+        registration(61, "宁夏第61号商贸有限公司"),
+        restriction(c["uscc"], restricted_to="2024-03-12"),
+        restriction(d["uscc"], restricted_to="2024-06-30"),
+    ]
+    publish(kafka_bootstrap, events, prefix)
+    start(config, records=len(events))
+
+    def restrictions() -> dict[str, str]:
+        return {
+            k.split("|", 1)[0]: v["status"]
+            for (name, _), table in on_disk(config, group).items()
+            if name == "items"
+            for k, v in table.items()
+            if "restriction" in k
+        }
+
+    assert restrictions() == {c["uscc"]: "public", d["uscc"]: "public"}
+    # Stopped over the due date of C's restriction; the restart reads no changelog record.
+    today["now"] = dt.datetime(2024, 3, 13, 2, 0, tzinfo=dt.UTC)
+    read_tail, _ = start(config, records=len(events) + 1)
+    assert read_tail == 0
+    assert restrictions() == {c["uscc"]: "expired", d["uscc"]: "public"}
+    assert on_disk(config, group) == rebuilt(config, group)
