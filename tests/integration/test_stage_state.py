@@ -178,7 +178,6 @@ def test_a_restriction_expires_after_a_clean_restart_from_the_due_dates_kept_on_
     """The RocksDB items table keeps its own due-date index (streams/rules/expiry.py): a
     restart reads no item into memory, and an item that fell due while the worker was
     stopped still leaves the public view."""
-    from dataclasses import replace
 
     from tests.intake_factory import restriction
 
