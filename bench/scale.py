@@ -45,7 +45,6 @@ from bench.workload import (
     enterprise_name,
     record_row,
 )
-from creditsync.runtime import NICE_ENV, RUN_CHILD_NICE
 from creditsync.settings import StreamSettings
 from schemas.kafka.config import kafka_at
 from schemas.kafka.lag import LagReader
@@ -75,8 +74,6 @@ class WorkerProcess:
             "CREDITSYNC_REDIS_URL": redis_url,
             "CREDITSYNC_CLICKHOUSE_DSN": "off",
             "CREDITSYNC_DATA_DIR": str(data_dir),
-            # As `creditsync run` starts its stage and sink children (creditsync/runtime.py).
-            NICE_ENV: os.environ.get(NICE_ENV, str(RUN_CHILD_NICE)),
         }
         self.log = (data_dir.parent / f"{data_dir.name}.log").open("ab")
         self.started = time.perf_counter()
@@ -284,7 +281,6 @@ def scale_run(
         "scale_enterprises": enterprises,
         # What the workers read: CREDITSYNC_STATE_STORE, else the setting's default (rocksdb).
         "scale_state_store": StreamSettings().state_store,
-        "scale_worker_nice": int(os.environ.get(NICE_ENV, RUN_CHILD_NICE)),
         "scale_sample_enterprises": size,
         "scale_worker_rss_mb": max(w["peak_rss_mb"] for w in workers),
         "scale_first_start_after_load_s": first,

@@ -133,13 +133,6 @@ def worker(
     from streams.runtime.malloc_arenas import cap_malloc_arenas
 
     cap_malloc_arenas()  # before Kafka's and RocksDB's threads start
-    from creditsync.settings import StreamSettings
-
-    nice = StreamSettings().worker_nice
-    if nice:
-        # Ingest yields the CPU to serving (CREDITSYNC_WORKER_NICE). Before any thread
-        # starts: on Linux a thread's priority is its own, inherited by threads it starts.
-        os.nice(nice)
 
     names = tuple(s.strip() for s in stages.split(",") if s.strip())
     unknown = sorted(set(names) - KNOWN_STAGES)

@@ -34,7 +34,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +60,6 @@ ALL_STAGES = ("intake", "items", "sinks")
 KNOWN_STAGES = frozenset({"intake", "items", "sinks", "clickhouse", "publicity"})
 # `<data dir>/run-processes.json`: what `creditsync run` has started, for `creditsync status`.
 PROCESSES_FILE = "run-processes.json"
-# The CPU priority `run` lowers its stage and sink children by (CREDITSYNC_WORKER_NICE):
-# on a machine short of CPU the HTTP API and Redis answer first, ingest takes the rest.
-RUN_CHILD_NICE = 10
-NICE_ENV = "CREDITSYNC_WORKER_NICE"
-
-
-def child_environment(
-    environ: Mapping[str, str], metrics_dir: Path | None
-) -> dict[str, str] | None:
-    """The environment of `run`'s children: the parent's, with the children's metrics
-    directory and RUN_CHILD_NICE unless the operator set CREDITSYNC_WORKER_NICE."""
-    env = {NICE_ENV: str(RUN_CHILD_NICE), **environ}
-    if metrics_dir is not None:
-        env[MULTIPROC_ENV] = str(metrics_dir)
-    return env
 
 
 def process_plan(
@@ -324,7 +309,7 @@ def run_main_job(
     metrics_dir = fresh_metrics_dir(config.data_dir) if specs else None
     children = ChildProcesses(
         specs,
-        env=child_environment(os.environ, metrics_dir),
+        env={**os.environ, MULTIPROC_ENV: str(metrics_dir)} if metrics_dir else None,
         status_path=config.data_dir / PROCESSES_FILE,
     )
 

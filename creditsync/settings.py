@@ -123,7 +123,3 @@ class StreamSettings(BaseSettings):
     # offset they reflect, so a restart after a clean stop reads only the changelogs' tail;
     # "memory" restores them from the whole changelogs at every start.
     state_store: Literal["rocksdb", "memory"] = "rocksdb"
-    # How much a stream worker process lowers its CPU priority (nice): serving (Redis, the
-    # HTTP API) goes before ingest when the CPU is short, and ingest takes every idle cycle.
-    # `creditsync run` gives its stage and sink children RUN_CHILD_NICE unless this is set.
-    worker_nice: int = Field(default=0, ge=0, le=19)

@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -178,12 +177,3 @@ def test_a_child_stops_once_the_parent_that_started_it_is_gone():
     # This process's parent is not pid 0: as seen by a child whose parent died.
     ParentWatch(parent_pid=0, poll_seconds=0.01).run(stop)
     assert stop.is_set()
-
-
-def test_runs_children_yield_the_cpu_to_serving_unless_the_operator_says_otherwise() -> None:
-    from creditsync.runtime import NICE_ENV, RUN_CHILD_NICE, child_environment
-
-    env = child_environment({"PATH": "/usr/bin"}, Path("/tmp/metrics"))
-    assert env[NICE_ENV] == str(RUN_CHILD_NICE) and env["PATH"] == "/usr/bin"
-    assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/metrics"
-    assert child_environment({NICE_ENV: "0"}, None)[NICE_ENV] == "0"
