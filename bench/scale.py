@@ -195,6 +195,28 @@ def queries_under_load(
     return {"lookup": latency_summary(lookups), "search": latency_summary(searches), "load": load}
 
 
+def redis_server_time(client: redis.Redis) -> dict[str, Any]:
+    """Where the server's time went while the queries ran: its time per call of each command
+    that took a millisecond or more of it in all, and the SLOWLOG (calls over 10 ms)."""
+    stats = client.info("commandstats")
+    commands = {
+        name.removeprefix("cmdstat_"): {"calls": s["calls"], "usec_per_call": s["usec_per_call"]}
+        for name, s in stats.items()
+        if s["usec"] >= 1000
+    }
+    slow = client.slowlog_get(128)
+    return {
+        "commands": dict(sorted(commands.items(), key=lambda kv: -kv[1]["calls"])),
+        "slowlog_over_10ms": len(slow),
+        "slowlog_max_ms": round(max((e["duration"] for e in slow), default=0) / 1000, 1),
+        "slowlog_commands": sorted({_text(e["command"]).split(" ")[0] for e in slow}),
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def scale_run(
     services: BenchServices, enterprises: int, say: Say, load_seconds: float = 30
 ) -> dict[str, Any]:
@@ -261,7 +283,11 @@ def scale_run(
         worker = WorkerProcess(services, "intake,items", stage_dir, "off")
         restart = probe.send_and_time(worker, timeout)
         say(f"look-ups and searches while ingesting 1,000 events/s for {load_seconds:.0f}s")
+        client.config_resetstat()
+        client.config_set("slowlog-log-slower-than", 10_000)
+        client.slowlog_reset()
         details["under_load"] = queries_under_load(services, reader, enterprises, load_seconds)
+        details["redis_under_load"] = redis_server_time(client)
         workers.append({"run": "restart, then 1,000 events/s", **worker.memory_mb()})
         worker.stop()
         say("full restore: the worker's data dir deleted")

@@ -187,6 +187,29 @@ def test_search_ranks_exact_then_prefix_then_substring(index, reader) -> None:
     assert [r["name"] for r in reader.search("商贸有限", limit=1)] == ["西吉商贸有限公司"]
 
 
+@pytest.mark.parametrize("path", ["native SINTER", "bounded scan"])
+def test_substring_search_finds_the_same_enterprises_either_way(
+    index, reader, monkeypatch, path
+) -> None:
+    """sample_intersection.lua intersects small sets with one SINTER and scans large ones;
+    both answer with the enterprises whose names hold the query, and a decoy holding its
+    rarest bigrams but not the substring is dropped by the ranker."""
+    import sinks.publicity.reader as reader_module
+
+    if path == "bounded scan":
+        monkeypatch.setattr(reader_module, "EXACT_INTERSECTION_MAX", 0)
+    names = {50 + i: f"宁夏{town}沙坡头旅游开发有限公司" for i, town in enumerate("东南西北中")}
+    names[60] = "沙坡头旅行社游开发有限公司"  # 沙坡, 坡头, 游开, 开发 … but not 沙坡头旅游开发
+    names[61] = "中卫市旅游局招待所"  # 旅游 the most common bigram: not among the rarest four
+    names[62] = "银川旅游集团有限公司"
+    index.write_batch(
+        [make_enriched("registration", n=n, payload={"name": name}) for n, name in names.items()]
+    )
+    found = reader.search("沙坡头旅游开发", limit=10)
+    assert sorted(r["name"] for r in found) == sorted(names[50 + i] for i in range(5))
+    assert {r["match"] for r in found} == {"substring"}
+
+
 def test_search_finds_former_names_and_code_prefixes(index, reader) -> None:
     registration = make_enriched("registration", n=21, payload={"name": "固原老字号餐饮有限公司"})
     index.write_batch([registration, newer(registration, payload={"name": "固原新派餐饮有限公司"})])
