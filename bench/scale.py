@@ -98,6 +98,12 @@ class WorkerProcess:
             "rss_mb": round(status_kb("VmRSS", status) / 1024, 1),
         }
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the worker has used (its threads: RocksDB's compactions
+        and librdkafka's included)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -108,6 +114,24 @@ class WorkerProcess:
                 self.process.wait(30)
         self.log.close()
         return self.process.returncode
+
+
+def settle(workers: list[WorkerProcess], timeout: float = 600) -> float:
+    """Seconds until the workers are idle (under 10 % of a core each for 3 s running), so
+    that the queries under load meet the steady state, not a restore's tail of RocksDB
+    compactions (two cores here: those compete with Redis and the broker)."""
+    started = time.monotonic()
+    quiet, last = 0, [w.cpu_seconds() for w in workers]
+    while quiet < 3:
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"scale bench: workers still busy after {timeout:.0f}s")
+        time.sleep(1)
+        for w in workers:
+            w.check()
+        now = [w.cpu_seconds() for w in workers]
+        busy = max(b - a for a, b in zip(last, now, strict=True))
+        quiet, last = (quiet + 1 if busy < 0.1 else 0), now
+    return round(time.monotonic() - started, 1)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.05):
@@ -282,6 +306,8 @@ def scale_run(
         say("restart after a clean stop")
         worker = WorkerProcess(services, "intake,items", stage_dir, "off")
         restart = probe.send_and_time(worker, timeout)
+        say("waiting for the workers to go idle (compactions after the restore)")
+        details["settled_before_load_s"] = settle([worker, sink])
         say(f"look-ups and searches while ingesting 1,000 events/s for {load_seconds:.0f}s")
         client.config_resetstat()
         client.config_set("slowlog-log-slower-than", 10_000)

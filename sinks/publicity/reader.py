@@ -43,8 +43,8 @@ MAX_LIMIT = 100
 # smallest is larger. Each keeps the script near a millisecond of server time.
 CANDIDATES_PER_RESULT = 2
 INTERSECTED_BIGRAMS = 4
-EXACT_INTERSECTION_MAX = 10_000
-SCAN_BUDGET = 2000
+EXACT_INTERSECTION_MAX = 2_000
+SCAN_BUDGET = 1000
 # A bucket holds 1/buckets of the enterprises: it scans a share of the budget, but not less
 # than this (buckets on different nodes scan in parallel).
 MIN_BUCKET_BUDGET = 1000
