@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import sinks.publicity.reader as reader_module
 from sinks.errors import IndexLost, SearchQueryInvalid, SinkStateReset
 from sinks.publicity import PublicityIndex, PublicityReader
 from tests.factories import make_enriched, newer
@@ -194,8 +195,6 @@ def test_substring_search_finds_the_same_enterprises_either_way(
     """sample_intersection.lua intersects small sets with one SINTER and scans large ones;
     both answer with the enterprises whose names hold the query, and a decoy holding its
     rarest bigrams but not the substring is dropped by the ranker."""
-    import sinks.publicity.reader as reader_module
-
     if path == "bounded scan":
         monkeypatch.setattr(reader_module, "EXACT_INTERSECTION_MAX", 0)
     names = {50 + i: f"宁夏{town}沙坡头旅游开发有限公司" for i, town in enumerate("东南西北中")}
