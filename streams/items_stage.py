@@ -52,6 +52,10 @@ class ItemsStage:
     """`credit.resolved` with the items and notices tables of each partition."""
 
     name = "items"
+    # Notices before items (streams/runtime/stage_loop.py, changelog phases): an item's
+    # version makes a re-read skip the record, so the notices the record sent or ended must
+    # be acknowledged first.
+    changelog_phases = (("notices",), ("items",))
 
     def __init__(self, cfg: WorkerConfig, out: Outputs, group: str) -> None:
         self.cfg, self.out = cfg, out

@@ -9,9 +9,20 @@ does what those agents did with nothing acknowledged behind our back:
 1. take a batch: what has arrived, as soon as anything has (librdkafka's fetch queue, in C);
 2. hand each message to its stage with the tables of its partition, writes staged;
 3. wait until Kafka acknowledged every output of the batch;
-4. write the staged table changes to their changelogs and wait for those too, then apply
-   them to the tables (on disk: with the changelog offset they reflect);
+4. write the staged table changes to their changelogs and wait for those too, in phases
+   (below), then apply them to the tables (on disk: with the changelog offset they reflect);
 5. commit the batch's offsets, synchronously.
+
+Changelog phases. librdkafka sends each partition's records in requests of their own, so a
+kill during one flush can leave some changelog partitions written and others not. That is
+harmless for a table a re-read writes again, not for one that makes a re-read skip work: an
+item's version (the items stage skips a record it has seen), a parked list emptied (intake
+re-drives only what is still parked). A fault run of issue #18 lost 15 items that way: the
+parked lists were popped, the items the re-drive handed to the items stage were not written,
+and the re-read had nothing left to re-drive. So the changelogs are acknowledged one phase
+after another, what a skip relies on after what it would skip: the items stage's notices,
+then its items, then intake's tables (intake writes into the items tables through the
+handoff). A phase with no writes costs nothing.
 
 The group is `<prefix><app id>` and reads every stage's topics with the range assignor, so
 partition p of each intake topic and of `credit.registry-aliases` land on the same worker
@@ -29,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -89,9 +101,14 @@ class StageLoop:
     _staged: dict[tuple[str, int], dict[str, StagedTable]] = field(default_factory=dict)
     _touched: dict[tuple[str, int], dict[str, StagedTable]] = field(default_factory=dict)
     handoff: Handoff | None = None
+    # Fault injection for tests: called after each changelog phase of a batch is
+    # acknowledged, with its index and every phase's tables (a kill between two phases).
+    after_changelog_phase: Callable[[int, list[tuple[str, ...]]], None] | None = None
+    _phases: list[tuple[Stage, tuple[str, ...]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._by_topic = {t: stage for stage in self.stages for t in stage.topics}
+        self._phases = changelog_phases(self.stages)
         items = next((s for s in self.stages if s.name == "items"), None)
         if items is not None:
             # Intake hands resolved records to the items stage of this loop when it holds
@@ -157,12 +174,7 @@ class StageLoop:
         self._touched = {}
         # Outputs first: state saying "done" must never precede the output it stands for.
         self.out.flush_blocking()
-        for (_, partition), tables in staged.items():
-            for name, table in tables.items():
-                topic = changelog_topic(self.group, name)
-                for key, body in table.commit_writes():
-                    self.out.send(topic, key.encode(), body, partition=partition)
-        self.out.flush_blocking()
+        self._acknowledge_changelogs(staged)
         # Then the tables: a store on disk records the changelog offset it reflects with
         # the writes, so it must not claim records Kafka has not acknowledged.
         for tables in staged.values():
@@ -170,6 +182,30 @@ class StageLoop:
                 table.apply_writes()
         for name, count in handled.items():
             STAGE_MESSAGES.labels(name).inc(count)
+
+    def _acknowledge_changelogs(
+        self, staged: dict[tuple[str, int], dict[str, StagedTable]]
+    ) -> None:
+        """The batch's changelog records, phase by phase, each acknowledged before the next
+        is sent (module docstring)."""
+        phases: list[tuple[tuple[str, ...], list[tuple[str, int, list]]]] = []
+        for stage, names in self._phases:
+            writes = []
+            for (owner, partition), tables in staged.items():
+                if owner == stage.name:
+                    for name in names:
+                        records = tables[name].commit_writes()
+                        if records:
+                            writes.append((changelog_topic(self.group, name), partition, records))
+            if writes:
+                phases.append((names, writes))
+        for index, (_, writes) in enumerate(phases):
+            for topic, partition, records in writes:
+                for key, body in records:
+                    self.out.send(topic, key.encode(), body, partition=partition)
+            self.out.flush_blocking()
+            if self.after_changelog_phase is not None:
+                self.after_changelog_phase(index, [names for names, _ in phases])
 
     def _handle_one(self, stage: Stage, message: Received) -> None:
         """One message, all or nothing as far as size goes: its outputs are held and its
@@ -229,6 +265,20 @@ class StageLoop:
             lost = [tp.partition for tp in partitions if tp.topic in stage.topics]
             stage.tables.release(lost)
         log.warning("stage partitions lost (session expired): %s", partitions)
+
+
+def changelog_phases(stages: list[Stage]) -> list[tuple[Stage, tuple[str, ...]]]:
+    """(stage, tables) in the order their changelogs are acknowledged: a stage that hands
+    records to another (intake, with its `handoff`) after the stage it hands them to, and
+    within a stage its own `changelog_phases` (default: all its tables at once)."""
+    ordered = sorted(stages, key=lambda stage: hasattr(stage, "handoff"))
+    phases = []
+    for stage in ordered:
+        own = getattr(stage, "changelog_phases", (stage.tables.names,))
+        if sorted(n for names in own for n in names) != sorted(stage.tables.names):
+            raise ValueError(f"stage {stage.name}: changelog phases {own} are not its tables")
+        phases += [(stage, tuple(names)) for names in own]
+    return phases
 
 
 def _where(message: Received) -> str:

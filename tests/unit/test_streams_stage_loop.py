@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from confluent_kafka import TopicPartition
 
 from schemas.kafka.config import kafka_at
@@ -79,6 +80,77 @@ def test_outputs_are_acknowledged_before_the_state_that_says_they_were_sent():
     assert sorted((e[4], e[2], json.loads(e[3])) for e in changelog) == [(0, b"a", 2), (1, b"a", 6)]
     assert log[-1] == ("flush",)  # the changelog is acknowledged before the commit
     assert stage.tables.partitions == {0: {"counts": {"a": 2}}, 1: {"counts": {"a": 6}}}
+
+
+class HandingStage(CountingStage):
+    """Intake's shape: hands records to another stage of the loop (`handoff`), and writes
+    a table of its own."""
+
+    name = "hands"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topics = ["up"]
+        self.tables = StageTables("g", ("counts",))
+        self.tables.partitions = {0: {"counts": MemoryTable()}}
+        self.handoff = None
+
+
+class TwoPhaseStage(CountingStage):
+    """Items' shape: two tables, `done` acknowledged after `made`."""
+
+    name = "phased"
+    changelog_phases = (("made",), ("done",))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topics = ["phased"]
+        self.tables = StageTables("g", ("done", "made"))
+        self.tables.partitions = {0: {"done": MemoryTable(), "made": MemoryTable()}}
+
+    def handle(self, message: Received, tables: dict[str, StagedTable]) -> None:
+        tables["done"]["k"] = tables["made"]["k"] = message.offset
+
+
+def test_changelogs_are_acknowledged_in_phases_the_handing_stage_last():
+    hands, phased = HandingStage(), TwoPhaseStage()
+    out = RecordingOutputs()
+    loop = StageLoop(stages=[hands, phased], group="g", kafka=kafka_at("-"), out=out)
+    acknowledged: list[tuple[int, list]] = []
+    loop.after_changelog_phase = lambda index, phases: acknowledged.append((index, phases))
+    out.log.clear()
+    loop._process([Received("up", 0, 3, b"a", b"v", []), Received("phased", 0, 4, b"k", b"v", [])])
+    flushed = [[e[1] for e in chunk if e[0] == "send"] for chunk in _between_flushes(out.log)]
+    # Outputs, then each phase's changelog alone: made, done, then the handing stage's.
+    assert flushed[1:] == [["g-made-changelog"], ["g-done-changelog"], ["g-counts-changelog"]]
+    assert [index for index, _ in acknowledged] == [0, 1, 2]
+    assert acknowledged[0][1] == [("made",), ("done",), ("counts",)]
+
+
+def test_a_batch_without_writes_to_a_phase_skips_its_flush():
+    phased = TwoPhaseStage()
+    out = RecordingOutputs()
+    loop = StageLoop(stages=[CountingStage(), phased], group="g", kafka=kafka_at("-"), out=out)
+    out.log.clear()
+    loop._process([message(1, 0, "a")])  # only the counting stage writes
+    assert out.log.count(("flush",)) == 2  # the outputs, one changelog phase
+
+
+def test_phases_that_leave_out_a_table_are_refused():
+    stage = TwoPhaseStage()
+    stage.changelog_phases = (("made",),)
+    with pytest.raises(ValueError, match="not its tables"):
+        StageLoop(stages=[stage], group="g", kafka=kafka_at("-"), out=RecordingOutputs())
+
+
+def _between_flushes(log: list[Any]) -> list[list[Any]]:
+    chunks: list[list[Any]] = [[]]
+    for entry in log:
+        if entry == ("flush",):
+            chunks.append([])
+        else:
+            chunks[-1].append(entry)
+    return chunks[:-1]
 
 
 def test_a_deletion_is_a_tombstone_in_the_changelog():
