@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
 
+from creditsync.local import create_topics
 from schemas.kafka.config import client_config, kafka_at
-from schemas.topics import REJECTED
+from schemas.topics import REJECTED, topic_specs
 from streams.app import WorkerConfig, build_app
 from streams.worker import run_worker
+from tests.conftest import TEST_HASH_KEY
 
 
 def run_until(config: WorkerConfig, condition, timeout: float = 90.0) -> bool:
     return run_worker(build_app(config), until=condition, timeout=timeout)
+
+
+def stage_config(
+    bootstrap: str,
+    data_dir: Path,
+    label: str,
+    *,
+    partitions: int,
+    clock: Callable[[], dt.datetime],
+    **fields: Any,
+) -> WorkerConfig:
+    """A worker configuration on topics of its own (prefix `<label><time>.`, created here
+    with `partitions` each) and no Redis or ClickHouse; `fields` sets the rest."""
+    prefix = f"{label}{dt.datetime.now().strftime('%H%M%S%f')}."
+    create_topics(kafka_at(bootstrap), topic_specs(prefix, partitions=partitions))
+    return WorkerConfig(
+        kafka=kafka_at(bootstrap),
+        data_dir=data_dir,
+        topic_prefix=prefix,
+        partitions=partitions,
+        pii_key=TEST_HASH_KEY.encode(),
+        clock=clock,
+        **fields,
+    )
 
 
 def rejected_messages(bootstrap: str, prefix: str, expected: int) -> list[Any]:

@@ -18,15 +18,12 @@ from dataclasses import replace
 
 import pytest
 
-from creditsync.local import create_topics
-from schemas.kafka.config import kafka_at
-from schemas.topics import topic_specs
 from streams.app import WorkerConfig, build_app
 from streams.errors import WorkerCrashed
 from streams.worker import run_worker
-from tests.conftest import TEST_HASH_KEY
 from tests.faults import rebuild
 from tests.intake_factory import enterprise_codes, penalty, publish, registration, restriction
+from tests.integration.helpers import stage_config
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +36,11 @@ class SimulatedKill(Exception):
 
 
 def config_for(bootstrap: str, tmp_path, name: str, state_store: str) -> WorkerConfig:
-    prefix = f"cp{name}{dt.datetime.now().strftime('%H%M%S%f')}."
-    create_topics(kafka_at(bootstrap), topic_specs(prefix, partitions=PARTITIONS))
-    return WorkerConfig(
-        kafka=kafka_at(bootstrap),
-        data_dir=tmp_path / name,
-        topic_prefix=prefix,
+    return stage_config(
+        bootstrap,
+        tmp_path / name,
+        f"cp{name}",
         partitions=PARTITIONS,
-        pii_key=TEST_HASH_KEY.encode(),
         clock=lambda: NOW,
         stages=("intake", "items"),
         state_store=state_store,

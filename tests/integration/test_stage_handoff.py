@@ -10,16 +10,15 @@ from dataclasses import replace
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from creditsync.local import create_topics
 from schemas.codec import decode_enriched
 from schemas.kafka.config import client_config, kafka_at
-from schemas.topics import RECORDS, RESOLVED, topic_specs
+from schemas.topics import RECORDS, RESOLVED
 from streams.app import WorkerConfig, build_app
 from streams.runtime.handoff import APPLIED_HEADER
 from streams.runtime.stage_state import changelog_topic, read_changelog
 from streams.worker import run_worker
-from tests.conftest import TEST_HASH_KEY
 from tests.intake_factory import enterprise_codes, license_, penalty, publish, registration
+from tests.integration.helpers import stage_config
 
 pytestmark = pytest.mark.integration
 
@@ -100,15 +99,8 @@ def test_handed_over_records_leave_the_same_records_and_state_as_the_round_trip(
     ]
     configs = {}
     for path in ("direct", "kafka"):
-        prefix = f"h{path}{dt.datetime.now().strftime('%H%M%S%f')}."
-        create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix, partitions=PARTITIONS))
-        configs[path] = WorkerConfig(
-            kafka=kafka_at(kafka_bootstrap),
-            data_dir=tmp_path / path,
-            topic_prefix=prefix,
-            partitions=PARTITIONS,
-            pii_key=TEST_HASH_KEY.encode(),
-            clock=lambda: NOW,
+        configs[path] = stage_config(
+            kafka_bootstrap, tmp_path / path, f"h{path}", partitions=PARTITIONS, clock=lambda: NOW
         )
 
     # The registration first, then the rest: each category has its own intake topic, so a

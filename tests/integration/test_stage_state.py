@@ -12,16 +12,15 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from creditsync.local import create_topics
 from schemas.kafka.config import client_config, kafka_at
-from schemas.topics import RECORDS, topic_specs
+from schemas.topics import RECORDS
 from streams.app import CreditStreams, WorkerConfig, build_app
 from streams.runtime.outputs import Outputs
 from streams.runtime.stage_state import changelog_topic, declare_topics, read_changelog
 from streams.runtime.state_store import RocksTable
 from streams.worker import run_worker
-from tests.conftest import TEST_HASH_KEY
 from tests.intake_factory import enterprise_codes, license_, penalty, publish, registration
+from tests.integration.helpers import stage_config
 
 pytestmark = pytest.mark.integration
 
@@ -113,18 +112,16 @@ def start(config: WorkerConfig, records: int | None = None) -> tuple[int, Credit
 def test_a_clean_restart_reads_the_changelog_tail_and_a_lost_store_all_of_it(
     kafka_bootstrap, tmp_path
 ):
-    prefix = f"rocks{dt.datetime.now().strftime('%H%M%S%f')}."
-    create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix, partitions=PARTITIONS))
-    config = WorkerConfig(
-        kafka=kafka_at(kafka_bootstrap),
-        data_dir=tmp_path,
-        topic_prefix=prefix,
+    config = stage_config(
+        kafka_bootstrap,
+        tmp_path,
+        "rocks",
         partitions=PARTITIONS,
-        pii_key=TEST_HASH_KEY.encode(),
         clock=lambda: NOW,
         stages=("intake", "items"),
         state_store="rocksdb",
     )
+    prefix = config.topic_prefix
     group = f"{prefix}{config.app_id}"
     events = []
     for n in range(40, 52):
@@ -181,20 +178,18 @@ def test_a_restriction_expires_after_a_clean_restart_from_the_due_dates_kept_on_
 
     from tests.intake_factory import restriction
 
-    prefix = f"due{dt.datetime.now().strftime('%H%M%S%f')}."
-    create_topics(kafka_at(kafka_bootstrap), topic_specs(prefix, partitions=PARTITIONS))
     today = {"now": NOW}
-    config = WorkerConfig(
-        kafka=kafka_at(kafka_bootstrap),
-        data_dir=tmp_path,
-        topic_prefix=prefix,
+    config = stage_config(
+        kafka_bootstrap,
+        tmp_path,
+        "due",
         partitions=PARTITIONS,
-        pii_key=TEST_HASH_KEY.encode(),
         clock=lambda: today["now"],
         stages=("intake", "items"),
         state_store="rocksdb",
         expiry_check_seconds=0.2,
     )
+    prefix = config.topic_prefix
     group = f"{prefix}{config.app_id}"
     c, d = enterprise_codes(60), enterprise_codes(61)
     events = [
